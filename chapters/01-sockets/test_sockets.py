@@ -1,0 +1,232 @@
+"""Grader for chapter 01 -- sockets and addresses.
+
+Each test is one behaviour from the README's contract; the docstring's first line is
+what the board shows.
+"""
+import re
+import socket
+import struct
+
+from grader import expect, points
+from grader.failure import GradeFailure
+
+
+def swapped(port):
+    """The value a program prints when it forgets ntohs on a little-endian machine."""
+    return struct.unpack("<H", struct.pack(">H", port))[0]
+
+
+def port_hint(printed, actual):
+    if printed == swapped(actual) and printed != actual:
+        return (f"{printed} is {actual} with its two bytes swapped: sin_port is in network "
+                "byte order, so print ntohs(addr.sin_port)")
+    return "print the port from getsockname(), converted with ntohs()"
+
+
+def start_server(lab, *args):
+    """Start the server and wait for its `listening on ADDRESS:PORT` line."""
+    server = lab.start("server", *args)
+    m = server.expect_line(r"listening on (\S+):(\d+)",
+                           expected="server prints `listening on ADDRESS:PORT` once it listens",
+                           hint="print the line after listen() succeeds (stdout is line-buffered for you)")
+    return server, m.group(1), int(m.group(2))
+
+
+# -- addr ---------------------------------------------------------------------
+
+def run_addr(lab, *args):
+    prog = lab.start("addr", *args)
+    prog.expect_exit(0, expected="addr prints four lines and exits 0")
+    return prog.stdout_text().splitlines()
+
+
+def expect_addr_output(lines, wanted, hint):
+    expect(lines == wanted,
+           expected="addr prints exactly:\n" + "\n".join(wanted),
+           happened="it printed:\n" + ("\n".join(lines) or "(nothing)"),
+           hint=hint)
+
+
+@points(2)
+def test_addr_fills_an_ipv4_address(lab):
+    """addr stores an IPv4 address and the port in network byte order"""
+    lines = run_addr(lab, "127.0.0.1", "12345")
+    expect_addr_output(lines, ["family AF_INET", "address 127.0.0.1", "port 12345 bytes 30 39", "size 16"],
+                       hint="12345 is 0x3039: on the wire (and in sin_port) the high byte 0x30 comes first, "
+                            "which is what htons() arranges")
+
+
+@points(1)
+def test_addr_prints_ipv6_in_canonical_form(lab):
+    """addr accepts IPv6 and prints the canonical text form"""
+    lines = run_addr(lab, "2001:db8:0:0:0:0:0:1", "443")
+    expect_addr_output(lines, ["family AF_INET6", "address 2001:db8::1", "port 443 bytes 01 bb", "size 28"],
+                       hint="try AF_INET first and AF_INET6 if inet_pton returns 0; print the address "
+                            "with inet_ntop so it comes out canonical; sizeof(struct sockaddr_in6) is 28")
+
+
+@points(1)
+def test_addr_rejects_an_invalid_address(lab):
+    """addr reports an invalid address and exits 1"""
+    prog = lab.start("addr", "300.1.1.1", "80")
+    prog.expect_exit(1, expected="addr exits 1 for 300.1.1.1 (300 does not fit in a byte)",
+                     hint="inet_pton returns 1 on success, 0 for text that is not an address, "
+                          "-1 for a bad family: check for == 1")
+    expect(prog.wait_stderr(r"(?i)invalid address", 0.5) is not None,
+           expected="a message on stderr: invalid address '300.1.1.1'",
+           happened=f"stderr was: {prog.stderr_text() or '(empty)'}",
+           hint="fatal(0, \"invalid address '%s'\", text) prints it and exits 1")
+    expect("address " not in prog.stdout_text(),
+           expected="nothing printed as if the address were valid",
+           happened=f"stdout was: {prog.stdout_text()}")
+
+
+# -- server -------------------------------------------------------------------
+
+@points(2)
+def test_server_listens_on_the_wildcard_address(lab):
+    """server listens on 0.0.0.0 and the port it was given"""
+    port = lab.port()
+    server, address, printed = start_server(lab, port)
+    listening = lab.sockets("tcp", state="LISTEN", local_port=port)
+    expect(listening, expected=f"`ss -ltn` shows a socket listening on port {port}",
+           happened=f"the server printed port {printed}, and nothing listens on {port}",
+           hint="use the port from argv[1], converted with htons() into sin_port",
+           sockets=lab.sockets_text)
+    expect(listening[0].local_host == "0.0.0.0",
+           expected=f"the listening socket is bound to the wildcard address 0.0.0.0:{port}",
+           happened=f"it is bound to {listening[0].local}",
+           hint="with no ADDRESS argument, bind INADDR_ANY (0.0.0.0): every local address")
+    expect((address, printed) == ("0.0.0.0", port),
+           expected=f"server prints `listening on 0.0.0.0:{port}`",
+           happened=f"it printed `listening on {address}:{printed}`", hint=port_hint(printed, port))
+    lab.connect(port)
+
+
+@points(1)
+def test_server_binds_only_the_address_it_is_given(lab):
+    """server bound to 127.0.0.2 is not reachable through 127.0.0.1"""
+    port = lab.port()
+    start_server(lab, port, "127.0.0.2")
+    listening = lab.sockets("tcp", state="LISTEN", local_port=port)
+    expect(listening and listening[0].local_host == "127.0.0.2",
+           expected=f"a socket listening on 127.0.0.2:{port} only",
+           happened=f"ss shows: {listening[0].local if listening else 'nothing listening on that port'}",
+           hint="inet_pton the ADDRESS argument into sin_addr before bind()",
+           sockets=lab.sockets_text)
+    lab.connect(port, host="127.0.0.2")
+    try:
+        lab.connect(port, host="127.0.0.1", timeout=1)
+    except GradeFailure:
+        return  # refused, as it should be
+    raise GradeFailure(expected="a connection to 127.0.0.1 is refused",
+                       happened="it was accepted: the server listens on more than 127.0.0.2")
+
+
+@points(2)
+def test_server_reports_the_port_the_kernel_chose(lab):
+    """server given port 0 prints the port the kernel assigned"""
+    server, _, printed = start_server(lab, 0)
+    listening = lab.sockets("tcp", state="LISTEN")
+    expect(len(listening) == 1, expected="one listening socket", happened=f"{len(listening)} of them",
+           sockets=lab.sockets_text)
+    actual = listening[0].local_port
+    expect(actual != 0 and printed == actual,
+           expected=f"server prints the port it really listens on ({actual}, as `ss -ltn` shows)",
+           happened=f"it printed {printed}", hint=port_hint(printed, actual))
+    lab.connect(actual)
+
+
+@points(2)
+def test_server_greets_each_client_with_its_address(lab):
+    """server greets three clients in turn with their own address and port"""
+    port = lab.port()
+    server, _, _ = start_server(lab, port)
+    for _ in range(3):
+        peer = lab.connect(port)
+        me = peer.local_port()
+        line = peer.recv_line(what=f"a greeting line `hello 127.0.0.1:{me}`",
+                              hint="write the greeting to the accepted socket, then close it")
+        m = re.fullmatch(r"hello (\S+):(\d+)", line)
+        expect(m is not None and m.group(1) == "127.0.0.1" and int(m.group(2)) == me,
+               expected=f"the greeting `hello 127.0.0.1:{me}` (the grader's address and port)",
+               happened=f"it sent `{line}`",
+               hint=port_hint(int(m.group(2)), me) if m and m.group(2).isdigit()
+               else "accept() fills in the client's address; inet_ntop + ntohs turn it into text")
+        expect(peer.wait_close() == "eof", expected="the server closes the connection after the greeting",
+               happened="the connection stayed open", hint="close() the accepted socket when done")
+        server.expect_line(rf"connection from 127\.0\.0\.1:{me}",
+                           expected=f"server prints `connection from 127.0.0.1:{me}`")
+    server.expect_running("server keeps listening after serving clients",
+                          hint="accept() in a loop; only the accepted socket is closed per client")
+
+
+@points(1)
+def test_server_reports_an_invalid_address(lab):
+    """server exits 1 with a message for an invalid address"""
+    server = lab.start("server", lab.port(), "10.0.0.256")
+    server.expect_exit(1, hint="check inet_pton's return value: 1 means success")
+    expect(server.wait_stderr(r"(?i)invalid address", 0.5),
+           expected="stderr says: invalid address '10.0.0.256'",
+           happened=f"stderr was: {server.stderr_text() or '(empty)'}")
+
+
+@points(1)
+def test_server_reports_a_port_in_use(lab):
+    """server reports `bind: Address already in use (98)` when the port is taken"""
+    other = lab.listen("0.0.0.0")
+    server = lab.start("server", other.port)
+    server.expect_exit(1, expected="server exits 1 because the port is already taken",
+                       hint="check bind()'s return value and report with fatal(errno, \"bind\")")
+    expect(server.wait_stderr(r"bind.*Address already in use \(98\)", 0.5),
+           expected="stderr says: bind: Address already in use (98)",
+           happened=f"stderr was: {server.stderr_text() or '(empty)'}",
+           hint="name the call that failed and include strerror(errno) and the number: fatal() does")
+
+
+# -- client -------------------------------------------------------------------
+
+@points(2)
+def test_client_introduces_itself_in_network_byte_order(lab):
+    """client sends its own address and port as 6 bytes in network byte order"""
+    listener = lab.listen()
+    client = lab.start("client", "127.0.0.1", listener.port)
+    peer = listener.accept(hint="the client connects to HOST PORT from its arguments", program=client)
+    intro = peer.recv_exactly(6, what="6 bytes: 4 of IPv4 address, 2 of port")
+    ip, port = socket.inet_ntoa(intro[:4]), struct.unpack("!H", intro[4:])[0]
+    real_ip, real_port = peer.address
+    expect(ip == real_ip, expected=f"address bytes {socket.inet_aton(real_ip).hex(' ')} ({real_ip})",
+           happened=f"got {intro[:4].hex(' ')} ({ip})",
+           hint="send sin_addr.s_addr from getsockname() as it is: it is already in network order")
+    expect(port == real_port, expected=f"port bytes {struct.pack('!H', real_port).hex(' ')} ({real_port})",
+           happened=f"got {intro[4:].hex(' ')} ({port})",
+           hint=port_hint(port, real_port).replace("print", "send") if port == swapped(real_port)
+           else "use getsockname() after connect() to learn the port the kernel chose")
+    peer.send("hi\n")
+    peer.close()
+    client.expect_exit(0)
+
+
+@points(1)
+def test_client_prints_everything_until_the_server_closes(lab):
+    """client prints all the server sends, however it is split, then exits 0"""
+    listener = lab.listen()
+    client = lab.start("client", "127.0.0.1", listener.port)
+    peer = listener.accept(program=client)
+    peer.recv_exactly(6)
+    peer.send("first line\nsecond ", pieces=3, delay=0.01)
+    peer.send("line\n")
+    peer.close()
+    client.expect_line("first line", hint="keep reading until read() returns 0 (EOF)")
+    client.expect_line("second line", hint="one read() may return part of a line: print what you get and read again")
+    client.expect_exit(0, hint="read() returns 0 when the server closes: stop and exit 0")
+
+
+@points(1)
+def test_client_rejects_an_invalid_address(lab):
+    """client exits 1 with a message for an invalid host"""
+    client = lab.start("client", "1.2.3", lab.port())
+    client.expect_exit(1, hint="check inet_pton's return value before connecting")
+    expect(client.wait_stderr(r"(?i)invalid address", 0.5),
+           expected="stderr says: invalid address '1.2.3'",
+           happened=f"stderr was: {client.stderr_text() or '(empty)'}")

@@ -1,0 +1,33 @@
+"""GradeFailure: the one exception a grader raises to say what went wrong.
+
+A failure carries three parts a student can act on -- what we expected, what
+happened, and a hint -- plus optional extra sections (bytes on the wire, socket
+states, packets).  The plugin adds the programs' output and exit status itself.
+"""
+
+
+class GradeFailure(AssertionError):
+    def __init__(self, expected, happened, hint=None, **sections):
+        super().__init__(happened)
+        self.expected = expected
+        self.happened = happened
+        self.hint = hint
+        # extra titled sections, e.g. wire="...", sockets="..." (kept in order)
+        self.sections = {k: v for k, v in sections.items() if v}
+
+
+def fail(expected, happened, hint=None, **sections):
+    raise GradeFailure(expected, happened, hint, **sections)
+
+
+def expect(condition, expected, happened, hint=None, **sections):
+    """Fail with a teaching message unless condition holds.
+
+    `happened` and any section may be callables, so costly descriptions (running
+    `ss`, rendering captures) are built only on failure.
+    """
+    if not condition:
+        if callable(happened):
+            happened = happened()
+        sections = {k: v() if callable(v) else v for k, v in sections.items()}
+        raise GradeFailure(expected, happened, hint, **sections)

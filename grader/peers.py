@@ -1,0 +1,381 @@
+"""Peers the grader controls: the other end of a student's connection.
+
+Every peer keeps a transcript of the bytes that went each way (and closes, resets,
+EOFs), which failure reports show as the "wire" section:
+
+    → "data1\\n"   ← "Hi, data1\\n"   → [FIN]   ← [EOF]
+
+Every receive has a deadline and fails with a GradeFailure that says what arrived.
+"""
+import errno
+import select
+import socket
+import struct
+import time
+
+from grader.failure import GradeFailure
+
+DEFAULT_TIMEOUT = 2.0
+
+
+def wait_readable(sock, timeout, program=None):
+    """select() on sock until readable or timeout; stops early if `program` exits.
+
+    Returns True if readable.  Raises GradeFailure if the program died first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([sock], [], [], min(left, 0.05) if program else left)
+        if r:
+            return True
+        if program is not None and not program.running():
+            # one last look: it may have sent something just before exiting
+            r, _, _ = select.select([sock], [], [], 0)
+            if r:
+                return True
+            program.wait_exit(0.5)
+            raise GradeFailure(expected=f"{program.name} keeps running and talks to the grader",
+                               happened=f"it {program.status()} first")
+
+
+def show_bytes(data, limit=80):
+    """A short, readable rendering of bytes for reports."""
+    if len(data) > limit:
+        return repr(data[:limit])[1:] + f"… ({len(data)} bytes)"
+    return repr(data)[1:]
+
+
+class Transcript:
+    def __init__(self):
+        self.events = []  # (direction, bytes or marker)
+
+    def sent(self, data):
+        self._add("→", data)
+
+    def received(self, data):
+        self._add("←", data)
+
+    def mark(self, direction, marker):
+        self.events.append((direction, marker))
+
+    def _add(self, direction, data):
+        if not data:
+            return
+        if self.events and self.events[-1][0] == direction and isinstance(self.events[-1][1], bytes):
+            self.events[-1] = (direction, self.events[-1][1] + data)
+        else:
+            self.events.append((direction, bytes(data)))
+
+    def render(self, limit=12):
+        parts = []
+        for direction, item in self.events[-limit:]:
+            parts.append(f"{direction} {show_bytes(item)}" if isinstance(item, bytes)
+                         else f"{direction} [{item}]")
+        if len(self.events) > limit:
+            parts.insert(0, f"(… {len(self.events) - limit} earlier)")
+        return "   ".join(parts)
+
+
+class StreamPeer:
+    """A connected stream socket (TCP or Unix) with a transcript."""
+
+    def __init__(self, sock, label):
+        self.sock = sock
+        self.label = label
+        self.wire = Transcript()
+        self.buffer = b""       # received but not yet consumed by a recv_* call
+        self.eof = False
+        self.error = None       # an errno seen on receive (e.g. ECONNRESET)
+
+    # -- sending ---------------------------------------------------------
+
+    def send(self, data, pieces=None, delay=0.0):
+        """Send data; with pieces=N split it into chunks of N bytes, `delay` s apart.
+
+        TCP_NODELAY is set when splitting so each piece really leaves as its own segment.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        if pieces:
+            self._nodelay()
+            for i in range(0, len(data), pieces):
+                self._sendall(data[i:i + pieces])
+                if delay:
+                    time.sleep(delay)   # the spacing is the behaviour under test
+        else:
+            self._sendall(data)
+
+    def _sendall(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            self.wire.mark("→", f"send failed: {errno.errorcode.get(e.errno, e.errno)}")
+            raise GradeFailure(
+                expected=f"the grader could send {show_bytes(data)} to your program",
+                happened=f"send failed: {e.strerror}", wire=self.wire.render())
+        self.wire.sent(data)
+
+    def _nodelay(self):
+        if self.sock.family in (socket.AF_INET, socket.AF_INET6):
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    # -- receiving -------------------------------------------------------
+
+    def _fill(self, deadline):
+        """Receive once (waiting until deadline).  Returns False on timeout/EOF/error."""
+        if self.eof or self.error:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([self.sock], [], [], left)
+        if not r:
+            return False
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            self.error = errno.ECONNRESET
+            self.wire.mark("←", "RST (connection reset)")
+            return False
+        except OSError as e:
+            self.error = e.errno
+            self.wire.mark("←", f"error {errno.errorcode.get(e.errno, e.errno)}")
+            return False
+        if not chunk:
+            self.eof = True
+            self.wire.mark("←", "EOF")
+            return False
+        self.wire.received(chunk)
+        self.buffer += chunk
+        return True
+
+    def _state(self):
+        if self.error == errno.ECONNRESET:
+            return "the connection was reset (RST)"
+        if self.error:
+            return f"receive failed ({errno.errorcode.get(self.error, self.error)})"
+        if self.eof:
+            return "your program closed the connection (EOF)"
+        return "nothing more arrived"
+
+    def recv_until(self, terminator=b"\n", timeout=DEFAULT_TIMEOUT, what=None, hint=None):
+        """Receive up to and including `terminator`; returns those bytes."""
+        if isinstance(terminator, str):
+            terminator = terminator.encode()
+        deadline = time.monotonic() + timeout
+        while terminator not in self.buffer:
+            if not self._fill(deadline):
+                raise GradeFailure(
+                    expected=what or f"a reply ending in {show_bytes(terminator)} within {timeout:g} s",
+                    happened=f"got {show_bytes(self.buffer)} and then {self._state()}"
+                    if self.buffer else self._state(),
+                    hint=hint, wire=self.wire.render())
+        i = self.buffer.index(terminator) + len(terminator)
+        out, self.buffer = self.buffer[:i], self.buffer[i:]
+        return out
+
+    def recv_line(self, timeout=DEFAULT_TIMEOUT, what=None, hint=None):
+        """One LF-terminated line, decoded, without the line end."""
+        return self.recv_until(b"\n", timeout, what, hint).decode("utf-8", "replace").rstrip("\r\n")
+
+    def recv_exactly(self, n, timeout=DEFAULT_TIMEOUT, what=None, hint=None):
+        deadline = time.monotonic() + timeout
+        while len(self.buffer) < n:
+            if not self._fill(deadline):
+                raise GradeFailure(
+                    expected=what or f"{n} bytes within {timeout:g} s",
+                    happened=f"got {len(self.buffer)} bytes and then {self._state()}",
+                    hint=hint, wire=self.wire.render())
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def recv_all_until_eof(self, timeout=DEFAULT_TIMEOUT, limit=64 << 20):
+        """Everything until the peer closes.  Fails on timeout."""
+        deadline = time.monotonic() + timeout
+        while not self.eof and len(self.buffer) < limit:
+            if not self._fill(deadline) and not self.eof:
+                raise GradeFailure(
+                    expected=f"your program closes the connection within {timeout:g} s",
+                    happened=f"got {len(self.buffer)} bytes and then {self._state()}",
+                    wire=self.wire.render())
+        out, self.buffer = self.buffer, b""
+        return out
+
+    def wait_close(self, timeout=DEFAULT_TIMEOUT):
+        """Wait until the peer closes or resets; returns 'eof', 'reset' or None (timeout).
+
+        Data arriving meanwhile is kept in the buffer."""
+        deadline = time.monotonic() + timeout
+        while not (self.eof or self.error):
+            if time.monotonic() >= deadline:
+                return None
+            self._fill(deadline)
+        return "eof" if self.eof else "reset"
+
+    def expect_silence(self, duration):
+        """Nothing arrives for `duration` seconds (data, EOF or RST).  Returns True if quiet."""
+        before = len(self.buffer)
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            if not self._fill(deadline):
+                if self.eof or self.error:
+                    return False
+        return len(self.buffer) == before
+
+    # -- closing ---------------------------------------------------------
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+        self.wire.mark("→", "FIN")
+
+    def close(self):
+        if self.sock.fileno() >= 0:
+            self.sock.close()
+            self.wire.mark("→", "close")
+
+    def reset(self):
+        """Abortive close: SO_LINGER {1, 0} makes close() send RST instead of FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+        self.wire.mark("→", "RST")
+
+    def local_port(self):
+        return self.sock.getsockname()[1]
+
+
+class Listener:
+    """A listening socket the grader owns (TCP or Unix stream)."""
+
+    def __init__(self, sock, label):
+        self.sock = sock
+        self.label = label
+        self.accepted = []
+
+    @property
+    def port(self):
+        return self.sock.getsockname()[1]
+
+    def accept(self, timeout=DEFAULT_TIMEOUT, what=None, hint=None, program=None):
+        """Accept one connection; with program= stop waiting as soon as it exits."""
+        if not wait_readable(self.sock, timeout, program):
+            raise GradeFailure(
+                expected=what or f"your program connects to the grader's server within {timeout:g} s",
+                happened="no connection arrived", hint=hint)
+        conn, addr = self.sock.accept()
+        peer = StreamPeer(conn, f"{self.label} ← {addr}")
+        peer.address = addr
+        self.accepted.append(peer)
+        return peer
+
+    def close(self):
+        self.sock.close()
+
+
+class DatagramPeer:
+    """A UDP or Unix datagram socket with a transcript of datagrams."""
+
+    def __init__(self, sock, label):
+        self.sock = sock
+        self.label = label
+        self.wire = Transcript()
+
+    def sendto(self, data, addr):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendto(data, addr)
+        self.wire.mark("→", f"datagram {show_bytes(data)}")
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.send(data)
+        self.wire.mark("→", f"datagram {show_bytes(data)}")
+
+    def recvfrom(self, timeout=DEFAULT_TIMEOUT, what=None, hint=None, bufsize=65536, program=None):
+        if not wait_readable(self.sock, timeout, program):
+            raise GradeFailure(expected=what or f"a datagram within {timeout:g} s",
+                               happened="none arrived", hint=hint, wire=self.wire.render())
+        try:
+            data, addr = self.sock.recvfrom(bufsize)
+        except OSError as e:
+            self.wire.mark("←", f"error {errno.errorcode.get(e.errno, e.errno)}")
+            raise GradeFailure(expected=what or "a datagram", happened=f"recvfrom failed: {e.strerror}",
+                               hint=hint, wire=self.wire.render())
+        self.wire.mark("←", f"datagram {show_bytes(data)}")
+        return data, addr
+
+    def expect_nothing(self, duration):
+        """True if no datagram (or error) arrives within duration seconds."""
+        r, _, _ = select.select([self.sock], [], [], duration)
+        return not r
+
+    def close(self):
+        self.sock.close()
+
+
+def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint=None):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+    except OSError as e:
+        s.close()
+        raise GradeFailure(
+            expected=what or f"the grader can connect to your program at {host}:{port}",
+            happened=f"connect failed: {e.strerror}", hint=hint)
+    s.settimeout(None)
+    return StreamPeer(s, f"tcp {host}:{port}")
+
+
+def tcp_listener(host="127.0.0.1", port=0, backlog=16):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen(backlog)
+    return Listener(s, f"tcp listener {host}:{s.getsockname()[1]}")
+
+
+def unix_connect(path, type_=socket.SOCK_STREAM, timeout=DEFAULT_TIMEOUT, what=None, hint=None):
+    s = socket.socket(socket.AF_UNIX, type_)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(path))
+    except OSError as e:
+        s.close()
+        raise GradeFailure(expected=what or f"the grader can connect to your program at {path}",
+                           happened=f"connect failed: {e.strerror}", hint=hint)
+    s.settimeout(None)
+    return StreamPeer(s, f"unix {path}")
+
+
+def unix_listener(path, backlog=16):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(backlog)
+    return Listener(s, f"unix listener {path}")
+
+
+def udp_socket(host="127.0.0.1", port=0):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, port))
+    return DatagramPeer(s, f"udp {host}:{s.getsockname()[1]}")
+
+
+def unix_dgram_socket(path=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if path is not None:
+        s.bind(str(path))
+    return DatagramPeer(s, f"unix dgram {path or '(unbound)'}")
+
+
+def free_port(host="127.0.0.1", type_=socket.SOCK_STREAM):
+    """A port nobody listens on right now (bind to 0, read it, close)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, type_) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

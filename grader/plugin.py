@@ -1,0 +1,256 @@
+"""pytest plugin: options, the `lab` fixture, points, and teaching reports.
+
+Loaded by the repository's conftest.py.  Reports:
+  - the terminal: one line per test (✓/✗ with points), the teaching report under
+    each failure, per-lesson totals and a final "Score: x/y" line;
+  - --results-json FILE: Gradescope's results.json format;
+  - JUnit XML: pytest's own --junitxml (points are recorded as properties).
+"""
+import json
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import isolation
+from grader.failure import GradeFailure
+from grader.lab import Lab
+
+MARK = {"passed": "✓", "failed": "✗", "skipped": "-"}
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("socklab")
+    g.addoption("--solutions", dest="socklab_solutions", action="store_true",
+                help="grade the reference solutions (build/solutions) instead of the student build")
+    g.addoption("--sanitize", dest="socklab_sanitize", action="store_true",
+                help="use the ASan+UBSan build")
+    g.addoption("--build-dir", dest="socklab_build_dir", default=None,
+                help="grade the programs of this build directory")
+    g.addoption("--results-json", dest="socklab_results_json", default=None,
+                help="write Gradescope-style results.json here")
+    g.addoption("--raw-results", dest="socklab_raw_results", default=None,
+                help="write every test's outcome, points and duration as JSON (used by ./lab)")
+    g.addoption("--socklab-quiet", dest="socklab_quiet", action="store_true",
+                help="print only failures and the totals")
+
+
+def pytest_configure(config):
+    for line in ("points(n): the test is worth n points (default 1)",
+                 "hidden: hidden from students until after the due date",
+                 "needs_netns: needs a private network namespace"):
+        config.addinivalue_line("markers", line)
+    isolation.become_subreaper()
+    config._socklab_results = {}
+    config._socklab_order = {}
+    config._socklab_started = time.monotonic()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for i, item in enumerate(items):
+        item._socklab_index = i
+
+
+@pytest.fixture
+def lab(request, tmp_path):
+    """Programs, peers, probes and captures for one test, all cleaned up after it."""
+    the_lab = Lab(request, tmp_path)
+    request.node._socklab_lab = the_lab
+    yield the_lab
+    the_lab.teardown()
+
+
+# -- per-test metadata and reports ----------------------------------------------
+
+def _title(item):
+    doc = getattr(item.function, "__doc__", None) if hasattr(item, "function") else None
+    if doc and doc.strip():
+        return doc.strip().splitlines()[0].rstrip(".")
+    return item.name.removeprefix("test_").replace("_", " ")
+
+
+def _lesson(item):
+    return Path(str(item.fspath)).resolve().parent.name
+
+
+def _points(item):
+    m = item.get_closest_marker("points")
+    return m.args[0] if m and m.args else 1
+
+
+def _format_failure(item, excinfo):
+    err = excinfo.value
+    lines = []
+
+    def section(title, text):
+        text = str(text).rstrip() or "(empty)"
+        body = textwrap.indent(text, " " * 12).lstrip()
+        lines.append(f"{title:<10}{body}")
+
+    if isinstance(err, GradeFailure):
+        section("expected", err.expected)
+        section("happened", err.happened)
+        extra = dict(err.sections)
+    else:
+        # a plain assert or an unexpected exception: still useful, less polished
+        section("problem", f"{type(err).__name__}: {err}")
+        tb = excinfo.traceback[-1]
+        section("where", f"{Path(str(tb.path)).name}:{tb.lineno + 1}")
+        extra = {}
+    for title, text in extra.items():
+        section(title, text)
+    the_lab = getattr(item, "_socklab_lab", None)
+    if the_lab is not None:
+        for title, text in the_lab.report_sections():
+            section(title, text)
+    if isinstance(err, GradeFailure) and err.hint:
+        section("hint", err.hint)
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "setup":
+        rep.user_properties.extend([
+            ("points", _points(item)), ("title", _title(item)), ("lesson", _lesson(item)),
+            ("hidden", bool(item.get_closest_marker("hidden"))),
+            ("index", getattr(item, "_socklab_index", 0)),
+        ])
+    if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
+        rep.longrepr = _format_failure(item, call.excinfo)
+    # the lab object holds programs and sockets: drop it once the test is over
+    if rep.when == "teardown" and hasattr(item, "_socklab_lab"):
+        del item._socklab_lab
+
+
+def pytest_runtest_logreport(report):
+    config = _config
+    if config is None:
+        return
+    results = config._socklab_results
+    props = dict(report.user_properties)
+    entry = results.setdefault(report.nodeid, {"outcome": "passed", "text": "", "duration": 0.0})
+    if props:
+        entry.update(props)
+    entry["duration"] += report.duration
+    if report.when in ("setup", "call"):
+        if report.failed:
+            entry.update(outcome="failed", text=report.longreprtext)
+        elif report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
+            entry.update(outcome="skipped", text=reason)
+    elif report.failed and entry["outcome"] == "passed":
+        entry.update(outcome="failed", text="cleanup after the test failed: " + report.longreprtext)
+
+_config = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    global _config
+    _config = session.config
+
+
+def lesson_totals(results):
+    """{lesson: {"score": s, "max": m, "passed": p, "failed": f, "skipped": k, "tests": [...]}}"""
+    totals = {}
+    for nodeid, r in sorted(results.items(), key=lambda kv: (kv[1].get("lesson", ""), kv[1].get("index", 0))):
+        if "lesson" not in r:
+            continue
+        t = totals.setdefault(r["lesson"], {"score": 0, "max": 0, "passed": 0, "failed": 0,
+                                            "skipped": 0, "tests": [], "duration": 0.0,
+                                            "slowest": 0.0, "count": 0})
+        t["duration"] += r.get("duration", 0.0)
+        t["slowest"] = max(t["slowest"], r.get("duration", 0.0))
+        t["count"] += 1
+        pts = r["points"]
+        if r["outcome"] != "skipped":
+            t["max"] += pts
+        if r["outcome"] == "passed":
+            t["score"] += pts
+        t[r["outcome"]] += 1
+        t["tests"].append(dict(r, nodeid=nodeid))
+    return totals
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    results = getattr(config, "_socklab_results", {})
+    totals = lesson_totals(results)
+    if not totals:
+        return
+    tr = terminalreporter
+    quiet = config.getoption("socklab_quiet")
+    tr.write_line("")
+    for lesson, t in totals.items():
+        name = lesson.replace("-", " ", 1)
+        for r in t["tests"]:
+            if quiet and r["outcome"] == "passed":
+                continue
+            pts = f"{r['points'] if r['outcome'] == 'passed' else 0}/{r['points']}"
+            label = f"{MARK[r['outcome']]} {name} › {r['title']}"
+            tr.write_line(f"{label:<74} {pts:>5}", green=r["outcome"] == "passed",
+                          red=r["outcome"] == "failed", yellow=r["outcome"] == "skipped")
+            if r["outcome"] != "passed" and r["text"]:
+                tr.write_line(textwrap.indent(r["text"].rstrip(), "  "))
+        tr.write_line(f"  {name}: {t['score']}/{t['max']} points"
+                      f" ({t['passed']} passed, {t['failed']} failed"
+                      + (f", {t['skipped']} skipped" if t["skipped"] else "") + ")", bold=True)
+    if not isolation.netns_available() and isolation.netns_unavailable_reason():
+        tr.write_line("note: " + isolation.netns_unavailable_reason()
+                      + "; tests that need one were skipped", yellow=True)
+    score = sum(t["score"] for t in totals.values())
+    maximum = sum(t["max"] for t in totals.values())
+    tr.write_line(f"Score: {score}/{maximum}", bold=True)
+
+
+def gradescope_results(results, elapsed):
+    tests = []
+    for lesson, t in lesson_totals(results).items():
+        for r in t["tests"]:
+            if r["outcome"] == "skipped":
+                continue
+            tests.append({
+                "name": f"{lesson.replace('-', ' ', 1)} › {r['title']}",
+                "number": f"{lesson[:2]}.{len([x for x in tests if x['tags'][0] == lesson]) + 1}",
+                "score": r["points"] if r["outcome"] == "passed" else 0,
+                "max_score": r["points"],
+                "status": "passed" if r["outcome"] == "passed" else "failed",
+                "output": r["text"],
+                "output_format": "text",
+                "visibility": "after_due_date" if r.get("hidden") else "visible",
+                "tags": [lesson],
+            })
+    return {
+        "score": sum(t["score"] for t in tests),
+        "execution_time": round(elapsed, 2),
+        "output": "",
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # xdist worker: the controller writes the files
+    raw = config.getoption("socklab_raw_results")
+    if raw:
+        write_json_atomic(raw, config._socklab_results)
+    path = config.getoption("socklab_results_json")
+    if path:
+        elapsed = time.monotonic() - config._socklab_started
+        write_json_atomic(path, gradescope_results(config._socklab_results, elapsed))
+
+
+def write_json_atomic(path, data):
+    """Write to a temporary file and rename, so readers never see half a file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)

@@ -1,0 +1,88 @@
+"""What the kernel says about sockets: `ss`, as a student would run it.
+
+Inside a test's network namespace `ss` lists only that test's sockets, so a probe
+never confuses them with another test's.
+"""
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+_TIMER = re.compile(r"timer:\((\w+),([^,)]*)(?:,(\d+))?\)")
+
+
+@dataclass
+class SocketState:
+    proto: str          # "tcp", "udp", "unix"
+    state: str          # "LISTEN", "ESTAB", "TIME-WAIT", "UNCONN", ...
+    recv_q: int
+    send_q: int
+    local: str          # "127.0.0.1:8080", "[::1]:8080", "/tmp/x.sock"
+    peer: str
+    timer: str = ""     # "timewait", "keepalive", "on" (retransmit), ...
+    timer_left: str = ""
+
+    @property
+    def local_port(self):
+        return _port_of(self.local)
+
+    @property
+    def peer_port(self):
+        return _port_of(self.peer)
+
+    @property
+    def local_host(self):
+        return self.local.rsplit(":", 1)[0].strip("[]")
+
+    def __str__(self):
+        timer = f" timer:({self.timer},{self.timer_left})" if self.timer else ""
+        return (f"{self.state:<10} {self.recv_q:>6} {self.send_q:>6}  "
+                f"{self.local:<22} {self.peer}{timer}")
+
+
+def _port_of(addr):
+    tail = addr.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def ss_available():
+    return shutil.which("ss") is not None
+
+
+def sockets(proto="tcp"):
+    """All sockets of one protocol in this network namespace (`ss -Hano`)."""
+    flag = {"tcp": "-t", "udp": "-u", "unix": "-x"}[proto]
+    out = subprocess.run(["ss", "-H", "-a", "-n", "-o", flag], capture_output=True,
+                         text=True, timeout=5, check=True).stdout
+    result = []
+    for line in out.splitlines():
+        parts = line.split()
+        if proto == "unix":
+            # Netid-less form for -x: State Recv-Q Send-Q Local Port Peer Port
+            if len(parts) < 7:
+                continue
+            parts = [parts[1] if parts[0] in ("u_str", "u_dgr", "u_seq") else parts[0]] + parts[1:]
+            state, rq, sq, local, peer = parts[0], parts[1], parts[2], parts[3], parts[5]
+            result.append(SocketState(proto, state, int(rq), int(sq), local, peer))
+            continue
+        if len(parts) < 5:
+            continue
+        st = SocketState(proto, parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4])
+        m = _TIMER.search(line)
+        if m:
+            st.timer, st.timer_left = m.group(1), m.group(2)
+        result.append(st)
+    return result
+
+
+def find(proto="tcp", state=None, local_port=None, peer_port=None):
+    return [s for s in sockets(proto)
+            if (state is None or s.state == state)
+            and (local_port is None or s.local_port == local_port)
+            and (peer_port is None or s.peer_port == peer_port)]
+
+
+def render(states):
+    if not states:
+        return "(no sockets)"
+    return "\n".join(str(s) for s in states)

@@ -1,0 +1,289 @@
+"""Running a student program: its own process group, bounded output, deadlines.
+
+A Program records everything it prints (stdout line by line, stderr as text) with
+timestamps, so a failure report can show the tail of both.  Every wait has a
+deadline; when the program exits early, waits stop at once and say so.
+"""
+import os
+import re
+import resource
+import signal
+import subprocess
+import threading
+import time
+
+from grader.failure import GradeFailure
+from grader.isolation import kill_group
+
+TODO_EXIT_STATUS = 3
+OUTPUT_LIMIT = 1 << 20          # bytes per stream before we call it a flood
+CPU_LIMIT_SECONDS = 60          # RLIMIT_CPU: a runaway loop dies instead of heating the box
+FILE_SIZE_LIMIT = 64 << 20      # RLIMIT_FSIZE
+
+
+def describe_status(returncode):
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        sig = -returncode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        extra = {
+            signal.SIGPIPE: " -- it wrote to a connection the peer had closed; "
+                            "ignore SIGPIPE or use MSG_NOSIGNAL and handle EPIPE",
+            signal.SIGSEGV: " -- a crash (bad pointer or buffer overflow)",
+            signal.SIGABRT: " -- aborted (assert, or a sanitizer found a bug: see stderr)",
+            signal.SIGXCPU: " -- it used more than its CPU-time limit (a busy loop?)",
+        }.get(sig, "")
+        return f"killed by {name} ({sig}){extra}"
+    if returncode == TODO_EXIT_STATUS:
+        return f"exited with status {TODO_EXIT_STATUS}: stopped at an unfinished TODO"
+    return f"exited with status {returncode}"
+
+
+def _limits():
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_SECONDS, CPU_LIMIT_SECONDS + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # the grader ignores nothing, but make sure the child starts with default
+    # dispositions whatever the parent did (Python ignores SIGPIPE itself)
+    for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+class _StreamReader(threading.Thread):
+    """Reads one pipe to EOF, never blocking the program; keeps at most OUTPUT_LIMIT."""
+
+    def __init__(self, pipe, on_line, cond):
+        super().__init__(daemon=True)
+        self.pipe, self.on_line, self.cond = pipe, on_line, cond
+        self.total = 0
+        self.flooded = False
+
+    def run(self):
+        partial = b""
+        while True:
+            chunk = os.read(self.pipe.fileno(), 65536)
+            if not chunk:
+                break
+            self.total += len(chunk)
+            if self.flooded:
+                continue  # keep draining so the program never blocks on a full pipe
+            if self.total > OUTPUT_LIMIT:
+                self.flooded = True
+                with self.cond:
+                    self.cond.notify_all()
+                continue
+            partial += chunk
+            *lines, partial = partial.split(b"\n")
+            for line in lines:
+                self.on_line(line.decode("utf-8", "replace"), complete=True)
+        if partial:
+            self.on_line(partial.decode("utf-8", "replace"), complete=False)
+        self.pipe.close()
+        with self.cond:
+            self.cond.notify_all()
+
+
+class Program:
+    """A running student program.  Create through the `lab` fixture: lab.start(...)."""
+
+    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.cond = threading.Condition()
+        self.stdout_lines = []      # [(time, text, complete)]
+        self.stderr_lines = []
+        self.cursor = 0             # stdout lines already consumed by expect_line
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv, cwd=cwd, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, preexec_fn=_limits, close_fds=True)
+        self.pgid = self.proc.pid
+        self._out = _StreamReader(self.proc.stdout, self._add(self.stdout_lines), self.cond)
+        self._err = _StreamReader(self.proc.stderr, self._add(self.stderr_lines), self.cond)
+        self._out.start()
+        self._err.start()
+        self._waiter = threading.Thread(target=self._wait, daemon=True)
+        self._waiter.start()
+        if stdin_data is not None:
+            self.write_stdin(stdin_data)
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def _add(self, sink):
+        def add(text, complete):
+            with self.cond:
+                sink.append((time.monotonic() - self.started, text, complete))
+                self.cond.notify_all()
+        return add
+
+    def _wait(self):
+        self.proc.wait()
+        with self.cond:
+            self.cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+    def running(self):
+        return self.proc.poll() is None
+
+    @property
+    def flooded(self):
+        return self._out.flooded or self._err.flooded
+
+    def status(self):
+        text = describe_status(self.proc.poll())
+        if self.flooded:
+            text += f"; it printed more than {OUTPUT_LIMIT // 1024} KiB (an output loop?)"
+        return text
+
+    def command(self):
+        return " ".join(self.argv_display())
+
+    def argv_display(self):
+        return [os.path.basename(self.argv[0])] + self.argv[1:]
+
+    def stdout_text(self):
+        return "\n".join(t for _, t, _ in self.stdout_lines)
+
+    def stderr_text(self):
+        return "\n".join(t for _, t, _ in self.stderr_lines)
+
+    # -- input and signals -------------------------------------------------
+
+    def write_stdin(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the program is gone or closed stdin; its status tells the story
+
+    def close_stdin(self):
+        try:
+            self.proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def signal(self, sig):
+        if self.running():
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        """Kill the whole process group and collect the status."""
+        kill_group(self.pgid)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.close_stdin()
+        self._out.join(timeout=2)
+        self._err.join(timeout=2)
+
+    # -- waiting -----------------------------------------------------------
+
+    def expect_line(self, pattern, timeout=2.0, expected=None, hint=None):
+        """Wait for a stdout line (after those already matched) that matches `pattern`.
+
+        pattern is a regex matched against the whole line (re.fullmatch) with
+        surrounding whitespace ignored.  Returns the match.  Fails when the deadline
+        passes, or when the program exits without printing such a line.
+        """
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                while self.cursor < len(self.stdout_lines):
+                    _, text, _ = self.stdout_lines[self.cursor]
+                    self.cursor += 1
+                    m = rx.fullmatch(text.strip())
+                    if m:
+                        return m
+                exited = self.proc.poll() is not None and not self._out.is_alive()
+                left = deadline - time.monotonic()
+                if exited or left <= 0 or self.flooded:
+                    break
+                self.cond.wait(min(left, 0.1))
+        why = (f"it {self.status()} without printing it" if exited or self.proc.poll() is not None
+               else f"nothing like it within {timeout:g} s")
+        raise GradeFailure(
+            expected=expected or f"{self.name} prints a line matching  {rx.pattern}",
+            happened=why, hint=hint)
+
+    def wait_exit(self, timeout=2.0):
+        """Wait for the program to end; returns its returncode or None if still running."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._out.join(timeout=1)
+        self._err.join(timeout=1)
+        return self.proc.returncode
+
+    def expect_exit(self, status, timeout=2.0, expected=None, hint=None):
+        """Wait for the program to exit with `status` (an int, or -SIG for a signal)."""
+        rc = self.wait_exit(timeout)
+        if rc == status:
+            return
+        want = describe_status(status)
+        raise GradeFailure(
+            expected=expected or f"{self.name} {want} within {timeout:g} s",
+            happened=f"it {self.status()}" + ("" if rc is not None else f" after {timeout:g} s"),
+            hint=hint)
+
+    def expect_running(self, expected, hint=None):
+        if not self.running():
+            self.wait_exit(0.5)
+            raise GradeFailure(expected=expected, happened=f"{self.name} {self.status()}", hint=hint)
+
+    def wait_stderr(self, pattern, timeout=2.0):
+        """Wait until stderr contains a match of `pattern` (re.search); returns it or None."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                m = rx.search(self.stderr_text())
+                if m:
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._err.is_alive()):
+                    return None
+                self.cond.wait(min(left, 0.1))
+
+    # -- resource use (from /proc) -----------------------------------------
+
+    def cpu_seconds(self):
+        """User+system CPU time of the program's main process so far."""
+        with open(f"/proc/{self.pid}/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rfind(b")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def open_fds(self):
+        """{fd: link target} of the program's main process."""
+        out = {}
+        base = f"/proc/{self.pid}/fd"
+        for name in os.listdir(base):
+            try:
+                out[int(name)] = os.readlink(f"{base}/{name}")
+            except OSError:
+                pass
+        return out
+
+    def thread_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/task"))

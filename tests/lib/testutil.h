@@ -1,0 +1,290 @@
+/*
+ * testutil.h - plumbing shared by the lib tests: bounded waits, socket pairs,
+ * signals that interrupt system calls, helper threads, and child processes
+ * whose output and exit status we capture.
+ */
+#ifndef SOCKLAB_TESTUTIL_H
+#define SOCKLAB_TESTUTIL_H
+
+#include "check.h"
+#include "common.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Something went wrong in the test itself, not in the code under test. */
+#define DIE(...)                                                                \
+    do {                                                                        \
+        fprintf(stderr, "%s:%d: test setup failed: ", __FILE__, __LINE__);     \
+        fprintf(stderr, __VA_ARGS__);                                           \
+        fprintf(stderr, " (%s)\n", strerror(errno));                           \
+        exit(2);                                                                \
+    } while (0)
+
+static inline void watchdog_fired(int sig)
+{
+    static const char msg[] = "watchdog: test took too long, something blocked\n";
+    (void)sig;
+    (void)!write(2, msg, sizeof(msg) - 1);
+    _exit(2);
+}
+
+/*
+ * Whatever blocks by mistake, the program ends within `seconds`.  Each wait in
+ * a test has its own tighter bound (SO_RCVTIMEO etc.); this is the last resort.
+ */
+static inline void watchdog_start(unsigned seconds)
+{
+    signal(SIGALRM, watchdog_fired);
+    alarm(seconds);
+}
+
+static inline long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Blocking reads and writes on fd give up with EAGAIN after ms milliseconds. */
+static inline void set_timeouts(int fd, long ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        DIE("setsockopt SO_RCVTIMEO/SO_SNDTIMEO");
+}
+
+/* A connected AF_UNIX stream pair, both ends bounded to 1 s per blocking call. */
+static inline void stream_pair(int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        DIE("socketpair");
+    set_timeouts(sv[0], 1000);
+    set_timeouts(sv[1], 1000);
+}
+
+static inline void close_pair(int sv[2])
+{
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    sv[0] = sv[1] = -1;
+}
+
+static inline void send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            DIE("write");
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+static inline void send_str(int fd, const char *s)
+{
+    send_all(fd, s, strlen(s));
+}
+
+/* ---- signals that interrupt blocked system calls ------------------------- */
+
+static volatile sig_atomic_t signals_caught;
+
+static inline void count_signal(int sig)
+{
+    (void)sig;
+    signals_caught++;
+}
+
+/* SIGUSR1 runs count_signal; no SA_RESTART, so a blocked read/write gets EINTR. */
+static inline void install_interrupting_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = count_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    if (sigaction(SIGUSR1, &sa, NULL) < 0)
+        DIE("sigaction");
+}
+
+/*
+ * Wait (at most timeout_ms) until thread tid sleeps inside system call nr, read
+ * from /proc/self/task/TID/syscall and .../stat.  Returns 1 if it does.
+ */
+static inline int wait_blocked_in(pid_t tid, long nr, long timeout_ms)
+{
+    char path[64], text[256];
+    long long deadline = now_ms() + timeout_ms;
+
+    do {
+        int in_call = 0, sleeping = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fgets(text, sizeof(text), f) != NULL)
+                in_call = strtol(text, NULL, 10) == nr && text[0] != 'r';
+            fclose(f);
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fgets(text, sizeof(text), f) != NULL) {
+                char *paren = strrchr(text, ')');
+                sleeping = paren != NULL && paren[1] == ' ' && paren[2] == 'S';
+            }
+            fclose(f);
+        }
+        if (in_call && sleeping)
+            return 1;
+        sleep_ms(1);
+    } while (now_ms() < deadline);
+    return 0;
+}
+
+/* ---- helper threads ------------------------------------------------------ */
+
+static inline pthread_t start_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    int err = pthread_create(&t, NULL, fn, arg);
+    if (err != 0) {
+        errno = err;
+        DIE("pthread_create");
+    }
+    return t;
+}
+
+static inline void join_thread(pthread_t t)
+{
+    int err = pthread_join(t, NULL);
+    if (err != 0) {
+        errno = err;
+        DIE("pthread_join");
+    }
+}
+
+/* Sends data in pieces of `piece` bytes, pausing pause_us between them. */
+struct dribble {
+    int fd;
+    const void *data;
+    size_t len;
+    size_t piece;
+    long pause_us;
+    int close_after;            /* close fd when done (the reader then sees EOF) */
+};
+
+static inline void *dribble_thread(void *arg)
+{
+    struct dribble *d = arg;
+    const char *p = d->data;
+
+    for (size_t off = 0; off < d->len; off += d->piece) {
+        size_t n = d->len - off < d->piece ? d->len - off : d->piece;
+        send_all(d->fd, p + off, n);
+        if (d->pause_us > 0) {
+            struct timespec ts = { 0, d->pause_us * 1000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (d->close_after)
+        close(d->fd);
+    return NULL;
+}
+
+/* ---- child processes ----------------------------------------------------- */
+
+struct child_result {
+    int status;                 /* from waitpid */
+    char out[4096];             /* what it wrote to stdout, NUL-terminated */
+    char err[4096];             /* ... and to stderr */
+};
+
+/*
+ * Run fn(arg) in a child whose stdout and stderr are pipes; collect both and the
+ * exit status (the child exits 0 if fn returns).  Killed after timeout_ms.
+ */
+static inline void run_child(void (*fn)(void *), void *arg, long timeout_ms,
+                             struct child_result *res)
+{
+    int out[2], err[2];
+    size_t lens[2] = { 0, 0 };
+    char *bufs[2] = { res->out, res->err };
+    long long deadline = now_ms() + timeout_ms;
+    pid_t pid;
+
+    memset(res, 0, sizeof(*res));
+    if (pipe(out) < 0 || pipe(err) < 0)
+        DIE("pipe");
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0)
+        DIE("fork");
+    if (pid == 0) {
+        if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+            _exit(99);
+        close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+        alarm(0);
+        fn(arg);
+        exit(0);
+    }
+    close(out[1]);
+    close(err[1]);
+
+    struct pollfd pfd[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+    int open_count = 2;
+    while (open_count > 0) {
+        long long left = deadline - now_ms();
+        int ready = left > 0 ? poll(pfd, 2, (int)left) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) {
+            fprintf(stderr, "child %d did not finish in time, killing it\n", (int)pid);
+            kill(pid, SIGKILL);
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || pfd[i].revents == 0)
+                continue;
+            size_t room = sizeof(res->out) - 1 - lens[i];
+            char scratch[256];
+            ssize_t r = room > 0 ? read(pfd[i].fd, bufs[i] + lens[i], room)
+                                 : read(pfd[i].fd, scratch, sizeof(scratch));
+            if (r > 0 && room > 0)
+                lens[i] += (size_t)r;
+            if (r == 0 || (r < 0 && errno != EINTR)) {
+                close(pfd[i].fd);
+                pfd[i].fd = -1;
+                open_count--;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (pfd[i].fd >= 0)
+            close(pfd[i].fd);
+    while (waitpid(pid, &res->status, 0) < 0) {
+        if (errno != EINTR)
+            DIE("waitpid");
+    }
+}
+
+#endif /* SOCKLAB_TESTUTIL_H */

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what socklab needs from Debian/Ubuntu packages (never PyPI).
+# Quiet and fast when everything is present.  As root it installs what is missing;
+# otherwise it prints the exact sudo command and exits 1.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$')
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "socklab: not a Debian/Ubuntu system; make sure you have: ${wanted[*]}" >&2
+    exit 0
+fi
+
+missing=()
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${wanted[@]}" 2>/dev/null || true)
+for pkg in "${wanted[@]}"; do
+    grep -qE "^${pkg} ii" <<<"$installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "socklab needs these packages first:" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "socklab: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists at most once an hour (a fresh machine has none).
+stamp=/var/lib/apt/periodic/socklab-update-stamp
+if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +60 2>/dev/null)" ]; then
+    apt-get update -qq </dev/null
+    mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+echo "socklab: packages installed" >&2
