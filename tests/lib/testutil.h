@@ -162,6 +162,27 @@ static inline int wait_blocked_in(pid_t tid, long nr, long timeout_ms)
 
 /* ---- helper threads ------------------------------------------------------ */
 
+struct bombard {
+    pthread_t target[2];        /* threads to interrupt (the second may be unset) */
+    int count;
+    atomic_int stop;
+};
+
+/* Keep interrupting the target: blocked writes return short counts or EINTR. */
+static inline void *bombard_thread(void *arg)
+{
+    struct bombard *b = arg;
+
+    while (!atomic_load(&b->stop)) {
+        for (int i = 0; i < b->count; i++)
+            pthread_kill(b->target[i], SIGUSR1);
+        struct timespec ts = { 0, 100 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+
 static inline pthread_t start_thread(void *(*fn)(void *), void *arg)
 {
     pthread_t t;

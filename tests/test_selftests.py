@@ -1,0 +1,82 @@
+"""Grader self-tests: programs that are wrong in instructive ways must fail the named
+tests with a message that names the mistake; correct programs written differently
+from the solution must pass every test.
+
+A case is a directory tests/selftest/<lesson>/<case>/ with one or more .c files
+(each replaces the solution's program of the same name; the lesson's other programs
+come from the solutions build) and expect.json:
+
+    {"verdict": "fail",
+     "mistake": "prints the port without ntohs",
+     "failing": {"test_server_reports_the_port_the_kernel_chose": "(?i)ntohs"}}
+
+    {"verdict": "pass", "why": "uses getaddrinfo and a different accept loop"}
+
+"failing" maps test names to a regex the failure report must contain.
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = sorted(p for p in (REPO / "tests" / "selftest").glob("*/*") if (p / "expect.json").exists())
+CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-g", "-O1",
+          "-pthread"]
+
+
+@pytest.fixture(scope="session")
+def solutions_build():
+    """Build the reference solutions once (the cases borrow the programs they do not replace)."""
+    out = REPO / "build" / "solutions"
+    if not (out / "CMakeCache.txt").exists():
+        subprocess.run(["cmake", "-S", REPO, "-B", out, "-DSOCKLAB_SOLUTIONS=ON", "-DSOCKLAB_TESTS=OFF"],
+                       check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", out, "-j", "2"], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def build_case(case, solutions_build, dest):
+    lesson = case.parent.name
+    bindir = dest / "chapters" / lesson
+    shutil.copytree(solutions_build / "chapters" / lesson, bindir)
+    libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
+    chapter_lib = sorted(str(p) for p in (REPO / "solutions" / lesson / "lib").glob("*.c"))
+    includes = ["-I", str(REPO / "lib"), "-I", str(REPO / "solutions" / lesson / "lib")]
+    for src in sorted(case.glob("*.c")):
+        res = subprocess.run(["gcc", *CFLAGS, *includes, *libs, *chapter_lib, str(src),
+                              "-o", str(bindir / src.stem)], capture_output=True, text=True)
+        assert res.returncode == 0, f"{src} does not compile:\n{res.stderr}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
+def test_grader_judges_case(case, solutions_build, tmp_path):
+    expect = json.loads((case / "expect.json").read_text())
+    build_case(case, solutions_build, tmp_path / "build")
+    raw = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
+         "--rootdir", REPO, "--build-dir", tmp_path / "build", "--raw-results", raw,
+         REPO / "chapters" / case.parent.name],
+        cwd=REPO, capture_output=True, text=True, timeout=240)
+    results = {nodeid.split("::")[-1]: r for nodeid, r in json.loads(raw.read_text()).items()}
+    assert results, f"the grader ran no test:\n{run.stdout}\n{run.stderr}"
+    if expect["verdict"] == "pass":
+        bad = {name: r["text"] for name, r in results.items() if r["outcome"] != "passed"}
+        assert not bad, f"a correct alternative ({expect.get('why')}) failed:\n" + "\n".join(
+            f"--- {n}\n{t}" for n, t in bad.items())
+        return
+    import re
+    for name, pattern in expect["failing"].items():
+        assert name in results, f"no test named {name} in {case.parent.name}"
+        r = results[name]
+        assert r["outcome"] == "failed", (
+            f"{case.name} ({expect['mistake']}) should fail {name}, but it {r['outcome']}")
+        assert re.search(pattern, r["text"], re.S), (
+            f"{name} failed for {case.name}, but its report does not match {pattern!r}:\n{r['text']}")
+    total = sum(r["points"] for r in results.values())
+    score = sum(r["points"] for r in results.values() if r["outcome"] == "passed")
+    assert score < total
