@@ -152,7 +152,8 @@ def cmd_check(args):
         extra.append("--sanitize")
     if args.k:
         extra += ["-k", args.k]
-    rc = 0
+    if not args.all:
+        extra.append("--first-failure-only")
     PROGRESS.mkdir(parents=True, exist_ok=True)
     raw = PROGRESS / ("all.raw.json" if len(lesson_list) > 1 else f"{lesson_list[0].name}.raw.json")
     rc = run_pytest([l.path for l in lesson_list], extra, workers_for(lesson_list), raw=raw).returncode
@@ -206,7 +207,7 @@ def cmd_watch(args):
                     print(f"\n{DIM}--- change seen at {time.strftime('%H:%M:%S')} ---{RESET}")
                 last = snap
                 cmd_check(argparse.Namespace(lesson=lesson_list[0].number, solutions=False,
-                                             sanitize=False, k=None))
+                                             sanitize=False, k=None, all=False))
                 if args.once:
                     return 0
             time.sleep(args.interval)
@@ -345,6 +346,7 @@ def main(argv=None):
     c.add_argument("--solutions", action="store_true", help="grade the reference solutions")
     c.add_argument("--sanitize", action="store_true", help="build and grade with ASan+UBSan")
     c.add_argument("-k", help="only tests whose name matches (pytest -k)")
+    c.add_argument("--all", action="store_true", help="explain every failing test, not just the first")
     h = sub.add_parser("hint", help="show the next hint for a lesson")
     h.add_argument("lesson")
     h.add_argument("--reset", action="store_true", help="start again from the first hint")

@@ -35,6 +35,8 @@ def pytest_addoption(parser):
                 help="write every test's outcome, points and duration as JSON (used by ./lab)")
     g.addoption("--socklab-quiet", dest="socklab_quiet", action="store_true",
                 help="print only failures and the totals")
+    g.addoption("--first-failure-only", dest="socklab_first_only", action="store_true",
+                help="explain only the first failing test in full (the others get one line)")
 
 
 def pytest_configure(config):
@@ -184,6 +186,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     tr = terminalreporter
     quiet = config.getoption("socklab_quiet")
+    first_only = config.getoption("socklab_first_only")
+    explained = 0
     tr.write_line("")
     for lesson, t in totals.items():
         name = lesson.replace("-", " ", 1)
@@ -194,14 +198,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             label = f"{MARK[r['outcome']]} {name} › {r['title']}"
             tr.write_line(f"{label:<74} {pts:>5}", green=r["outcome"] == "passed",
                           red=r["outcome"] == "failed", yellow=r["outcome"] == "skipped")
-            if r["outcome"] != "passed" and r["text"]:
+            if r["outcome"] == "failed" and r["text"] and not (first_only and explained):
                 tr.write_line(textwrap.indent(r["text"].rstrip(), "  "))
+                explained += 1
+            elif r["outcome"] == "skipped" and r["text"]:
+                tr.write_line("  " + r["text"].strip().splitlines()[0])
         tr.write_line(f"  {name}: {t['score']}/{t['max']} points"
                       f" ({t['passed']} passed, {t['failed']} failed"
                       + (f", {t['skipped']} skipped" if t["skipped"] else "") + ")", bold=True)
     if not isolation.netns_available() and isolation.netns_unavailable_reason():
         tr.write_line("note: " + isolation.netns_unavailable_reason()
                       + "; tests that need one were skipped", yellow=True)
+    failed = sum(t["failed"] for t in totals.values())
+    if first_only and failed > 1:
+        tr.write_line(f"{failed} tests fail; the first one is explained above. Fix it first: later "
+                      "ones often fail for the same reason (./lab check N --all explains every one).")
     score = sum(t["score"] for t in totals.values())
     maximum = sum(t["max"] for t in totals.values())
     tr.write_line(f"Score: {score}/{maximum}", bold=True)
