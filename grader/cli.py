@@ -22,7 +22,7 @@ from grader import lessons
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
-PROGRESS = BUILD / "progress"
+PROGRESS = lessons.PROGRESS
 JOBS = str(max(1, min(os.cpu_count() or 1, 4)))
 
 BOLD, GREEN, RED, YELLOW, DIM, RESET = (

@@ -173,3 +173,5 @@ class Lab:
         for prog in self.programs:
             prog.kill()
         isolation.kill_new_descendants(self._before)
+        for prog in self.programs:  # pipes are closed now that every holder is dead
+            prog.join_output(timeout=1)

@@ -5,6 +5,7 @@ the title), test_*.py graders, skeleton *.c files and optionally hints.md, whose
 `## ` headings split it into progressive hints.
 """
 import json
+import os
 import re
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from grader.plugin import lesson_totals, write_json_atomic  # noqa: F401 (re-exp
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO / "chapters"
-PROGRESS = REPO / "build" / "progress"
+# where ./lab keeps your progress and hint state (tests point it elsewhere)
+PROGRESS = Path(os.environ.get("SOCKLAB_STATE_DIR", REPO / "build" / "progress"))
 
 
 class UnknownLesson(Exception):

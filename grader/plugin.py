@@ -17,6 +17,7 @@ import pytest
 from grader import isolation
 from grader.failure import GradeFailure
 from grader.lab import Lab
+from grader.proc import TODO_EXIT_STATUS
 
 MARK = {"passed": "✓", "failed": "✗", "skipped": "-"}
 
@@ -107,8 +108,13 @@ def _format_failure(item, excinfo):
     if the_lab is not None:
         for title, text in the_lab.report_sections():
             section(title, text)
-    if isinstance(err, GradeFailure) and err.hint:
-        section("hint", err.hint)
+    hint = err.hint if isinstance(err, GradeFailure) else None
+    if the_lab is not None and any(p.returncode == TODO_EXIT_STATUS for p in the_lab.programs):
+        # the most common first failure: say plainly what to do about it
+        hint = ("your program reached a TODO(...) call and stopped (stderr names the file and "
+                "line): write that part, then delete the TODO call" + (f"; then: {hint}" if hint else ""))
+    if hint:
+        section("hint", hint)
     return "\n".join(lines)
 
 

@@ -16,6 +16,9 @@ from grader.failure import GradeFailure
 from grader.isolation import kill_group
 
 TODO_EXIT_STATUS = 3
+# After the program exits, how long its output may still be arriving.  A child it left
+# behind can hold the pipe open forever, so we cannot wait for EOF.
+DRAIN_SECONDS = 0.2
 OUTPUT_LIMIT = 1 << 20          # bytes per stream before we call it a flood
 CPU_LIMIT_SECONDS = 60          # RLIMIT_CPU: a runaway loop dies instead of heating the box
 FILE_SIZE_LIMIT = 64 << 20      # RLIMIT_FSIZE
@@ -98,6 +101,7 @@ class Program:
         self.stderr_lines = []
         self.cursor = 0             # stdout lines already consumed by expect_line
         self.started = time.monotonic()
+        self.exited_at = None
         self.proc = subprocess.Popen(
             self.argv, cwd=cwd, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -124,7 +128,18 @@ class Program:
     def _wait(self):
         self.proc.wait()
         with self.cond:
+            self.exited_at = time.monotonic()
             self.cond.notify_all()
+
+    def _drained(self, reader):
+        """True once no more output can be expected from the (exited) program."""
+        if not reader.is_alive():
+            return True
+        return self.exited_at is not None and time.monotonic() - self.exited_at > DRAIN_SECONDS
+
+    def join_output(self, timeout=DRAIN_SECONDS):
+        self._out.join(timeout=timeout)
+        self._err.join(timeout=timeout)
 
     @property
     def pid(self):
@@ -191,8 +206,6 @@ class Program:
         except subprocess.TimeoutExpired:
             pass
         self.close_stdin()
-        self._out.join(timeout=2)
-        self._err.join(timeout=2)
 
     # -- waiting -----------------------------------------------------------
 
@@ -213,7 +226,7 @@ class Program:
                     m = rx.fullmatch(text.strip())
                     if m:
                         return m
-                exited = self.proc.poll() is not None and not self._out.is_alive()
+                exited = self.proc.poll() is not None and self._drained(self._out)
                 left = deadline - time.monotonic()
                 if exited or left <= 0 or self.flooded:
                     break
@@ -230,8 +243,7 @@ class Program:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
-        self._out.join(timeout=1)
-        self._err.join(timeout=1)
+        self.join_output()
         return self.proc.returncode
 
     def expect_exit(self, status, timeout=2.0, expected=None, hint=None):
@@ -260,7 +272,7 @@ class Program:
                 if m:
                     return m
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._err.is_alive()):
+                if left <= 0 or (self.proc.poll() is not None and self._drained(self._err)):
                     return None
                 self.cond.wait(min(left, 0.1))
 

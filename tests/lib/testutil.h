@@ -168,7 +168,7 @@ struct bombard {
     atomic_int stop;
 };
 
-/* Keep interrupting the target: blocked writes return short counts or EINTR. */
+/* Keep interrupting the targets: blocked calls return short counts or EINTR. */
 static inline void *bombard_thread(void *arg)
 {
     struct bombard *b = arg;
@@ -181,7 +181,6 @@ static inline void *bombard_thread(void *arg)
     }
     return NULL;
 }
-
 
 static inline pthread_t start_thread(void *(*fn)(void *), void *arg)
 {

@@ -1,0 +1,7 @@
+/* Never exits and never prints. */
+#include <unistd.h>
+int main(void)
+{
+    for (;;)
+        pause();
+}
