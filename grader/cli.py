@@ -8,6 +8,8 @@
     ./lab verify                every solution passes fully, every skeleton fails fast
     ./lab grade --json FILE     grade everything, write Gradescope results.json
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
+    ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
+    ./lab gradescope OUT.zip    a Gradescope autograder bundle
 """
 import argparse
 import json
@@ -60,6 +62,9 @@ def compiler_errors(log, lesson=None):
         if ("error" in line or "warning" in line or line.startswith(" ")) and "make" not in line.split(":")[0]:
             if lesson is None or lesson in line or (keep and line.startswith(" ")):
                 keep.append(line)
+    if not keep and lesson is None:
+        # not a compiler diagnostic (CMake, the linker, make itself): show the end of the log
+        keep = [l for l in log.splitlines() if l.strip()][-20:]
     return "\n".join(keep[-40:])
 
 
@@ -102,12 +107,17 @@ def workers_for(lesson_list):
 # -- commands ----------------------------------------------------------------------
 
 def cmd_board(args):
+    build("student")  # so the board can say which lessons do not compile
     print(f"{BOLD}socklab{RESET} -- network programming in C, one lesson at a time\n")
     next_up = None
     total_score = total_max = 0
     for lesson in lessons.all_lessons():
         res = lessons.load_progress(lesson)
-        if res is None:
+        built = BUILD / "student" / "chapters" / lesson.name
+        if not all((built / p).exists() for p in lesson.programs()):
+            status, colour = f"does not compile (./lab check {lesson.number} shows why)", YELLOW
+            next_up = next_up or lesson
+        elif res is None:
             status, colour = "not started", DIM
             next_up = next_up or lesson
         else:
@@ -335,6 +345,16 @@ def cmd_test(args):
     return 1 if failed else 0
 
 
+def cmd_release(args):
+    from grader import instructor
+    return instructor.release(args.out_dir)
+
+
+def cmd_gradescope(args):
+    from grader import instructor
+    return instructor.gradescope(args.zip)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="./lab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -368,6 +388,10 @@ def main(argv=None):
     g.add_argument("--solutions", action="store_true")
     g.add_argument("lesson", nargs="?")
     sub.add_parser("test", help="run the project's own tests")
+    rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
+    rl.add_argument("out_dir")
+    gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
+    gs.add_argument("zip")
     args = p.parse_args(argv)
     command = args.command or "board"
     if command == "help":
