@@ -92,7 +92,8 @@ ssize_t writen(int fd, const void *buf, size_t n);
 
 /*
  * write_frame - send one frame (header and payload in one writev, completed if
- * short).  Returns 0, or -1 on error.
+ * short; EINTR is retried).  payload may be NULL when len is 0.
+ * Returns 0, or -1 on error.
  */
 int write_frame(int fd, const void *payload, uint32_t len);
 
@@ -145,7 +146,8 @@ void line_reader_init(struct line_reader *lr, int fd);
  *   0    EOF: the peer closed and no bytes are left;
  *   -1   error, errno set:
  *          EMSGSIZE  the line is too long: its content (without terminator) has
- *                    more than cap - 2 bytes, or more than LINE_READER_BUFSIZE - 2.
+ *                    more than cap - 2 bytes, or more than LINE_READER_BUFSIZE - 2
+ *                    (cap 8: "123456\n" fits exactly, "1234567\n" does not).
  *                    (The same limit applies to a last line cut by EOF, so the
  *                    verdict does not depend on how the peer ended it.)  Nothing
  *                    is written to line.  That whole line is dropped: the call
@@ -154,13 +156,17 @@ void line_reader_init(struct line_reader *lr, int fd);
  *                    (reading more if needed), then returns the line after it.
  *                    So the caller may give up on the connection or call again;
  *          EAGAIN    (non-blocking fd) no complete line yet; the partial line is
- *                    kept and completed by a later call;
+ *                    kept and completed by a later call (also while the rest of
+ *                    an overlong line is still being skipped);
  *          EINVAL    cap < 2;
  *          other     from read().
  */
 ssize_t read_line(struct line_reader *lr, char *line, size_t cap);
 
-/* How many bytes the reader holds that read_line has not returned yet. */
+/*
+ * How many bytes the reader holds that read_line has not returned yet (e.g. to
+ * check that a client sent nothing after a command it should have waited on).
+ */
 size_t line_reader_pending(const struct line_reader *lr);
 
 /* ------------------------------------------------------------------------ */

@@ -63,6 +63,18 @@ static void warning_then_go_on(void *arg)
     printf("errno %d\n", errno);
 }
 
+/* warning's own stdio calls may fail and set errno: the caller's errno survives. */
+static void warning_when_stdout_is_gone(void *arg)
+{
+    (void)arg;
+    printf("unflushed");        /* so warning's fflush(stdout) has to write... */
+    close(1);                   /* ...and fails with EBADF */
+    errno = 1234;
+    warning(0, "note");
+    fprintf(stderr, "errno %d\n", errno);
+    _exit(0);
+}
+
 static void todo_after_output(void *arg)
 {
     (void)arg;
@@ -128,6 +140,7 @@ static void test_warning(void)
 {
     EXPECT_CHILD(warning_then_go_on, 0, "errno 1234\nerrno 4321\n",
                  "write to peer: Broken pipe (32)\njust so you know\n");
+    EXPECT_CHILD(warning_when_stdout_is_gone, 0, "", "note\nerrno 1234\n");
 }
 
 static void test_todo(void)

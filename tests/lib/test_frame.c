@@ -236,6 +236,7 @@ static void test_large_frame_short_writes(void)
     struct bombard b = { .target = { pthread_self(), reader }, .count = 2 };
     sig_atomic_t before = signals_caught;
     pthread_t signaller = start_thread(bombard_thread, &b);
+    wait_for_signal(before);                    /* the bombardment has begun */
 
     CHECK_INT(write_frame(sv[1], data, N), ==, 0);
     join_thread(reader);
@@ -247,6 +248,55 @@ static void test_large_frame_short_writes(void)
     close_pair(sv);
     free(data);
     free(got);
+}
+
+/*
+ * The send buffer is already full: writev first fails with EINTR, later returns
+ * a count that ends inside the payload; write_frame must send the rest, in order.
+ */
+static void test_write_frame_interrupted(void)
+{
+    enum { CAP = 1 << 20, N = 100000 };
+    int sv[2];
+    unsigned char *got = malloc(CAP);
+    char *data = malloc(N);
+    char *back = malloc(N);
+
+    if (got == NULL || data == NULL || back == NULL)
+        DIE("malloc");
+    for (size_t i = 0; i < N; i++)
+        data[i] = (char)(i * 13 + i / 509);
+    stream_pair(sv);
+    size_t filled = fill_send_buffer(sv[1]);
+    if (filled + 4 + N > CAP)
+        DIE("socket buffer larger than expected: %zu bytes", filled);
+
+    struct squeeze s = { .fd = sv[0], .writer = pthread_self(), .writer_tid = gettid(),
+                         .nr = SYS_writev, .first_drain = filled + 5000, .buf = got,
+                         .expect = filled + 4 + N };
+    sig_atomic_t before = signals_caught;
+    pthread_t reader = start_thread(squeeze_thread, &s);
+    CHECK_INT(write_frame(sv[1], data, N), ==, 0);
+    join_thread(reader);
+    CHECK(s.blocked[0] && s.blocked[1] && s.blocked[2]);
+    CHECK_INT(signals_caught - before, ==, 2);
+    CHECK_INT(s.got, ==, filled + 4 + N);
+    if (s.got == filled + 4 + N) {
+        /* Parse it back with read_frame, through a fresh pair. */
+        int pv[2];
+        stream_pair(pv);
+        struct dribble d = { pv[1], got + filled, 4 + N, 4096, 0, 1 };
+        pthread_t t = start_thread(dribble_thread, &d);
+        CHECK_INT(read_frame(pv[0], back, N), ==, N);
+        CHECK_MEM(back, data, N);
+        join_thread(t);
+        pv[1] = -1;
+        close_pair(pv);
+    }
+    close_pair(sv);
+    free(got);
+    free(data);
+    free(back);
 }
 
 static void test_errors(void)
@@ -285,6 +335,7 @@ int main(void)
     RUN(test_eof_mid_payload);
     RUN(test_clean_eof);
     RUN(test_large_frame_short_writes);
+    RUN(test_write_frame_interrupted);
     RUN(test_errors);
     return check_exit_status();
 }

@@ -4,8 +4,6 @@
  */
 #include "testutil.h"
 
-#include <fcntl.h>
-
 static unsigned char pattern(size_t i)
 {
     return (unsigned char)(i * 7 + i / 251);
@@ -213,6 +211,7 @@ static void test_writen_large_small_sndbuf(void)
     sig_atomic_t before = signals_caught;
     pthread_t reader = start_thread(drain_thread, &d);
     pthread_t signaller = start_thread(bombard_thread, &b);
+    wait_for_signal(before);                    /* the bombardment has begun */
 
     CHECK_INT(writen(sv[1], data, N), ==, N);
     atomic_store(&b.stop, 1);
@@ -226,54 +225,40 @@ static void test_writen_large_small_sndbuf(void)
     free(got);
 }
 
-/* The send buffer is already full: the first write() blocks and gets EINTR. */
-static void test_writen_retries_eintr(void)
+/*
+ * The send buffer is already full: writen's first write() gets EINTR, and a later
+ * one returns a short count; writen must carry on with the rest, in order.
+ */
+static void test_writen_interrupted(void)
 {
-    enum { CAP = 1 << 20, N = 5000 };
+    enum { CAP = 1 << 20, N = 100000 };
     int sv[2];
-    unsigned char *got = malloc(CAP);
-    unsigned char data[N];
-    char fill[1024];
-    size_t filled = 0;
+    unsigned char *got = malloc(CAP), *data = malloc(N);
 
-    if (got == NULL)
+    if (got == NULL || data == NULL)
         DIE("malloc");
-    memset(fill, 'f', sizeof(fill));
     for (size_t i = 0; i < N; i++)
         data[i] = pattern(i);
     stream_pair(sv);
-    int small = 8192;
-    if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0)
-        DIE("setsockopt SO_SNDBUF");
-    if (make_nonblocking(sv[1]) < 0)
-        DIE("make_nonblocking");
-    for (;;) {
-        ssize_t w = write(sv[1], fill, sizeof(fill));
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w <= 0)
-            DIE("write");
-        filled += (size_t)w;
-    }
-    if (fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK) < 0)
-        DIE("fcntl");
+    size_t filled = fill_send_buffer(sv[1]);
     if (filled + N > CAP)
         DIE("socket buffer larger than expected: %zu bytes", filled);
 
-    struct drain d = { .fd = sv[0], .buf = got, .cap = filled + N, .chunk = 4096,
-                       .start_when_blocked = 1, .writer_tid = gettid(),
-                       .writer = pthread_self(), .signal_writer = 1 };
+    struct squeeze s = { .fd = sv[0], .writer = pthread_self(), .writer_tid = gettid(),
+                         .nr = SYS_write, .first_drain = filled + 5000, .buf = got,
+                         .expect = filled + N };
     sig_atomic_t before = signals_caught;
-    pthread_t reader = start_thread(drain_thread, &d);
+    pthread_t reader = start_thread(squeeze_thread, &s);
     CHECK_INT(writen(sv[1], data, N), ==, N);
     join_thread(reader);
-    CHECK(d.writer_was_blocked);
-    CHECK_INT(signals_caught - before, ==, 1);
-    CHECK_INT(d.got, ==, filled + N);
-    if (d.got == filled + N)
+    CHECK(s.blocked[0] && s.blocked[1] && s.blocked[2]);
+    CHECK_INT(signals_caught - before, ==, 2);
+    CHECK_INT(s.got, ==, filled + N);
+    if (s.got == filled + N)
         CHECK_MEM(got + filled, data, N);
     close_pair(sv);
     free(got);
+    free(data);
 }
 
 static void test_writen_epipe(void)
@@ -301,7 +286,7 @@ int main(void)
     RUN(test_readn_nonblocking);
     RUN(test_bad_fd);
     RUN(test_writen_large_small_sndbuf);
-    RUN(test_writen_retries_eintr);
+    RUN(test_writen_interrupted);
     RUN(test_writen_epipe);
     return check_exit_status();
 }

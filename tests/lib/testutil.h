@@ -9,6 +9,7 @@
 #include "check.h"
 #include "common.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -182,6 +183,14 @@ static inline void *bombard_thread(void *arg)
     return NULL;
 }
 
+/* Wait (at most 1 s) until a signal arrives after `before` were counted. */
+static inline void wait_for_signal(sig_atomic_t before)
+{
+    long long deadline = now_ms() + 1000;
+    while (signals_caught == before && now_ms() < deadline)
+        sleep_ms(1);
+}
+
 static inline pthread_t start_thread(void *(*fn)(void *), void *arg)
 {
     pthread_t t;
@@ -227,6 +236,81 @@ static inline void *dribble_thread(void *arg)
     }
     if (d->close_after)
         close(d->fd);
+    return NULL;
+}
+
+/* ---- a writer stuck on a full socket ------------------------------------- */
+
+/*
+ * Shrink fd's send buffer and fill it until write() would block, then make fd
+ * blocking again: the next write on it blocks at once.  Returns the bytes queued.
+ */
+static inline size_t fill_send_buffer(int fd)
+{
+    int small = 8192;
+    char junk[1024];
+    size_t filled = 0;
+    int flags = fcntl(fd, F_GETFL);
+
+    memset(junk, 'f', sizeof(junk));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 || flags < 0 ||
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        DIE("fill_send_buffer set-up");
+    for (;;) {
+        ssize_t w = write(fd, junk, sizeof(junk));
+        if (w < 0 && errno == EAGAIN)
+            break;
+        if (w <= 0)
+            DIE("write");
+        filled += (size_t)w;
+    }
+    if (fcntl(fd, F_SETFL, flags) < 0)
+        DIE("fcntl");
+    return filled;
+}
+
+/*
+ * Runs beside a writer blocked in system call nr on a full socket (see above):
+ *   1. interrupts it before it sent anything: that call fails with EINTR;
+ *   2. reads first_drain bytes so it can send some, waits until it is stuck
+ *      again inside the same call and interrupts it: a short count;
+ *   3. reads everything else (up to expect bytes, or EOF) into buf.
+ */
+struct squeeze {
+    int fd;                     /* the reading end */
+    pthread_t writer;
+    pid_t writer_tid;
+    long nr;                    /* SYS_write, SYS_writev */
+    size_t first_drain;
+    unsigned char *buf;
+    size_t expect;
+    size_t got;
+    int blocked[3];             /* the writer was seen blocked at each step */
+};
+
+static inline void squeeze_read(struct squeeze *s, size_t upto)
+{
+    while (s->got < upto) {
+        ssize_t r = read(s->fd, s->buf + s->got, upto - s->got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        s->got += (size_t)r;
+    }
+}
+
+static inline void *squeeze_thread(void *arg)
+{
+    struct squeeze *s = arg;
+
+    s->blocked[0] = wait_blocked_in(s->writer_tid, s->nr, 800);
+    pthread_kill(s->writer, SIGUSR1);
+    s->blocked[1] = wait_blocked_in(s->writer_tid, s->nr, 800);
+    squeeze_read(s, s->first_drain);
+    s->blocked[2] = wait_blocked_in(s->writer_tid, s->nr, 800);
+    pthread_kill(s->writer, SIGUSR1);
+    squeeze_read(s, s->expect);
     return NULL;
 }
 
