@@ -5,4 +5,4 @@ Lesson tests import what they need from here:
     from grader import expect, GradeFailure, points
 """
 from grader.failure import GradeFailure, expect, fail  # noqa: F401
-from grader.markers import points, hidden  # noqa: F401
+from grader.markers import points, hidden, needs_netns  # noqa: F401

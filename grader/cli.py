@@ -8,6 +8,7 @@
     ./lab verify                every solution passes fully, every skeleton fails fast
     ./lab grade --json FILE     grade everything, write Gradescope results.json
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
+    ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
 """
@@ -345,6 +346,11 @@ def cmd_test(args):
     return 1 if failed else 0
 
 
+def cmd_batch(args):
+    from grader import batch
+    return batch.batch(args.submissions, args.out, args.lessons, args.jobs)
+
+
 def cmd_release(args):
     from grader import instructor
     return instructor.release(args.out_dir)
@@ -388,6 +394,11 @@ def main(argv=None):
     g.add_argument("--solutions", action="store_true")
     g.add_argument("lesson", nargs="?")
     sub.add_parser("test", help="run the project's own tests")
+    b = sub.add_parser("batch", help="grade a directory of submissions, sandboxed, into a gradebook")
+    b.add_argument("submissions")
+    b.add_argument("--out", required=True)
+    b.add_argument("--lessons", help="comma-separated lessons (default: all)")
+    b.add_argument("--jobs", type=int, help="parallel submissions (default: number of cores)")
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")

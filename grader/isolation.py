@@ -77,6 +77,14 @@ def netns_unavailable_reason():
     return _netns_state["why"]
 
 
+PR_SET_DUMPABLE = 4
+
+
+def make_undumpable():
+    """Other processes of our uid can no longer open /proc/<pid>/fd/* or ptrace us."""
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 def become_subreaper():
     try:
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

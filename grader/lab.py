@@ -71,7 +71,7 @@ class Lab:
     def start(self, name, *args, stdin=None, env=None, cwd=None):
         """Start chapters/<lesson>/<name> with args; returns a Program."""
         full_env = dict(os.environ)
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
+        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1:print_legend=0")
         full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         if env:
             full_env.update({k: str(v) for k, v in env.items()})

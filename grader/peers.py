@@ -1,9 +1,9 @@
 """Peers the grader controls: the other end of a student's connection.
 
-Every peer keeps a transcript of the bytes that went each way (and closes, resets,
-EOFs), which failure reports show as the "wire" section:
+Every peer keeps a transcript of the bytes that went each way (and FINs, resets),
+which failure reports show as the "wire" section, labelled by who sent what:
 
-    → "data1\\n"   ← "Hi, data1\\n"   → [FIN]   ← [EOF]
+    program→ "data1\\n"   grader→ "Hi, data1\\n"   program→ [FIN]
 
 Every receive has a deadline and fails with a GradeFailure that says what arrived.
 """
@@ -63,16 +63,18 @@ class Transcript:
     def _add(self, direction, data):
         if not data:
             return
-        if self.events and self.events[-1][0] == direction and isinstance(self.events[-1][1], bytes):
-            self.events[-1] = (direction, self.events[-1][1] + data)
+        # consecutive bytes in one direction grow one bytearray (appending is amortised O(1))
+        if self.events and self.events[-1][0] == direction and isinstance(self.events[-1][1], bytearray):
+            self.events[-1][1].extend(data)
         else:
-            self.events.append((direction, bytes(data)))
+            self.events.append((direction, bytearray(data)))
 
     def render(self, limit=12):
         parts = []
         for direction, item in self.events[-limit:]:
-            parts.append(f"{direction} {show_bytes(item)}" if isinstance(item, bytes)
-                         else f"{direction} [{item}]")
+            who = "grader→" if direction == "→" else "program→"
+            parts.append(f"{who} {show_bytes(bytes(item))}" if isinstance(item, bytearray)
+                         else f"{who} [{item}]")
         if len(self.events) > limit:
             parts.insert(0, f"(… {len(self.events) - limit} earlier)")
         return "   ".join(parts)
@@ -85,9 +87,18 @@ class StreamPeer:
         self.sock = sock
         self.label = label
         self.wire = Transcript()
-        self.buffer = b""       # received but not yet consumed by a recv_* call
+        self._buf = bytearray()  # received but not yet consumed by a recv_* call
         self.eof = False
         self.error = None       # an errno seen on receive (e.g. ECONNRESET)
+
+    @property
+    def buffer(self):
+        """Bytes received and not yet consumed by a recv_* call."""
+        return bytes(self._buf)
+
+    @buffer.setter
+    def buffer(self, data):
+        self._buf = bytearray(data)
 
     # -- sending ---------------------------------------------------------
 
@@ -145,11 +156,15 @@ class StreamPeer:
             return False
         if not chunk:
             self.eof = True
-            self.wire.mark("←", "EOF")
+            self.wire.mark("←", "FIN")
             return False
         self.wire.received(chunk)
-        self.buffer += chunk
+        self._buf.extend(chunk)
         return True
+
+    def state(self):
+        """What the connection looks like from the grader's side, in words."""
+        return self._state()
 
     def _state(self):
         if self.error == errno.ECONNRESET:
@@ -165,15 +180,16 @@ class StreamPeer:
         if isinstance(terminator, str):
             terminator = terminator.encode()
         deadline = time.monotonic() + timeout
-        while terminator not in self.buffer:
+        while terminator not in self._buf:
             if not self._fill(deadline):
                 raise GradeFailure(
                     expected=what or f"a reply ending in {show_bytes(terminator)} within {timeout:g} s",
-                    happened=f"got {show_bytes(self.buffer)} and then {self._state()}"
-                    if self.buffer else self._state(),
+                    happened=f"got {show_bytes(bytes(self._buf))} and then {self._state()}"
+                    if self._buf else self._state(),
                     hint=hint, wire=self.wire.render())
-        i = self.buffer.index(terminator) + len(terminator)
-        out, self.buffer = self.buffer[:i], self.buffer[i:]
+        i = self._buf.index(terminator) + len(terminator)
+        out = bytes(self._buf[:i])
+        del self._buf[:i]
         return out
 
     def recv_line(self, timeout=DEFAULT_TIMEOUT, what=None, hint=None):
@@ -182,25 +198,27 @@ class StreamPeer:
 
     def recv_exactly(self, n, timeout=DEFAULT_TIMEOUT, what=None, hint=None):
         deadline = time.monotonic() + timeout
-        while len(self.buffer) < n:
+        while len(self._buf) < n:
             if not self._fill(deadline):
                 raise GradeFailure(
                     expected=what or f"{n} bytes within {timeout:g} s",
-                    happened=f"got {len(self.buffer)} bytes and then {self._state()}",
+                    happened=f"got {len(self._buf)} bytes and then {self._state()}",
                     hint=hint, wire=self.wire.render())
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
         return out
 
     def recv_all_until_eof(self, timeout=DEFAULT_TIMEOUT, limit=64 << 20):
         """Everything until the peer closes.  Fails on timeout."""
         deadline = time.monotonic() + timeout
-        while not self.eof and len(self.buffer) < limit:
+        while not self.eof and len(self._buf) < limit:
             if not self._fill(deadline) and not self.eof:
                 raise GradeFailure(
                     expected=f"your program closes the connection within {timeout:g} s",
-                    happened=f"got {len(self.buffer)} bytes and then {self._state()}",
+                    happened=f"got {len(self._buf)} bytes and then {self._state()}",
                     wire=self.wire.render())
-        out, self.buffer = self.buffer, b""
+        out = bytes(self._buf)
+        self._buf.clear()
         return out
 
     def wait_close(self, timeout=DEFAULT_TIMEOUT):
@@ -216,13 +234,13 @@ class StreamPeer:
 
     def expect_silence(self, duration):
         """Nothing arrives for `duration` seconds (data, EOF or RST).  Returns True if quiet."""
-        before = len(self.buffer)
+        before = len(self._buf)
         deadline = time.monotonic() + duration
         while time.monotonic() < deadline:
             if not self._fill(deadline):
                 if self.eof or self.error:
                     return False
-        return len(self.buffer) == before
+        return len(self._buf) == before
 
     # -- closing ---------------------------------------------------------
 
@@ -315,9 +333,12 @@ class DatagramPeer:
         self.sock.close()
 
 
-def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint=None):
+def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint=None, rcvbuf=None):
+    """Connect to the program; rcvbuf= shrinks the receive buffer first (a slow reader)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
     try:
         s.connect((host, port))

@@ -34,6 +34,9 @@ def pytest_addoption(parser):
                 help="write Gradescope-style results.json here")
     g.addoption("--raw-results", dest="socklab_raw_results", default=None,
                 help="write every test's outcome, points and duration as JSON (used by ./lab)")
+    g.addoption("--raw-results-fd", dest="socklab_raw_fd", type=int, default=None,
+                help="write the raw results as JSON to this inherited file descriptor (batch "
+                     "grading: a file could be forged by the program under test)")
     g.addoption("--socklab-quiet", dest="socklab_quiet", action="store_true",
                 help="print only failures and the totals")
     g.addoption("--first-failure-only", dest="socklab_first_only", action="store_true",
@@ -46,6 +49,9 @@ def pytest_configure(config):
                  "needs_netns: needs a private network namespace"):
         config.addinivalue_line("markers", line)
     isolation.become_subreaper()
+    if config.getoption("socklab_raw_fd") is not None:
+        # programs under test run as our uid: make /proc/<our pid>/fd unreachable to them
+        isolation.make_undumpable()
     config._socklab_results = {}
     config._socklab_order = {}
     config._socklab_started = time.monotonic()
@@ -107,7 +113,8 @@ def _format_failure(item, excinfo):
     the_lab = getattr(item, "_socklab_lab", None)
     if the_lab is not None:
         for title, text in the_lab.report_sections():
-            section(title, text)
+            if extra.get(title) != text:  # a test may already have passed the same wire text
+                section(title, text)
     hint = err.hint if isinstance(err, GradeFailure) else None
     if the_lab is not None and any(p.returncode == TODO_EXIT_STATUS for p in the_lab.programs):
         # the most common first failure: say plainly what to do about it
@@ -256,6 +263,10 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller writes the files
+    fd = config.getoption("socklab_raw_fd")
+    if fd is not None:
+        with os.fdopen(fd, "w") as f:
+            json.dump(config._socklab_results, f)
     raw = config.getoption("socklab_raw_results")
     if raw:
         write_json_atomic(raw, config._socklab_results)

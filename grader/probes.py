@@ -61,7 +61,8 @@ def sockets(proto="tcp"):
             # Netid-less form for -x: State Recv-Q Send-Q Local Port Peer Port
             if len(parts) < 7:
                 continue
-            parts = [parts[1] if parts[0] in ("u_str", "u_dgr", "u_seq") else parts[0]] + parts[1:]
+            if parts[0] in ("u_str", "u_dgr", "u_seq"):
+                parts = parts[1:]
             state, rq, sq, local, peer = parts[0], parts[1], parts[2], parts[3], parts[5]
             result.append(SocketState(proto, state, int(rq), int(sq), local, peer))
             continue

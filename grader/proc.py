@@ -26,7 +26,7 @@ FILE_SIZE_LIMIT = 64 << 20      # RLIMIT_FSIZE
 
 def describe_status(returncode):
     if returncode is None:
-        return "still running"
+        return "is still running"
     if returncode < 0:
         sig = -returncode
         try:
@@ -40,7 +40,7 @@ def describe_status(returncode):
             signal.SIGABRT: " -- aborted (assert, or a sanitizer found a bug: see stderr)",
             signal.SIGXCPU: " -- it used more than its CPU-time limit (a busy loop?)",
         }.get(sig, "")
-        return f"killed by {name} ({sig}){extra}"
+        return f"was killed by {name} ({sig}){extra}"
     if returncode == TODO_EXIT_STATUS:
         return f"exited with status {TODO_EXIT_STATUS}: stopped at an unfinished TODO"
     return f"exited with status {returncode}"

@@ -1,0 +1,410 @@
+"""./lab batch: grade a whole class, each submission in a sandbox, in parallel.
+
+    ./lab batch SUBMISSIONS_DIR --out OUT [--lessons 01,02] [--jobs N]
+
+SUBMISSIONS_DIR holds one entry per student: a directory (a clone of the student
+repository, or just its chapters/) or a .zip / .tar / .tar.gz of one.  For each:
+
+  1. a private copy of the course is made (root-owned, so read-only to the sandbox) and
+     only the submission's *.c / *.h files of each lesson are put in it: a submission's
+     own graders, build files or results files are never used;
+  2. it is built and graded as an unprivileged uid of its own (one per worker slot),
+     with rlimits (processes, CPU, memory, file size, open files), inside a user and
+     mount namespace whose /tmp, /var/tmp and /dev/shm are private tmpfs, and with a
+     wall-clock bound; each test still gets its own network namespace;
+  3. the grader returns its results through an inherited pipe (the grader process is
+     made non-dumpable), so a program under test cannot forge them;
+  4. afterwards every process of that uid is killed.
+
+OUT gets gradebook.csv, gradebook.html, and students/<id>/{report.txt,result.json}.
+Re-running skips submissions whose content and course have not changed (resumable), and
+the gradebook is always rebuilt from the per-student results in sorted order
+(deterministic).  Without root the uid switch and process limit are not available: the
+batch still runs, namespaced, and says so.
+"""
+import csv
+import hashlib
+import html
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from grader import lessons
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE_PARTS = ("CMakeLists.txt", "lib", "grader", "chapters", "pytest.ini", "tools", "lab")
+SANDBOX_UID_BASE = 61000
+LIMITS = {
+    resource.RLIMIT_NPROC: 256,          # per sandbox uid: a fork bomb hits this
+    resource.RLIMIT_CPU: 300,
+    resource.RLIMIT_FSIZE: 64 << 20,
+    resource.RLIMIT_NOFILE: 4096,
+    resource.RLIMIT_CORE: 0,
+}
+BUILD_SECONDS = 120
+LESSON_SECONDS = 60
+REPORT_LIMIT = 256 << 10
+
+
+def fingerprint(path):
+    """A digest of a submission's content (names and bytes), for resuming."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def course_fingerprint(lesson_names):
+    """A digest of what grading depends on: the shared parts and the graded lessons."""
+    h = hashlib.sha256()
+    parts = [p for p in COURSE_PARTS if p != "chapters"] + [f"chapters/{n}" for n in lesson_names]
+    for part in parts:
+        p = REPO / part
+        files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file()
+                                                and "__pycache__" not in x.parts)
+        for f in files:
+            h.update(str(f.relative_to(REPO)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def safe_extract(archive, dest):
+    """Unpack a zip or tar without letting any member escape dest (no links, no ../)."""
+    dest = dest.resolve()
+
+    def inside(name):
+        target = (dest / name).resolve()
+        return target == dest or dest in target.parents
+
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                if inside(info.filename) and not info.is_dir() and info.file_size < (16 << 20):
+                    out = dest / info.filename
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_bytes(z.read(info))
+        return
+    with tarfile.open(archive) as t:
+        for m in t.getmembers():
+            if m.isfile() and inside(m.name) and m.size < (16 << 20):
+                out = dest / m.name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with t.extractfile(m) as src:
+                    out.write_bytes(src.read())
+
+
+def find_chapter_dir(root, lesson):
+    """Where a submission keeps a lesson's files: <root>/[.../]chapters/<lesson> or <root>/<lesson>."""
+    for candidate in [root / "chapters" / lesson, root / lesson]:
+        if candidate.is_dir():
+            return candidate
+    for candidate in root.rglob(lesson):
+        if candidate.is_dir() and candidate.parent.name == "chapters":
+            return candidate
+    return None
+
+
+class Sandbox:
+    """One worker slot: an unprivileged uid (when we are root) and the limits."""
+
+    def __init__(self, slot):
+        self.root_mode = os.geteuid() == 0
+        self.uid = SANDBOX_UID_BASE + slot if self.root_mode else os.geteuid()
+        self.gid = self.uid if self.root_mode else os.getegid()
+
+    def preexec(self):
+        os.setsid()
+        for which, value in LIMITS.items():
+            if which == resource.RLIMIT_NPROC and not self.root_mode:
+                continue  # would count every process of the user running the batch
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):
+                pass
+        if self.root_mode:
+            os.setgroups([])
+            os.setgid(self.gid)
+            os.setuid(self.uid)
+
+    def command(self, argv):
+        """Wrap argv in a user+mount namespace with private temporary directories."""
+        script = ("set -e; for d in /tmp /var/tmp /dev/shm; do "
+                  "[ -d $d ] && mount -t tmpfs -o size=256m,mode=1777 tmpfs $d; done; "
+                  "exec \"$@\"")
+        return ["unshare", "-r", "-m", "--", "sh", "-c", script, "sandbox", *map(str, argv)]
+
+    def run(self, argv, cwd, timeout, env, pass_fds=()):
+        """Run argv sandboxed; returns (returncode or None on timeout, output capped)."""
+        proc = subprocess.Popen(self.command(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=self.preexec, pass_fds=pass_fds)
+        chunks, size = [], 0
+
+        def drain():
+            nonlocal size
+            for block in iter(lambda: proc.stdout.read(65536), b""):
+                if size < REPORT_LIMIT:
+                    chunks.append(block[:REPORT_LIMIT - size])
+                size += len(block)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.kill_all(proc)
+        reader.join(timeout=5)
+        text = b"".join(chunks).decode("utf-8", "replace")
+        if size > REPORT_LIMIT:
+            text += f"\n[... output cut at {REPORT_LIMIT // 1024} KiB of {size // 1024} KiB]"
+        return rc, text
+
+    def kill_all(self, proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.root_mode:
+            # everything the submission started runs as our sandbox uid, whatever session
+            subprocess.run(["pkill", "-KILL", "-U", str(self.uid)], capture_output=True)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def prepare(sub, work, lesson_names):
+    """A root-owned course copy with the submission's C files; returns the list of copied files."""
+    if work.exists():
+        shutil.rmtree(work)
+    course = work / "course"
+    for part in COURSE_PARTS:
+        src = REPO / part
+        if part == "chapters":  # only the lessons being graded: the others need not build
+            for name in lesson_names:
+                shutil.copytree(src / name, course / part / name,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_dir():
+            shutil.copytree(src, course / part, ignore=shutil.ignore_patterns("__pycache__", "build"))
+        else:
+            course.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, course / part)
+    unpacked = work / "submission"
+    unpacked.mkdir(parents=True)
+    if sub.is_dir():
+        shutil.copytree(sub, unpacked, dirs_exist_ok=True, symlinks=True)
+    else:
+        safe_extract(sub, unpacked)
+    taken = []
+    for name in lesson_names:
+        found = find_chapter_dir(unpacked, name)
+        if not found:
+            continue
+        for f in sorted(found.glob("*.[ch]")):
+            if f.is_file() and not f.is_symlink():
+                shutil.copy(f, course / "chapters" / name / f.name)
+                taken.append(f"{name}/{f.name}")
+    shutil.rmtree(unpacked)
+    return taken
+
+
+def grade_one(sub, out, work_root, lesson_names, slot, course_fp):
+    student = sub.name.split(".")[0]
+    sdir = out / "students" / student
+    result_file = sdir / "result.json"
+    fp = fingerprint(sub) + course_fp
+    if result_file.exists():
+        old = json.loads(result_file.read_text())
+        if old.get("fingerprint") == fp:
+            return old
+    sandbox = Sandbox(slot)
+    work = work_root / student
+    taken = prepare(sub, work, lesson_names)
+    build = work / "build"
+    tmp = work / "tmp"
+    for d in (build, tmp):
+        d.mkdir(parents=True)
+        if sandbox.root_mode:
+            os.chown(d, sandbox.uid, sandbox.gid)
+    os.chmod(work, 0o755)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp), "LANG": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+    course = work / "course"
+    t0 = time.monotonic()
+    reasons = []
+    rc, build_log = sandbox.run(
+        ["sh", "-c", f"cmake -S {course} -B {build} -DSOCKLAB_TESTS=OFF >/dev/null && "
+                     f"cmake --build {build} -j 1 -- -k"], course, BUILD_SECONDS, env)
+    compiled = rc == 0
+    if rc is None:
+        reasons.append(f"the build took more than {BUILD_SECONDS} s")
+    elif rc != 0:
+        reasons.append("some programs do not compile")
+
+    read_fd, write_fd = os.pipe()
+    paths = [course / "chapters" / n for n in lesson_names]
+    argv = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", course / "pytest.ini",
+            "--rootdir", course, "--build-dir", build, "--basetemp", tmp / "pytest",
+            "--raw-results-fd", write_fd, "-o", "timeout=20", *paths]
+    chunks = []
+
+    def read_all():
+        with os.fdopen(read_fd, "rb") as f:
+            chunks.append(f.read(16 << 20))
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    rc, report = sandbox.run(argv, course, LESSON_SECONDS * len(lesson_names), dict(env, PYTHONPATH=str(course)),
+                             pass_fds=(write_fd,))
+    os.close(write_fd)
+    reader.join(timeout=5)
+    try:
+        raw = json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        raw = {}
+    if rc is None:
+        reasons.append("grading hit the wall-clock limit")
+    elif rc not in (0, 1):
+        reasons.append(f"the grader ended abnormally ({rc})")
+
+    from grader.plugin import lesson_totals
+    totals = lesson_totals(raw)
+    reasons += notable_statuses(raw)
+    scores = {}
+    for name in lesson_names:
+        t = totals.get(name)
+        scores[name] = {"score": t["score"], "max": t["max"]} if t else {"score": 0, "max": None}
+    result = {
+        "student": student, "fingerprint": fp, "compiled": compiled, "files": taken,
+        "scores": scores, "total": sum(v["score"] for v in scores.values()),
+        "notes": reasons, "seconds": round(time.monotonic() - t0, 1),
+    }
+    sdir.mkdir(parents=True, exist_ok=True)
+    (sdir / "report.txt").write_text(
+        f"socklab report for {student}\n\n== build ==\n{build_log[-20000:]}\n\n== grading ==\n{report}\n")
+    lessons.write_json_atomic(result_file, result)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+STATUS_PATTERN = re.compile(r"-- ((?:was killed by \w+ \(\d+\))|(?:.*printed more than \d+ KiB)|"
+                            r"(?:exited with status 3: stopped at an unfinished TODO))")
+
+
+def notable_statuses(raw):
+    """The ways programs ended that an instructor wants to see in the gradebook."""
+    seen = []
+    for r in raw.values():
+        for m in STATUS_PATTERN.finditer(r.get("text", "")):
+            status = m.group(1).split(" -- ")[0].strip()
+            if status not in seen:
+                seen.append(status)
+    return seen[:3]
+
+
+def write_gradebook(out, lesson_names, results):
+    results = sorted(results, key=lambda r: r["student"])
+    maxima = {}
+    for r in results:
+        for n, v in r["scores"].items():
+            if v["max"]:
+                maxima[n] = max(maxima.get(n, 0), v["max"])
+    with open(out / "gradebook.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", *lesson_names, "total", "max", "notes"])
+        for r in results:
+            w.writerow([r["student"], *[r["scores"][n]["score"] for n in lesson_names], r["total"],
+                        sum(maxima.values()), "; ".join(r["notes"])])
+    rows = []
+    for r in results:
+        cells = "".join(
+            f"<td class={'full' if r['scores'][n]['score'] == maxima.get(n) else 'part'}>"
+            f"{r['scores'][n]['score']}</td>" for n in lesson_names)
+        rows.append(f"<tr><td><a href='students/{html.escape(r['student'])}/report.txt'>"
+                    f"{html.escape(r['student'])}</a></td>{cells}<td><b>{r['total']}</b></td>"
+                    f"<td>{html.escape('; '.join(r['notes']))}</td></tr>")
+    head = "".join(f"<th>{html.escape(n)}<br><small>/{maxima.get(n, '?')}</small></th>" for n in lesson_names)
+    (out / "gradebook.html").write_text(f"""<!doctype html>
+<meta charset="utf-8"><title>socklab gradebook</title>
+<style>body{{font-family:sans-serif}} td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}
+.full{{background:#dfd}} .part{{background:#fee}}</style>
+<h1>socklab gradebook</h1><p>{len(results)} submissions, maximum {sum(maxima.values())} points.</p>
+<table><tr><th>student</th>{head}<th>total</th><th>notes</th></tr>
+{chr(10).join(rows)}
+</table>
+""")
+
+
+def batch(submissions, out, lesson_keys=None, jobs=None):
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
+    if lesson_keys:
+        chosen = [lessons.select(k)[0] for k in lesson_keys.split(",")]
+    else:
+        chosen = lessons.all_lessons()
+    names = [l.name for l in chosen]
+    entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o755)
+    jobs = jobs or max(1, os.cpu_count() or 1)
+    if os.geteuid() != 0:
+        print("note: not root, so submissions run as your own uid without a process limit; "
+              "run as root for the full sandbox")
+    course_fp = course_fingerprint(names)
+    work_root = make_work_root(out)
+    slots = list(range(jobs))
+    lock = threading.Lock()
+
+    def task(sub):
+        with lock:
+            slot = slots.pop()
+        try:
+            r = grade_one(sub, out, work_root, names, slot, course_fp)
+        except Exception as e:  # one broken submission never stops the batch
+            r = {"student": sub.name.split(".")[0], "fingerprint": "", "compiled": False, "files": [],
+                 "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0,
+                 "notes": [f"could not be graded: {type(e).__name__}: {e}"], "seconds": 0}
+        finally:
+            with lock:
+                slots.append(slot)
+        print(f"  {r['student']:<24} {r['total']:>4} points  {'; '.join(r['notes'])}", flush=True)
+        return r
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(task, entries))
+    write_gradebook(out, names, results)
+    elapsed = time.monotonic() - t0
+    print(f"graded {len(results)} submissions in {elapsed:.1f} s with {jobs} workers; "
+          f"gradebook: {out / 'gradebook.csv'} and {out / 'gradebook.html'}")
+    shutil.rmtree(work_root, ignore_errors=True)
+    return 0
+
+
+def make_work_root(out):
+    """Where submissions are built: reachable by the sandbox uids (so not under a 0700
+    home directory) and not under /tmp, /var/tmp or /dev/shm, which the sandbox masks."""
+    if os.geteuid() != 0:
+        root = out / "work"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    base = Path("/var/lib/socklab")
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o755)
+    root = Path(tempfile.mkdtemp(prefix="batch-", dir=base))
+    os.chmod(root, 0o755)
+    return root
