@@ -1,0 +1,48 @@
+/* Wrong on purpose (see expect.json): the datagram client never binds CLIENT */
+/*
+ * dgram-client SERVER CLIENT - bind our own address CLIENT (so the server can answer),
+ * send each stdin line as one datagram to SERVER, print each reply; at the end of
+ * stdin remove CLIENT's socket file and exit 0.
+ *
+ * Reference solution for chapter 04.
+ */
+#include "common.h"
+#include "unixlab.h"
+
+#define MAX_DATAGRAM 2048
+
+int main(int argc, char **argv)
+{
+    if (argc != 3)
+        fatal(0, "usage: %s SERVER CLIENT", argv[0]);
+
+    struct sockaddr_un server, me;
+    socklen_t server_len = unix_address(&server, argv[1]);
+    socklen_t me_len = unix_address(&me, argv[2]);
+
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0)
+        fatal(errno, "socket");
+
+    (void)me_len; if (0)                       /* wrong: never binds CLIENT */
+        fatal(errno, "bind");
+    remove_on_exit(argv[2]);
+
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    char reply[MAX_DATAGRAM + 1];
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        if (line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (sendto(fd, line, (size_t)n, 0, (struct sockaddr *)&server, server_len) < 0)
+            fatal(errno, "sendto");
+        ssize_t got = recv(fd, reply, MAX_DATAGRAM, 0);
+        if (got < 0)
+            fatal(errno, "recv");
+        reply[got] = '\0';
+        printf("%s\n", reply);
+    }
+    free(line);
+    return 0;                                   /* the atexit handler removes CLIENT */
+}
