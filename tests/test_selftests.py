@@ -2,9 +2,11 @@
 tests with a message that names the mistake; correct programs written differently
 from the solution must pass every test.
 
-A case is a directory tests/selftest/<lesson>/<case>/ with one or more .c files
-(each replaces the solution's program of the same name; the lesson's other programs
-come from the solutions build) and expect.json:
+A case is a directory tests/selftest/<lesson>/<case>/ with expect.json and either
+  - <program>.c.patch: a unified diff against solutions/<lesson>/<program>.c -- the
+    usual form for a wrong program, since the diff is exactly the mistake; or
+  - <program>.c: a whole program (for a correct alternative written differently).
+The lesson's other programs come from the solutions build.  expect.json:
 
     {"verdict": "fail",
      "mistake": "prints the port without ntohs",
@@ -51,7 +53,15 @@ def build_case(case, solutions_build, dest):
     libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
     chapter_lib = sorted(str(p) for p in (REPO / "solutions" / lesson / "lib").glob("*.c"))
     includes = ["-I", str(REPO / "lib"), "-I", str(REPO / "solutions" / lesson / "lib")]
-    for src in sorted(case.glob("*.c")):
+    sources = sorted(case.glob("*.c"))
+    for patch in sorted(case.glob("*.c.patch")):
+        patched = dest / patch.name.removesuffix(".patch")
+        original = REPO / "solutions" / lesson / patched.name
+        res = subprocess.run(["patch", "--quiet", "--output", str(patched), str(original), str(patch)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, f"{patch} does not apply to {original}:\n{res.stdout}{res.stderr}"
+        sources.append(patched)
+    for src in sources:
         res = subprocess.run(["gcc", *CFLAGS, *includes, *libs, *chapter_lib, str(src),
                               "-o", str(bindir / src.stem)], capture_output=True, text=True)
         assert res.returncode == 0, f"{src} does not compile:\n{res.stderr}"
