@@ -14,7 +14,6 @@ from grader import expect, points
 from grader.markers import needs_netns
 from grader.capture import FIN, RST
 from grader.failure import GradeFailure
-from grader.peers import StreamPeer
 
 SETTLE = 1.0        # how long the kernel may take to move a socket to its next state
 
@@ -38,21 +37,7 @@ def start_server(lab, port, mode, *extra):
 def connect(lab, port, rcvbuf=None):
     """A grader client; rcvbuf shrinks its receive buffer (set before connect, so the
     window it advertises is small from the start)."""
-    if rcvbuf is None:
-        return lab.connect(port)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(2)
-    try:
-        s.connect(("127.0.0.1", port))
-    except OSError as e:
-        s.close()
-        raise GradeFailure(expected=f"the grader can connect to your server on port {port}",
-                           happened=f"connect failed: {e.strerror}")
-    s.settimeout(None)
-    peer = StreamPeer(s, f"tcp 127.0.0.1:{port}")
-    lab.peers.append(peer)
-    return peer
+    return lab.connect(port, rcvbuf=rcvbuf)
 
 
 def expect_sent(server, size):
