@@ -7,7 +7,6 @@ close() takes.  Every test runs in its own network namespace, so TIME-WAIT entri
 from one test never meet another.
 """
 import re
-import socket
 import time
 
 from grader import expect, points
