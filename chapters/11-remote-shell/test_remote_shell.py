@@ -1,0 +1,488 @@
+"""Grader for chapter 11 -- the remote shell (after lesson 06).
+
+Each test is one behaviour from the README's contract; the docstring's first line is
+what the board shows.  Server tests: the grader is the client and speaks the protocol
+itself (request lines, length-prefixed reply frames).  Client tests: the grader is the
+server.  End-to-end tests run both programs.  The server always starts in a directory
+tree the test made (lab.tmp/home), so every reply is known in advance.
+"""
+import os
+import re
+import signal
+import struct
+
+from grader import expect, points
+from grader.failure import GradeFailure
+
+SERVER, CLIENT = "server", "client"
+REPLY_MAX = 1 << 20
+TOP = ["Zeta.md", "a.txt", "b.txt", "my dir", "sub"]      # sorted by byte value: 'Z' < 'a'
+SUB = ["inner.txt"]
+INJECTIONS = [
+    "cd ; touch pwned",
+    "ls $(touch pwned)",
+    'cd "x"; rm -rf',
+    "pwd; touch pwned",
+    "ls && touch pwned",
+    "`touch pwned`",
+    "ls | touch pwned",
+]
+WAITS_FOR_REPLY = (" (the grader answers only after the FIN: a client that waits for the reply "
+                   "before it reads the next stdin line never gets there)")
+FRAME_HINT = ("every reply is one frame: a 4-byte length in network byte order, then exactly that "
+              "many bytes -- write_frame() does both (README, \"Requests are lines, replies are frames\")")
+
+
+# -- the directory tree the server runs in -------------------------------------
+
+def make_home(lab, extra_files=0):
+    """lab.tmp/home with a known tree; returns its real path (what getcwd reports)."""
+    home = os.path.join(lab.tmp, "home")
+    os.makedirs(os.path.join(home, "sub"))
+    os.makedirs(os.path.join(home, "my dir"))
+    for name in ("a.txt", "b.txt", "Zeta.md", ".hidden", "sub/inner.txt", "my dir/x"):
+        with open(os.path.join(home, name), "w") as f:
+            f.write("socklab\n")
+    for name in long_names(extra_files):
+        open(os.path.join(home, "sub", name), "w").close()
+    return os.path.realpath(home)
+
+
+def long_names(count):
+    """count file names of 200 bytes each (few files, yet a listing of many kB)."""
+    return [f"file-{i:04d}-" + "x" * 190 for i in range(count)]
+
+
+def listing(names):
+    return "".join(n + "\n" for n in sorted(names))
+
+
+def planted_files(home):
+    """Files or directories an injected shell command would have created or removed."""
+    found = []
+    for root, dirs, files in os.walk(os.path.dirname(home)):
+        found += [os.path.join(root, n) for n in dirs + files if n == "pwned"]
+    return found
+
+
+# -- the grader as a client of the student's server ------------------------------
+
+def start_server(lab, home):
+    port = lab.port()
+    prog = lab.start(SERVER, port, cwd=home)
+    prog.expect_line(rf"listening on {port}", timeout=2.0,
+                     expected=f"the server prints `listening on {port}` once it listens",
+                     hint="listen first, then print the line (stdout is line-buffered for you)")
+    return prog, port
+
+
+class Shell:
+    """A raw connection to the server: send one request line, read one reply frame."""
+
+    def __init__(self, lab, port, **kw):
+        self.peer = lab.connect(port, **kw)
+
+    def ask(self, command, timeout=2.0):
+        self.peer.send(command + "\n")
+        return self.read_reply(command, timeout)
+
+    def read_reply(self, command, timeout=2.0):
+        head = self.peer.recv_exactly(4, timeout=timeout,
+                                      what=f"the reply to `{command}`: a 4-byte length prefix first",
+                                      hint="reply to every request line with exactly one frame, "
+                                           "even when the reply is empty (cd) or an error")
+        (n,) = struct.unpack("!I", head)
+        if n > REPLY_MAX:
+            raise GradeFailure(
+                expected=f"the reply to `{command}` starts with its length (network byte order, "
+                         f"at most {REPLY_MAX} bytes)",
+                happened=f"the first 4 bytes {head!r} say {n} bytes"
+                         + (f"; read as little-endian they say {struct.unpack('<I', head)[0]}: "
+                            "htonl() was forgotten" if struct.unpack("<I", head)[0] <= REPLY_MAX else
+                            ": that is text, not a length prefix"),
+                hint=FRAME_HINT)
+        body = self.peer.recv_exactly(n, timeout=timeout,
+                                      what=f"the {n} bytes the reply to `{command}` announced",
+                                      hint=FRAME_HINT)
+        return body.decode("utf-8", "replace")
+
+
+def expect_reply(shell, command, want, hint=None):
+    got = shell.ask(command)
+    expect(got == want,
+           expected=f"`{command}` is answered with {want!r}",
+           happened=f"the reply was {got!r}", hint=hint)
+
+
+def expect_error(shell, command, pattern="", hint=None):
+    got = shell.ask(command)
+    expect(got.startswith("error: ") and got.endswith("\n") and re.search(pattern, got),
+           expected=f"`{command}` is answered with one line `error: …`"
+                    + (f" matching /{pattern}/" if pattern else ""),
+           happened=f"the reply was {got!r}", hint=hint)
+    return got
+
+
+# -- the grader as the server of the student's client ------------------------------
+
+def frame(text):
+    data = text.encode() if isinstance(text, str) else text
+    return struct.pack("!I", len(data)) + data
+
+
+def start_client(lab, stdin=None):
+    listener = lab.listen()
+    prog = lab.start(CLIENT, "127.0.0.1", listener.port, stdin=stdin)
+    peer = listener.accept(program=prog, hint="the client connects to HOST PORT from its arguments")
+    return prog, peer
+
+
+def expect_command(peer, text, hint=None):
+    got = peer.recv_line(what=f"the command line `{text}` from the client",
+                         hint=hint or "send each command line typed on stdin, with its '\\n'")
+    expect(got == text, expected=f"the command line `{text}`", happened=f"got `{got}`", hint=hint)
+
+
+def lines_until(prog, last, timeout=2.0, expected=None, hint=None):
+    """Every stdout line from the current position through the line `last`."""
+    start = prog.cursor
+    prog.expect_line(re.escape(last), timeout=timeout, expected=expected, hint=hint)
+    return [t.strip() for _, t, _ in prog.stdout_lines[start:prog.cursor]]
+
+
+def expect_lines(prog, want, expected, hint=None, timeout=2.0):
+    got = lines_until(prog, want[-1], timeout=timeout, expected=expected, hint=hint)
+    if got == want:
+        return
+    first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    raise GradeFailure(expected=expected,
+                       happened=f"{len(got)} lines instead of {len(want)}; the first difference is at "
+                                f"line {first + 1}: expected {want[first]!r}, got "
+                                f"{got[first] if first < len(got) else '(nothing)'!r}",
+                       hint=hint)
+
+
+# == server ========================================================================
+
+@points(3)
+def test_server_runs_pwd_ls_and_cd(lab):
+    """server: pwd, ls and cd give the expected replies, and cd changes what pwd and ls see"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    expect_reply(sh, "pwd", home + "\n",
+                 hint="getcwd(), then the path and a '\\n' as the reply payload")
+    expect_reply(sh, "ls", listing(TOP),
+                 hint="opendir(\".\")/readdir(), skip names starting with '.', sort with strcmp "
+                      "(byte order: 'Z' sorts before 'a'), one name and '\\n' each")
+    expect_reply(sh, "cd sub", "", hint="a successful cd replies with an empty frame (length 0)")
+    expect_reply(sh, "pwd", home + "/sub\n", hint="chdir() changes the server's own directory")
+    expect_reply(sh, "ls", listing(SUB))
+    expect_reply(sh, "cd ..", "")
+    expect_reply(sh, "cd my dir", "",
+                 hint="DIR is the rest of the line after `cd `, spaces included: no quoting rules")
+    expect_reply(sh, "pwd", home + "/my dir\n")
+    expect_reply(sh, "cd " + home, "", hint="an absolute DIR works too")
+    expect_reply(sh, "pwd", home + "\n")
+
+
+@points(2)
+def test_server_cd_to_a_missing_directory_reports_an_error_and_stays(lab):
+    """server: cd into a missing directory (or a file) replies an error and keeps the old directory"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    expect_reply(sh, "cd sub", "")
+    expect_error(sh, "cd nowhere", r"No such file or directory",
+                 hint="when chdir() fails, reply `error: cd: DIR: <strerror(errno)>` -- the "
+                      "client must see that nothing happened")
+    expect_reply(sh, "pwd", home + "/sub\n", hint="a failed chdir() leaves the directory as it was")
+    expect_error(sh, "cd inner.txt", r"Not a directory")
+    expect_error(sh, "cd", hint="`cd` without a directory is an error (we don't go to $HOME)")
+    expect_reply(sh, "pwd", home + "/sub\n")
+    expect_reply(sh, "ls", listing(SUB), hint="the server is still in its old directory")
+
+
+@points(1)
+def test_server_matches_commands_exactly(lab):
+    """server: commands match exactly -- `l`, `p`, `pw`, `lsx` and an empty line are unknown"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    for cmd in ("l", "p", "pw", "lsx", "pwdx", "PWD", "", "cdsub"):
+        expect_error(sh, cmd, r"unknown command",
+                     hint="compare the whole line: strcmp(line, \"ls\"). strncmp(line, \"ls\", n) "
+                          "with n = the line's length makes `l` (and an empty line) match `ls`")
+    expect_reply(sh, "pwd", home + "\n", hint="after an unknown command the connection stays usable")
+
+
+@points(2)
+def test_server_answers_split_and_pipelined_requests(lab):
+    """server: a request split over several segments, or several in one, each get their reply"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    hint = ("one read() is not one request: it may return part of a line, or several lines. "
+            "Read lines with read_line(), which keeps what follows a '\\n' for the next call")
+    sh.peer.send("pwd\n", pieces=1, delay=0.01)
+    got = sh.read_reply("pwd (sent one byte at a time)")
+    expect(got == home + "\n", expected="`pwd` sent one byte per segment is answered with the path",
+           happened=f"the reply was {got!r}", hint=hint)
+    sh.peer.send("cd sub\npwd\nls\n")
+    for command, want in (("cd sub", ""), ("pwd", home + "/sub\n"), ("ls", listing(SUB))):
+        got = sh.read_reply(f"{command} (three requests sent in one segment)")
+        expect(got == want,
+               expected=f"`cd sub`, `pwd`, `ls` sent together get three replies, in order; "
+                        f"the one to `{command}` is {want!r}",
+               happened=f"the reply to `{command}` was {got!r}", hint=hint)
+
+
+@points(3)
+def test_server_injection_attempts_do_nothing(lab):
+    """server: shell syntax in a request (`;`, `$(…)`, quotes, backquotes, `|`) runs nothing"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    for attempt in INJECTIONS:
+        got = sh.ask(attempt)
+        planted = planted_files(home)
+        expect(not planted,
+               expected=f"`{attempt}` runs no other program: no file `pwned` appears",
+               happened=lambda: f"after `{attempt}` (reply {got!r}) the file {planted[0]} exists: "
+                                "a shell ran the rest of the line",
+               hint="never hand a request to system(), popen() or sh -c: the shell reads ;, $(…), "
+                    "quotes and | as commands. Do the work yourself: getcwd, chdir, opendir")
+        expect(got.startswith("error: "),
+               expected=f"`{attempt}` is answered with `error: …` (no such directory, or an "
+                        "unknown command)",
+               happened=f"the reply was {got!r}",
+               hint="commands match exactly; DIR is taken literally, so chdir(\"; touch pwned\") "
+                    "simply fails")
+    expect(all(os.path.exists(os.path.join(home, n)) for n in ("a.txt", "b.txt", "sub/inner.txt")),
+           expected="every file of the tree is still there", happened="some were removed")
+    expect_reply(sh, "pwd", home + "\n", hint="none of the attempts may change the directory")
+
+
+@points(2)
+def test_server_sends_a_long_ls_as_one_whole_frame(lab):
+    """server: an ls longer than any single read arrives whole, in one frame"""
+    home = make_home(lab, extra_files=600)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    expect_reply(sh, "cd sub", "")
+    want = listing(SUB + long_names(600))
+    got = sh.ask("ls", timeout=3.0)
+    expect(got == want,
+           expected=f"one frame of {len(want)} bytes with the 601 names, sorted",
+           happened=f"a frame of {len(got)} bytes" + ("" if len(got) != len(want) else
+                                                       " with different contents"),
+           hint="collect the whole listing first, then send it as one frame; write_frame() "
+                "finishes a short write")
+    expect_reply(sh, "pwd", home + "/sub\n", hint="after the long reply, the next reply follows at once")
+
+
+@points(2)
+def test_server_keeps_its_directory_for_the_next_client(lab):
+    """server: after a client half-closes, it closes too, and the next client finds its directory"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    first = Shell(lab, port)
+    expect_reply(first, "cd sub", "")
+    first.peer.shutdown_write()
+    how = first.peer.wait_close(timeout=1.5)
+    expect(how == "eof",
+           expected="after the client's FIN (read() returns 0) the server closes its side: EOF",
+           happened=first.peer.state() if how else "the connection stayed open",
+           hint="read() returning 0 ends the session: close the connection, go back to accept()")
+    server.expect_line("client closed", timeout=1.5,
+                       expected="the server prints `client closed` when a session ends")
+    second = Shell(lab, port)
+    expect_reply(second, "pwd", home + "/sub\n",
+                 hint="the working directory belongs to the server process, not to a client: "
+                      "don't chdir back when a client leaves")
+
+
+@points(2)
+def test_server_survives_a_peer_gone_before_its_reply(lab):
+    """server: a client that left before its replies costs that session, not the server (SIGPIPE)"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    busy = Shell(lab, port)
+    expect_reply(busy, "pwd", home + "\n")
+    # While the server is busy with `busy`, a second client queues 20 requests and leaves
+    # at once: FIN, then RST.  When the server gets to it, its first reply fails with
+    # EPIPE -- which raises SIGPIPE unless the server ignores it.
+    gone = lab.connect(port)
+    gone.send("pwd\n" * 20)
+    gone.shutdown_write()
+    gone.reset()
+    busy.peer.shutdown_write()
+    server.expect_line("client closed", timeout=1.5)
+    try:
+        server.expect_line("client closed", timeout=1.5)
+    except GradeFailure:
+        server.wait_exit(0.3)
+        raise GradeFailure(
+            expected="the server's reply to the vanished client fails (EPIPE), the server reports "
+                     "it, prints `client closed` and keeps serving",
+            happened=f"the server {server.status()}",
+            hint="signal(SIGPIPE, SIG_IGN) at start-up (or MSG_NOSIGNAL on each send): then a "
+                 "write to a dead connection returns -1/EPIPE instead of killing the server" if
+                 server.returncode == -signal.SIGPIPE else
+                 "a failed write ends that session (close, back to accept), not the server")
+    third = Shell(lab, port)
+    expect_reply(third, "pwd", home + "\n")
+
+
+# == client =========================================================================
+
+@points(2)
+def test_client_sends_commands_and_prints_replies(lab):
+    """client: sends each command line and prints each reply frame exactly as it is"""
+    client, server = start_client(lab, stdin="pwd\n\nls\ncd x\nls\n")   # stdin stays open
+    hint_lines = ("all of this arrived on stdin at once: with poll()/select(), don't read stdin "
+                  "through fgets()/stdio -- lines stdio has read ahead never wake poll up again")
+    expect_command(server, "pwd", hint=hint_lines)
+    server.send(frame("/srv/home\n"))
+    client.expect_line(r"/srv/home", timeout=1.5,
+                       hint="read the 4-byte length, then that many bytes, and print them as they are")
+    expect_command(server, "ls", hint="an empty line is not a command: send nothing for it. "
+                                      + hint_lines)
+    server.send(frame("a.txt\nb.txt\n"), pieces=3, delay=0.005)
+    expect_command(server, "cd x", hint=hint_lines)
+    server.send(frame(""))
+    expect_command(server, "ls", hint=hint_lines)
+    server.send(frame("c.txt\n"))
+    expect_lines(client, ["a.txt", "b.txt", "c.txt"],
+                 expected="the client prints `a.txt`, `b.txt` (the reply to ls, which arrived in "
+                          "3-byte pieces), nothing for cd's empty reply, then `c.txt`",
+                 hint="one read() returns whatever has arrived: read exactly 4 bytes of length, "
+                      "then exactly that many (read_frame does it)")
+
+
+@points(3)
+def test_client_notices_replies_and_close_while_idle(lab):
+    """client: while stdin is idle, prints what the server sends and notices its close at once"""
+    client, server = start_client(lab)          # stdin open, nothing typed
+    server.send(frame("hello from the server\n"))
+    hint = ("the client must wait on stdin and the socket together -- poll() or select() -- "
+            "not block in fgets()/read() on stdin")
+    client.expect_line(r"hello from the server", timeout=1.5,
+                       expected="a reply that arrives while nobody types is printed within 1.5 s",
+                       hint=hint)
+    server.close()
+    client.expect_line(r"server closed", timeout=1.5,
+                       expected="when the server closes, the idle client prints `server closed` "
+                                "within 1.5 s",
+                       hint=hint + "; read_frame() returning FRAME_EOF is the server's FIN")
+    client.expect_exit(0, timeout=1.5, hint="after `server closed`, exit 0")
+
+
+@points(2)
+def test_client_quit_half_closes(lab):
+    """client: `quit` half-closes (FIN, no bytes), the client still prints the late reply, exits 0"""
+    client, server = start_client(lab, stdin="pwd\nquit\n")   # stdin stays open
+    expect_command(server, "pwd")
+    how = server.wait_close(timeout=1.5)
+    expect(how == "eof" and not server.buffer,
+           expected="after `quit` the server sees EOF (a FIN) within 1.5 s, and no bytes: quit is "
+                    "not sent",
+           happened={"reset": "a reset (RST)", None: (
+               f"the client sent {server.buffer!r}" if server.buffer else
+               "no FIN within 1.5 s: the connection stays open" + WAITS_FOR_REPLY)}.get(
+               how, f"EOF after the bytes {server.buffer!r}"),
+           hint="quit means shutdown(sock, SHUT_WR): the server learns the session is over and "
+                "can still answer. close() would throw the late reply away")
+    server.send(frame("/late/reply\n"))           # the answer to pwd, sent after the FIN
+    client.expect_line(r"/late/reply", timeout=1.5,
+                       expected="the reply sent after the client's FIN is still printed",
+                       hint="after the half-close keep polling the socket: only EOF ends the client")
+    server.close()
+    client.expect_line(r"server closed", timeout=1.5)
+    client.expect_exit(0, timeout=1.5)
+
+
+@points(1)
+def test_client_end_of_stdin_means_quit(lab):
+    """client: the end of stdin (Ctrl-D) works like quit"""
+    client, server = start_client(lab, stdin="ls\n")
+    expect_command(server, "ls")
+    client.close_stdin()
+    how = server.wait_close(timeout=1.5)
+    expect(how == "eof", expected="after stdin ends the server sees EOF (a FIN) within 1.5 s",
+           happened=server.state() if how else "no FIN within 1.5 s: the connection stays open" + WAITS_FOR_REPLY,
+           hint="read() on stdin returning 0 is the same as `quit`: shutdown(SHUT_WR), and stop "
+                "polling stdin (it stays readable at EOF: poll would spin)")
+    server.send(frame("x\n"))
+    client.expect_line("x", timeout=1.5)
+    server.close()
+    client.expect_line(r"server closed", timeout=1.5)
+    client.expect_exit(0, timeout=1.5)
+
+
+@points(2)
+def test_client_prints_a_long_reply_whole(lab):
+    """client: a reply longer than any single read is printed whole, header split or not"""
+    names = [f"entry-{i:05d}-of-a-long-listing" for i in range(6000)]
+    client, server = start_client(lab, stdin="ls\npwd\n")
+    expect_command(server, "ls")
+    data = frame(listing(names))
+    try:
+        server.send(data[:6], pieces=2, delay=0.01)   # the length itself arrives in pieces
+        server.send(data[6:])
+    except GradeFailure:
+        client.wait_exit(0.3)
+        raise GradeFailure(expected=f"the client reads the whole reply ({len(data)} bytes)",
+                           happened=f"it stopped reading: it {client.status()}",
+                           hint="the 4-byte length itself may arrive in pieces: read exactly 4 "
+                                "bytes, then exactly that many bytes (read_frame)")
+    expect_command(server, "pwd")
+    server.send(frame("/end/of/test\n"))
+    expect_lines(client, sorted(names) + ["/end/of/test"], timeout=3.0,
+                 expected=f"the client prints the {len(names)} lines of the long reply, then "
+                          "`/end/of/test`",
+                 hint="a reply of 170 kB takes many read()s: read the length, then loop until you "
+                      "have exactly that many bytes (read_frame); print nothing else")
+
+
+# == both ===========================================================================
+
+@points(3)
+def test_both_session_transcript(lab):
+    """client + server: a whole session prints the expected transcript"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    client = lab.start(CLIENT, "127.0.0.1", port,
+                       stdin="pwd\nls\ncd sub\npwd\ncd /no/such/dir\npwd\nls\nquit\n")
+    want = [home, *sorted(TOP), home + "/sub"]
+    got = lines_until(client, "server closed", expected="the client ends with `server closed`")
+    expect(got[:len(want)] == want and len(got) == len(want) + 4
+           and got[-4].startswith("error: ") and got[-3:] == [home + "/sub", *SUB, "server closed"],
+           expected="\n".join(["the transcript", *want, "error: cd: /no/such/dir: No such file or directory",
+                               home + "/sub", *SUB, "server closed"]),
+           happened="\n".join(["the client printed", *got]))
+    client.expect_exit(0)
+    server.expect_line("client closed", timeout=1.5)
+    server.expect_running("the server keeps running after the client quits",
+                          hint="the session ends, not the server: go back to accept()")
+
+
+@points(2)
+def test_both_server_survives_a_killed_client(lab):
+    """client + server: a client killed mid-session does not stop the server"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    client = lab.start(CLIENT, "127.0.0.1", port, stdin="cd sub\npwd\n")
+    client.expect_line(re.escape(home + "/sub"), timeout=2.0)
+    client.signal(signal.SIGKILL)
+    client.wait_exit(1.0)
+    server.expect_line("client closed", timeout=1.5,
+                       expected="when the client is killed its kernel closes the connection: the "
+                                "server reads 0, prints `client closed` and waits for the next",
+                       hint="read() returning 0 (or failing) ends the session, not the server")
+    second = lab.start(CLIENT, "127.0.0.1", port, stdin="pwd\nquit\n")
+    second.expect_line(re.escape(home + "/sub"), timeout=2.0,
+                       expected="a new client is served, in the directory the killed one left",
+                       hint="back to accept() after a session ends; never exit because a client did")
+    second.expect_line("server closed", timeout=1.5)
+    second.expect_exit(0)
