@@ -223,7 +223,7 @@ def prepare(sub, work, lesson_names):
     return taken
 
 
-def grade_one(sub, out, work_root, lesson_names, slot, course_fp):
+def grade_one(sub, out, work_root, lesson_names, slot, course_fp, needed=()):
     student = sub.name.split(".")[0]
     sdir = out / "students" / student
     result_file = sdir / "result.json"
@@ -234,7 +234,7 @@ def grade_one(sub, out, work_root, lesson_names, slot, course_fp):
             return old
     sandbox = Sandbox(slot)
     work = work_root / student
-    taken = prepare(sub, work, lesson_names)
+    taken = prepare(sub, work, list(dict.fromkeys([*needed, *lesson_names])))
     build = work / "build"
     tmp = work / "tmp"
     for d in (build, tmp):
@@ -357,6 +357,8 @@ def batch(submissions, out, lesson_keys=None, jobs=None):
     else:
         chosen = lessons.all_lessons()
     names = [l.name for l in chosen]
+    # chapters the chosen ones build on are built (with the student's code) but not graded
+    needed = list(dict.fromkeys(u for l in chosen for u in l.uses()))
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o755)
@@ -373,7 +375,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None):
         with lock:
             slot = slots.pop()
         try:
-            r = grade_one(sub, out, work_root, names, slot, course_fp)
+            r = grade_one(sub, out, work_root, names, slot, course_fp, needed)
         except Exception as e:  # one broken submission never stops the batch
             r = {"student": sub.name.split(".")[0], "fingerprint": "", "compiled": False, "files": [],
                  "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0,

@@ -39,6 +39,13 @@ class Lesson:
     def programs(self):
         return sorted(p.stem for p in self.path.glob("*.c"))
 
+    def uses(self):
+        """Earlier chapters whose lib/ this one builds on (uses.txt), in order."""
+        f = self.path / "uses.txt"
+        if not f.exists():
+            return []
+        return [l.strip() for l in f.read_text().splitlines() if l.strip() and not l.startswith("#")]
+
     def hints(self):
         f = self.path / "hints.md"
         if not f.exists():

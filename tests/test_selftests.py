@@ -51,8 +51,13 @@ def build_case(case, solutions_build, dest):
     assert (solutions_build / "chapters" / lesson).is_dir(), f"the {lesson} solutions did not build"
     shutil.copytree(solutions_build / "chapters" / lesson, bindir)
     libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
-    chapter_lib = sorted(str(p) for p in (REPO / "solutions" / lesson / "lib").glob("*.c"))
-    includes = ["-I", str(REPO / "lib"), "-I", str(REPO / "solutions" / lesson / "lib")]
+    # the lesson's own lib/ and those of the chapters it builds on (uses.txt)
+    uses = REPO / "chapters" / lesson / "uses.txt"
+    chapters = [lesson] + (uses.read_text().split() if uses.exists() else [])
+    chapter_lib = sorted(str(p) for c in chapters for p in (REPO / "solutions" / c / "lib").glob("*.c"))
+    includes = ["-I", str(REPO / "lib")]
+    for c in chapters:
+        includes += ["-I", str(REPO / "solutions" / c / "lib")]
     sources = sorted(case.glob("*.c"))
     for patch in sorted(case.glob("*.c.patch")):
         patched = dest / patch.name.removesuffix(".patch")
