@@ -11,6 +11,7 @@
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
+    ./lab docs [--serve]        build (or serve) the documentation site with the lessons
 """
 import argparse
 import json
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 from grader import lessons
+from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -414,6 +416,7 @@ def main(argv=None):
     rl.add_argument("out_dir")
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
     gs.add_argument("zip")
+    add_docs_parser(sub)
     args = p.parse_args(argv)
     command = args.command or "board"
     if command == "help":

@@ -4,7 +4,10 @@
 # otherwise it prints the exact sudo command and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$')
+# --docs: the packages only `./lab docs` needs (tools/packages-docs.txt), same rules.
+list="$here/packages.txt"
+[ "${1:-}" = "--docs" ] && list="$here/packages-docs.txt"
+mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "socklab: not a Debian/Ubuntu system; make sure you have: ${wanted[*]}" >&2
