@@ -50,9 +50,10 @@ LIMITS = {
     resource.RLIMIT_NPROC: 256,          # per sandbox uid: a fork bomb hits this
     resource.RLIMIT_CPU: 300,
     resource.RLIMIT_FSIZE: 64 << 20,
-    resource.RLIMIT_NOFILE: 4096,
+    resource.RLIMIT_NOFILE: 65536,       # the C10K exercise raises its soft limit to this
     resource.RLIMIT_CORE: 0,
 }
+SOFT_NOFILE = 4096  # programs start with this; the hard limit above is what they may raise to
 BUILD_SECONDS = 120
 LESSON_SECONDS = 60
 REPORT_LIMIT = 256 << 10
@@ -131,8 +132,9 @@ class Sandbox:
         for which, value in LIMITS.items():
             if which == resource.RLIMIT_NPROC and not self.root_mode:
                 continue  # would count every process of the user running the batch
+            soft = SOFT_NOFILE if which == resource.RLIMIT_NOFILE else value
             try:
-                resource.setrlimit(which, (value, value))
+                resource.setrlimit(which, (soft, value))
             except (ValueError, OSError):
                 pass
         if self.root_mode:
