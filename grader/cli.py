@@ -55,7 +55,27 @@ def build(variant, quiet=False):
     res = subprocess.run(["cmake", "--build", str(out), "-j", JOBS, "--", "-k"],
                          capture_output=True, text=True)
     log.append(res.stdout + res.stderr)
+    if res.returncode != 0:
+        remove_stale_binaries(out, REPO / ("solutions" if solutions else "chapters"))
     return res.returncode == 0, "".join(log)
+
+
+def remove_stale_binaries(out, source_root):
+    """After a failed build, delete every program older than one of its sources.
+
+    make leaves the last good binary in place when a compile fails; grading (or running)
+    it would report the previous version's results for code that does not compile."""
+    shared = list((REPO / "lib").glob("*.[ch]"))
+    for lesson in lessons.all_lessons():
+        src_dir = source_root / lesson.name
+        deps = shared + list((src_dir / "lib").glob("*.[ch]"))
+        for used in lesson.uses():
+            deps += list((source_root / used / "lib").glob("*.[ch]"))
+        newest_dep = max((p.stat().st_mtime for p in deps), default=0)
+        for src in src_dir.glob("*.c"):
+            binary = out / "chapters" / lesson.name / src.stem
+            if binary.exists() and max(newest_dep, src.stat().st_mtime) > binary.stat().st_mtime:
+                binary.unlink()
 
 
 def compiler_errors(log, lesson=None):
@@ -83,8 +103,13 @@ def isolation_prefix():
 
 
 def pytest_cmd(paths, extra=(), workers=None, results=None, quiet=False, raw=None):
+    # a temporary directory of our own: under `unshare -r` pytest thinks it is root and
+    # would otherwise pick /tmp/pytest-of-root, which may belong to someone else
+    basetemp = BUILD / "tmp" / f"pytest-{os.getpid()}"
+    basetemp.parent.mkdir(parents=True, exist_ok=True)
     cmd = isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "--no-header", "-rN",
-                                "--tb=no", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO)]
+                                "--tb=no", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
+                                "--basetemp", str(basetemp)]
     if workers:
         cmd += ["-n", str(workers)]
     if results:
@@ -101,6 +126,13 @@ NOISE = ("bringing up nodes...",)  # pytest-xdist's start-up line: nothing a stu
 
 def run_pytest(paths, extra=(), workers=None, results=None, quiet=False, capture=False, raw=None):
     cmd = pytest_cmd(paths, extra, workers, results, quiet, raw)
+    try:
+        return _run_filtered(cmd, capture)
+    finally:
+        shutil.rmtree(cmd[cmd.index("--basetemp") + 1], ignore_errors=True)
+
+
+def _run_filtered(cmd, capture):
     if capture:
         return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
@@ -146,7 +178,8 @@ def cmd_board(args):
         print(f"  {colour}{lesson.number}  {lesson.title:<40} {status}{RESET}")
     print()
     if total_max:
-        print(f"  points so far: {total_score}/{total_max}")
+        checked = sum(1 for l in lessons.all_lessons() if lessons.load_progress(l))
+        print(f"  points so far: {total_score} of {total_max} in the {checked} lesson(s) checked")
     if next_up:
         print(f"  next: read chapters/{next_up.name}/README.md, then  ./lab check {next_up.number}")
     else:
@@ -183,11 +216,20 @@ def cmd_check(args):
     rc = run_pytest([l.path for l in lesson_list], extra, workers_for(lesson_list), raw=raw).returncode
     if not args.solutions and not args.k:
         lessons.save_progress(raw)
-    if rc == 0 and len(lesson_list) == 1 and not args.solutions:
+    if rc == 5 and args.k:
+        names = sorted({n for l in lesson_list for n in _test_names(l)})
+        print(f"no test name matches '{args.k}'; the tests are:\n  " + "\n  ".join(names))
+    if rc == 0 and len(lesson_list) == 1 and not args.solutions and not args.k:
         nxt = lessons.after(lesson_list[0])
         if nxt:
             print(f"\n{GREEN}Lesson {lesson_list[0].number} passes.{RESET} Next: chapters/{nxt.name}/README.md")
     return rc
+
+
+def _test_names(lesson):
+    import re
+    return [m for f in lesson.path.glob("test_*.py")
+            for m in re.findall(r"^def (test_\w+)", f.read_text(), flags=re.M)]
 
 
 def cmd_hint(args):
@@ -203,6 +245,8 @@ def cmd_hint(args):
         print(f"{BOLD}Hint {i}/{len(hints)}: {title}{RESET}\n{body.strip()}\n")
     if shown < len(hints):
         print(f"{DIM}(run ./lab hint {lesson.number} again for the next one){RESET}")
+    else:
+        print(f"{DIM}(that was the last hint; --reset starts again from the first){RESET}")
     state[lesson.name] = shown
     lessons.save_hint_state(state)
     return 0

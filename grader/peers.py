@@ -250,7 +250,8 @@ class StreamPeer:
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError as e:
-            self.wire.mark("→", f"FIN not sent: {errno.errorcode.get(e.errno, e.errno)}")
+            self.wire.mark("→", "FIN not sent: the program had already dropped the connection "
+                                f"({errno.errorcode.get(e.errno, e.errno)})")
             return
         self.wire.mark("→", "FIN")
 

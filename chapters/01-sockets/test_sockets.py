@@ -36,15 +36,37 @@ def start_server(lab, *args):
 
 def run_addr(lab, *args):
     prog = lab.start("addr", *args)
-    prog.expect_exit(0, expected="addr prints four lines and exits 0")
+    prog.expect_exit(0, expected="addr prints four lines and exits 0",
+                     hint=f"{args[0]} is a valid address: inet_pton returns 1 for it (test == 1, not < 0)")
     return prog.stdout_text().splitlines()
+
+
+def addr_hint(lines, wanted, default):
+    """The hint for the first line that differs: each line has its own typical mistake."""
+    for got, want in zip(lines, wanted):
+        if got == want:
+            continue
+        if want.startswith("address"):
+            return ("inet_ntop takes a pointer to the address itself (&addr.sin_addr or "
+                    "&addr.sin6_addr), not to the whole sockaddr")
+        if want.startswith("port"):
+            m = re.fullmatch(r"port (\d+) bytes (\S+ \S+)", got)
+            value, wbytes = int(want.split()[1]), want.split(" bytes ")[1]
+            if m and m.group(2) == wbytes and int(m.group(1)) == swapped(value):
+                return (f"the bytes are right, but {m.group(1)} is {value} with its two bytes swapped: "
+                        "print ntohs(sin_port)")
+            return default
+        if want.startswith("size"):
+            return "print sizeof the structure you filled: sockaddr_in is 16 bytes, sockaddr_in6 28"
+        return default
+    return default
 
 
 def expect_addr_output(lines, wanted, hint):
     expect(lines == wanted,
            expected="addr prints exactly:\n" + "\n".join(wanted),
            happened="it printed:\n" + ("\n".join(lines) or "(nothing)"),
-           hint=hint)
+           hint=addr_hint(lines, wanted, hint))
 
 
 @points(2)
@@ -200,7 +222,9 @@ def test_client_introduces_itself_in_network_byte_order(lab):
            hint="send sin_addr.s_addr from getsockname() as it is: it is already in network order")
     expect(port == real_port, expected=f"port bytes {struct.pack('!H', real_port).hex(' ')} ({real_port})",
            happened=f"got {intro[4:].hex(' ')} ({port})",
-           hint=port_hint(port, real_port).replace("print", "send") if port == swapped(real_port)
+           hint=(f"{port} is {real_port} with its two bytes swapped: sin_port from getsockname() is "
+                 "already in network byte order -- send its two bytes as they are, no htons/ntohs")
+           if port == swapped(real_port)
            else "use getsockname() after connect() to learn the port the kernel chose")
     peer.send("hi\n")
     peer.close()
