@@ -257,6 +257,17 @@ class Program:
             happened=f"it {self.status()}" + ("" if rc is not None else f" after {timeout:g} s"),
             hint=hint)
 
+    def expect_fatal(self, pattern, expected, hint=None, timeout=2.0, exit_hint=None, exit_expected=None):
+        """The program exits 1 with a stderr message matching `pattern` (re.search): what
+        fatal() prints, e.g. r"bind.*Address already in use \\(98\\)".
+
+        exit_expected/exit_hint are shown if it does not exit 1; expected/hint if the
+        message is not there."""
+        self.expect_exit(1, timeout=timeout, expected=exit_expected, hint=exit_hint)
+        if self.wait_stderr(pattern, 0.5) is None:
+            raise GradeFailure(expected=expected,
+                               happened=f"stderr was: {self.stderr_text() or '(empty)'}", hint=hint)
+
     def expect_running(self, expected, hint=None):
         if not self.running():
             self.wait_exit(0.5)

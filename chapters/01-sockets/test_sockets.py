@@ -91,13 +91,11 @@ def test_addr_prints_ipv6_in_canonical_form(lab):
 def test_addr_rejects_an_invalid_address(lab):
     """addr reports an invalid address and exits 1"""
     prog = lab.start("addr", "300.1.1.1", "80")
-    prog.expect_exit(1, expected="addr exits 1 for 300.1.1.1 (300 does not fit in a byte)",
-                     hint="inet_pton returns 1 on success, 0 for text that is not an address, "
-                          "-1 for a bad family: check for == 1")
-    expect(prog.wait_stderr(r"(?i)invalid address", 0.5) is not None,
-           expected="a message on stderr: invalid address '300.1.1.1'",
-           happened=f"stderr was: {prog.stderr_text() or '(empty)'}",
-           hint="fatal(0, \"invalid address '%s'\", text) prints it and exits 1")
+    prog.expect_fatal(r"(?i)invalid address", expected="a message on stderr: invalid address '300.1.1.1'",
+                      hint="fatal(0, \"invalid address '%s'\", text) prints it and exits 1",
+                      exit_expected="addr exits 1 for 300.1.1.1 (300 does not fit in a byte)",
+                      exit_hint="inet_pton returns 1 on success, 0 for text that is not an address, "
+                                "-1 for a bad family: check for == 1")
     expect("address " not in prog.stdout_text(),
            expected="nothing printed as if the address were valid",
            happened=f"stdout was: {prog.stdout_text()}")
@@ -187,10 +185,8 @@ def test_server_greets_each_client_with_its_address(lab):
 def test_server_reports_an_invalid_address(lab):
     """server exits 1 with a message for an invalid address"""
     server = lab.start("server", lab.port(), "10.0.0.256")
-    server.expect_exit(1, hint="check inet_pton's return value: 1 means success")
-    expect(server.wait_stderr(r"(?i)invalid address", 0.5),
-           expected="stderr says: invalid address '10.0.0.256'",
-           happened=f"stderr was: {server.stderr_text() or '(empty)'}")
+    server.expect_fatal(r"(?i)invalid address", expected="stderr says: invalid address '10.0.0.256'",
+                        exit_hint="check inet_pton's return value: 1 means success")
 
 
 @points(1)
@@ -198,12 +194,11 @@ def test_server_reports_a_port_in_use(lab):
     """server reports `bind: Address already in use (98)` when the port is taken"""
     other = lab.listen("0.0.0.0")
     server = lab.start("server", other.port)
-    server.expect_exit(1, expected="server exits 1 because the port is already taken",
-                       hint="check bind()'s return value and report with fatal(errno, \"bind\")")
-    expect(server.wait_stderr(r"bind.*Address already in use \(98\)", 0.5),
-           expected="stderr says: bind: Address already in use (98)",
-           happened=f"stderr was: {server.stderr_text() or '(empty)'}",
-           hint="name the call that failed and include strerror(errno) and the number: fatal() does")
+    server.expect_fatal(r"bind.*Address already in use \(98\)",
+                        expected="stderr says: bind: Address already in use (98)",
+                        hint="name the call that failed and include strerror(errno) and the number: fatal() does",
+                        exit_expected="server exits 1 because the port is already taken",
+                        exit_hint="check bind()'s return value and report with fatal(errno, \"bind\")")
 
 
 # -- client -------------------------------------------------------------------
@@ -250,7 +245,5 @@ def test_client_prints_everything_until_the_server_closes(lab):
 def test_client_rejects_an_invalid_address(lab):
     """client exits 1 with a message for an invalid host"""
     client = lab.start("client", "1.2.3", lab.port())
-    client.expect_exit(1, hint="check inet_pton's return value before connecting")
-    expect(client.wait_stderr(r"(?i)invalid address", 0.5),
-           expected="stderr says: invalid address '1.2.3'",
-           happened=f"stderr was: {client.stderr_text() or '(empty)'}")
+    client.expect_fatal(r"(?i)invalid address", expected="stderr says: invalid address '1.2.3'",
+                        exit_hint="check inet_pton's return value before connecting")

@@ -201,10 +201,9 @@ def test_server_reports_a_port_in_use(lab):
     """udpserver reports `bind: Address already in use (98)` when the port is taken"""
     taken = lab.udp("0.0.0.0")
     server = lab.start("udpserver", port_of(taken))
-    server.expect_exit(1, hint="check bind()'s return value: fatal(errno, \"bind\")")
-    expect(server.wait_stderr(r"bind.*Address already in use \(98\)", 0.5),
-           expected="stderr says: bind: Address already in use (98)",
-           happened=f"stderr was: {server.stderr_text() or '(empty)'}")
+    server.expect_fatal(r"bind.*Address already in use \(98\)",
+                        expected="stderr says: bind: Address already in use (98)",
+                        exit_hint="check bind()'s return value: fatal(errno, \"bind\")")
 
 
 # -- udpclient: unconnected ---------------------------------------------------

@@ -373,10 +373,9 @@ def test_client_connects_to_an_abstract_name(lab):
 def test_client_reports_a_missing_server(lab):
     """stream-client with no server at NAME: `connect: No such file or directory (2)`"""
     client = lab.start(STREAM_CLIENT, path_in(lab, "nobody.sock"))
-    client.expect_exit(1, hint="check connect()'s return value and report it with fatal(errno, \"connect\")")
-    expect(client.wait_stderr(r"connect.*No such file or directory \(2\)", 0.5),
-           expected="stderr says: connect: No such file or directory (2) -- no file, so no server",
-           happened=f"stderr was: {client.stderr_text() or '(empty)'}")
+    client.expect_fatal(r"connect.*No such file or directory \(2\)",
+                        expected="stderr says: connect: No such file or directory (2) -- no file, so no server",
+                        exit_hint="check connect()'s return value and report it with fatal(errno, \"connect\")")
 
 
 @points(1)
@@ -385,10 +384,9 @@ def test_client_reports_a_stale_socket_file(lab):
     path = path_in(lab, "stale.sock")
     make_stale_socket(path)
     client = lab.start(STREAM_CLIENT, path)
-    client.expect_exit(1, hint="connect() to a socket file nobody listens on fails: report it and exit 1")
-    expect(client.wait_stderr(r"connect.*Connection refused \(111\)", 0.5),
-           expected="stderr says: connect: Connection refused (111) -- the file is there, nobody listens",
-           happened=f"stderr was: {client.stderr_text() or '(empty)'}")
+    client.expect_fatal(r"connect.*Connection refused \(111\)",
+                        expected="stderr says: connect: Connection refused (111) -- the file is there, nobody listens",
+                        exit_hint="connect() to a socket file nobody listens on fails: report it and exit 1")
 
 
 @points(1)
@@ -555,10 +553,9 @@ def test_dgram_client_reports_a_missing_server(lab):
     """dgram-client with no server: `sendto: No such file or directory (2)`, and cleans up"""
     client_path = path_in(lab, "cli.sock")
     client = lab.start(DGRAM_CLIENT, path_in(lab, "nobody.sock"), client_path, stdin="hello\n")
-    client.expect_exit(1, hint="check sendto()'s return value and report it with fatal(errno, \"sendto\")")
-    expect(client.wait_stderr(r"(sendto|send|connect|write).*No such file or directory \(2\)", 0.5),
-           expected="stderr says: sendto: No such file or directory (2)",
-           happened=f"stderr was: {client.stderr_text() or '(empty)'}")
+    client.expect_fatal(r"(sendto|send|connect|write).*No such file or directory \(2\)",
+                        expected="stderr says: sendto: No such file or directory (2)",
+                        exit_hint="check sendto()'s return value and report it with fatal(errno, \"sendto\")")
     expect(not os.path.lexists(client_path),
            expected=f"{client_path} is removed even though the client ended with an error",
            happened=describe_path(client_path) + " -- left behind",
