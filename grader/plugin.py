@@ -76,8 +76,11 @@ def lab(request, tmp_path):
 def _title(item):
     doc = getattr(item.function, "__doc__", None) if hasattr(item, "function") else None
     if doc and doc.strip():
-        return doc.strip().splitlines()[0].rstrip(".")
-    return item.name.removeprefix("test_").replace("_", " ")
+        title = doc.strip().splitlines()[0].rstrip(".")
+    else:
+        title = item.originalname.removeprefix("test_").replace("_", " ")
+    callspec = getattr(item, "callspec", None)
+    return f"{title} [{callspec.id}]" if callspec else title  # one line per parameter
 
 
 def _lesson(item):

@@ -5,7 +5,8 @@ from the solution must pass every test.
 A case is a directory tests/selftest/<lesson>/<case>/ with expect.json and either
   - <program>.c.patch: a unified diff against solutions/<lesson>/<program>.c -- the
     usual form for a wrong program, since the diff is exactly the mistake; or
-  - <program>.c: a whole program (for a correct alternative written differently).
+  - <program>.c: a whole program (for a correct alternative written differently);
+  - lib/<file>.c.patch: a diff against solutions/<lesson>/lib/<file>.c (a chapter library).
 The lesson's other programs come from the solutions build.  expect.json:
 
     {"verdict": "fail",
@@ -45,8 +46,17 @@ def solutions_build():
     return out
 
 
+def apply_patch(patch, original, out):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["patch", "--quiet", "--output", str(out), str(original), str(patch)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, f"{patch} does not apply to {original}:\n{res.stdout}{res.stderr}"
+    return out
+
+
 def build_case(case, solutions_build, dest):
     lesson = case.parent.name
+    solution = REPO / "solutions" / lesson
     bindir = dest / "chapters" / lesson
     assert (solutions_build / "chapters" / lesson).is_dir(), f"the {lesson} solutions did not build"
     shutil.copytree(solutions_build / "chapters" / lesson, bindir)
@@ -54,18 +64,24 @@ def build_case(case, solutions_build, dest):
     # the lesson's own lib/ and those of the chapters it builds on (uses.txt)
     uses = REPO / "chapters" / lesson / "uses.txt"
     chapters = [lesson] + (uses.read_text().split() if uses.exists() else [])
-    chapter_lib = sorted(str(p) for c in chapters for p in (REPO / "solutions" / c / "lib").glob("*.c"))
+    chapter_lib = {(c, p.name): p for c in chapters for p in (REPO / "solutions" / c / "lib").glob("*.c")}
     includes = ["-I", str(REPO / "lib")]
     for c in chapters:
         includes += ["-I", str(REPO / "solutions" / c / "lib")]
+    # lib/<file>.c.patch: a mistake in the chapter's library, which every program links,
+    # so then all of the lesson's programs are rebuilt with it
+    lib_patches = sorted(case.glob("lib/*.c.patch"))
+    for patch in lib_patches:
+        name = patch.name.removesuffix(".patch")
+        chapter_lib[(lesson, name)] = apply_patch(patch, solution / "lib" / name, dest / "lib" / name)
     sources = sorted(case.glob("*.c"))
     for patch in sorted(case.glob("*.c.patch")):
-        patched = dest / patch.name.removesuffix(".patch")
-        original = REPO / "solutions" / lesson / patched.name
-        res = subprocess.run(["patch", "--quiet", "--output", str(patched), str(original), str(patch)],
-                             capture_output=True, text=True)
-        assert res.returncode == 0, f"{patch} does not apply to {original}:\n{res.stdout}{res.stderr}"
-        sources.append(patched)
+        name = patch.name.removesuffix(".patch")
+        sources.append(apply_patch(patch, solution / name, dest / name))
+    if lib_patches:
+        own = {p.name for p in sources}
+        sources += [p for p in sorted(solution.glob("*.c")) if p.name not in own]
+    chapter_lib = sorted(str(p) for p in chapter_lib.values())
     for src in sources:
         res = subprocess.run(["gcc", *CFLAGS, *includes, *libs, *chapter_lib, str(src),
                               "-o", str(bindir / src.stem)], capture_output=True, text=True)

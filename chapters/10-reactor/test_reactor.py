@@ -1,0 +1,408 @@
+"""Grader for chapter 10 -- the reactor: an event-loop library, tested through two
+small servers built on it (echo and linesrv).
+
+Each test is one behaviour of the README's contract; the docstring's first line is
+what the board shows.  The servers print `listening on PORT` once every loop runs,
+`open N loop K tid T` from the thread that owns connection N, `close N` when it is
+closed and (linesrv) `drained N` when its output buffer empties.
+"""
+import re
+import socket
+import time
+
+import pytest
+
+from grader import expect, points
+from grader.failure import GradeFailure
+
+TIMEOUT = 2.0
+PROMPT = 0.5        # a reply on an idle server: no timeout-driven polling may hide in it
+OPEN = re.compile(r"open (\d+) loop (\d+) tid (\d+)")
+CLOSE = re.compile(r"close (\d+)")
+
+
+def start(lab, program, threads=0, backend="epoll"):
+    port = lab.port()
+    prog = lab.start(program, port, threads, backend)
+    prog.expect_line(rf"listening on {port}", timeout=TIMEOUT,
+                     hint="print `listening on PORT` once the listening socket and every loop are ready")
+    return prog, port
+
+
+def lines_matching(prog, rx):
+    return [m for m in (rx.fullmatch(text.strip()) for _, text, _ in list(prog.stdout_lines)) if m]
+
+
+def wait_lines(prog, rx, count, timeout=TIMEOUT, expected=None, hint=None):
+    """Wait until `count` stdout lines match rx (anywhere in the output); return them."""
+    deadline = time.monotonic() + timeout
+    with prog.cond:
+        while True:
+            found = lines_matching(prog, rx)
+            left = deadline - time.monotonic()
+            if len(found) >= count or left <= 0 or not prog.running():
+                break
+            prog.cond.wait(min(left, 0.05))
+    found = lines_matching(prog, rx)
+    if len(found) < count:
+        raise GradeFailure(
+            expected=expected or f"{count} lines like `{rx.pattern}` within {timeout:g} s",
+            happened=(f"{len(found)} such lines" if prog.running()
+                      else f"{prog.name} {prog.status()} after {len(found)} such lines"),
+            hint=hint)
+    return found
+
+
+def pattern(n):
+    """The `big N` reply body: byte i is 'a' + i % 26."""
+    alphabet = bytes(range(ord("a"), ord("z") + 1))
+    return (alphabet * (n // 26 + 1))[:n]
+
+
+def slow_reader(lab, port):
+    """A client with a tiny receive buffer: the server's output must queue up."""
+    return lab.connect(port, rcvbuf=4096)
+
+
+def first_difference(got, want):
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return i
+    return min(len(got), len(want))
+
+
+def sanitized(prog):
+    """ASan or TSan build: extra helper threads, and freed memory kept in quarantine."""
+    data = open(prog.argv[0], "rb").read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
+def rss_kib(prog):
+    with open(f"/proc/{prog.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# -- the single reactor ----------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["epoll", "poll"])
+@points(3)
+def test_echo_serves_many_clients_on_one_loop(lab, backend):
+    """echo with 0 threads: 40 interleaved clients, each gets exactly its own bytes back"""
+    prog, port = start(lab, "echo", 0, backend)
+    clients = [lab.connect(port) for _ in range(40)]
+    payloads = [(f"client {i:02d} says " * 150).encode()[: 1000 + 37 * i] for i in range(40)]
+    for part in range(3):
+        for c, data in zip(clients, payloads):
+            third = len(data) // 3 + 1
+            c.send(data[part * third:(part + 1) * third])
+    for i, (c, data) in enumerate(zip(clients, payloads)):
+        got = c.recv_exactly(len(data), timeout=TIMEOUT,
+                             what=f"client {i} gets its {len(data)} bytes back",
+                             hint="each connection has its own input/output buffers; a read of one "
+                                  "socket must never be answered on another")
+        expect(got == data, expected=f"client {i} gets back exactly the bytes it sent",
+               happened=f"the bytes differ from offset {first_difference(got, data)} on",
+               hint="echo what was read on this connection, in order, nothing else")
+    opens = wait_lines(prog, OPEN, 40)
+    wrong = [m.group(0) for m in opens if m.group(2) != "0" or int(m.group(3)) != prog.pid]
+    expect(not wrong, expected=f"with THREADS=0 every connection is opened on loop 0 by the main "
+                               f"thread (tid {prog.pid})",
+           happened="these lines say otherwise: " + "; ".join(wrong[:4]),
+           hint="with no sub-loops the acceptor hands every connection to the main loop itself")
+
+
+@points(2)
+def test_lines_split_across_segments_and_pipelined(lab):
+    """linesrv: a line sent byte by byte is reassembled; three commands in one write all answered"""
+    prog, port = start(lab, "linesrv", 1)
+    c = lab.connect(port)
+    c.send(b"echo hello\n", pieces=1, delay=0.005)
+    line = c.recv_line(timeout=TIMEOUT, what="`hello` once the whole line has arrived",
+                       hint="keep a partial line in the connection's input buffer until its newline "
+                            "comes; consume only whole lines")
+    expect(line == "hello", expected="the reply `hello`", happened=f"the reply {line!r}")
+    c.send(b"echo a\necho b\r\nwhere\n")
+    got = [c.recv_line(timeout=TIMEOUT, what="three replies to three pipelined commands",
+                       hint="one read can carry several lines: loop over every complete line in "
+                            "the input buffer before returning to the loop") for _ in range(3)]
+    expect(got[:2] == ["a", "b"] and re.fullmatch(r"loop 1 tid \d+", got[2]),
+           expected="`a`, `b`, `loop 1 tid T` in that order", happened=f"{got}")
+
+
+@points(2)
+def test_timers_fire_in_order_without_blocking_the_loop(lab):
+    """linesrv: `after MS TEXT` replies after MS ms; an earlier timer fires first; the loop keeps serving"""
+    prog, port = start(lab, "linesrv", 0)
+    c = lab.connect(port)
+    t0 = time.monotonic()
+    c.send(b"after 300 late\nafter 60 early\necho now\n")
+    got = []
+    for _ in range(3):
+        got.append((c.recv_line(timeout=TIMEOUT, what="three replies: now, early, late",
+                                hint="a timer is an entry the loop checks after each wait; the wait's "
+                                     "timeout is the time left until the earliest timer"),
+                    time.monotonic() - t0))
+    texts = [t for t, _ in got]
+    expect(texts == ["now", "early", "late"], expected="replies in the order now, early, late",
+           happened=f"{texts}",
+           hint="keep timers sorted by due time, and never sleep inside a callback")
+    now, early, late = (round(t, 3) for _, t in got)
+    expect(now < 0.2 and 0.05 <= early < 0.3 and 0.28 <= late < 0.8,
+           expected="`now` at once, `early` after ~60 ms, `late` after ~300 ms",
+           happened=f"they came after {now} s, {early} s and {late} s",
+           hint="compute the poll/epoll timeout from the earliest timer (monotonic clock, in ms)")
+
+
+@points(2)
+def test_idle_connections_cost_no_cpu(lab):
+    """30 idle connections for half a second: the server sleeps in poll/epoll (no busy loop)"""
+    prog, port = start(lab, "linesrv", 2)
+    clients = [lab.connect(port) for _ in range(30)]
+    for c in clients:
+        c.send(b"echo x\n")
+    for c in clients:
+        c.recv_line(timeout=TIMEOUT)
+    before = prog.cpu_seconds()
+    time.sleep(0.5)     # idleness over time is the behaviour under test
+    used = prog.cpu_seconds() - before
+    expect(used < 0.1, expected="less than 0.1 s of CPU over 0.5 s with nothing to do",
+           happened=f"{used:.2f} s of CPU",
+           hint="wait with timeout -1 when no timer is pending, and register write interest only "
+                "while output is queued: an idle socket is always writable")
+
+
+# -- main/sub reactors ------------------------------------------------------------
+
+@points(3)
+def test_connections_spread_over_sub_loops_round_robin(lab):
+    """THREADS=3: 4 threads, connections go to loops 1,2,3,1,2,3; each loop is one thread"""
+    prog, port = start(lab, "linesrv", 3)
+    threads = prog.thread_count()
+    expect(threads == 4 or (sanitized(prog) and threads == 5), expected="4 threads with THREADS=3 (the main loop + 3 sub-loops)",
+           happened=f"{threads} threads in /proc/{prog.pid}/task",
+           hint="start one thread per sub-loop before printing `listening on`")
+    clients = []
+    for i in range(6):
+        c = lab.connect(port)
+        c.send(b"where\n")
+        clients.append((c, c.recv_line(timeout=TIMEOUT, what=f"a reply to `where` on connection {i + 1}")))
+    opens = {int(m.group(1)): m for m in wait_lines(prog, OPEN, 6)}
+    loops = [int(opens[i].group(2)) for i in sorted(opens)]
+    expect(loops == [1, 2, 3, 1, 2, 3], expected="connections 1..6 on loops 1, 2, 3, 1, 2, 3",
+           happened=f"on loops {loops}",
+           hint="the main loop only accepts; it hands connection N to sub-loop (N-1) % THREADS + 1")
+    tids = {}
+    for i, (c, where) in enumerate(clients, start=1):
+        m = opens[i]
+        expect(where == f"loop {m.group(2)} tid {m.group(3)}",
+               expected=f"connection {i}'s callbacks all run in its loop's thread: `where` says "
+                        f"`loop {m.group(2)} tid {m.group(3)}` like its open line",
+               happened=f"`where` said `{where}`",
+               hint="after the hand-off only the sub-loop's thread may touch the connection")
+        tids.setdefault(m.group(2), set()).add(m.group(3))
+    bad = {k: v for k, v in tids.items() if len(v) != 1 or str(prog.pid) in v}
+    expect(not bad and len({next(iter(v)) for v in tids.values()}) == 3,
+           expected="each sub-loop is one thread of its own, not the main thread",
+           happened=f"loop -> tids: { {k: sorted(v) for k, v in tids.items()} } (main {prog.pid})")
+
+
+@pytest.mark.parametrize("backend", ["epoll", "poll"])
+@points(3)
+def test_first_message_after_hand_off_answered_at_once(lab, backend):
+    """THREADS=2: a new connection's first line is answered at once (the sub-loop was woken up)"""
+    prog, port = start(lab, "echo", 2, backend)
+    for i in range(8):
+        c = lab.connect(port)
+        t0 = time.monotonic()
+        c.send(f"hello {i}\n")
+        try:
+            line = c.recv_line(timeout=PROMPT)
+        except GradeFailure:
+            raise GradeFailure(
+                expected=f"connection {i + 1}: `hello {i}` echoed within {PROMPT:g} s",
+                happened=f"no echo within {PROMPT:g} s ({c.state()}); the server printed "
+                         f"{len(lines_matching(prog, OPEN))} open lines for {i + 1} connections",
+                hint="the sub-loop sleeps in poll/epoll_wait: after queueing the new connection for "
+                     "it, write to its eventfd so the wait returns and the queue is processed "
+                     "(a 1 s poll timeout only hides a lost wakeup)")
+        expect(line == f"hello {i}", expected=f"the echo `hello {i}`", happened=f"{line!r}")
+        expect(time.monotonic() - t0 < PROMPT, expected="an echo at once",
+               happened=f"it took {time.monotonic() - t0:.2f} s")
+
+
+# -- the output path ---------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["epoll", "poll"])
+@points(3)
+def test_slow_reader_gets_all_output_and_others_are_not_blocked(lab, backend):
+    """linesrv: 8 MB to a client that does not read: queued, others served meanwhile, all of it arrives"""
+    prog, port = start(lab, "linesrv", 1, backend)
+    slow = slow_reader(lab, port)
+    size = 8_000_000
+    slow.send(b"big %d\n" % size)
+    other = lab.connect(port)
+    other.send(b"echo ping\n")
+    line = other.recv_line(timeout=PROMPT, what="`ping` for another client on the same loop at once",
+                           hint="never block in write: send what the socket takes, queue the rest in "
+                                "the output buffer and wait for the socket to become writable")
+    expect(line == "ping", expected="`ping`", happened=f"{line!r}")
+    cpu0 = prog.cpu_seconds()
+    time.sleep(0.3)     # the client is stalled on purpose: measuring what the server does meanwhile
+    spent = prog.cpu_seconds() - cpu0
+    expect(spent < 0.15, expected="the server waits quietly while the reader is stalled",
+           happened=f"it used {spent:.2f} s of CPU in 0.3 s",
+           hint="with a full socket buffer, wait for writability (level-triggered: keep write "
+                "interest only while output is queued) instead of retrying in a loop")
+    got = slow.recv_exactly(size + 1, timeout=5.0, what=f"all {size + 1} bytes of the reply",
+                            hint="output that did not fit in the socket buffer must stay queued and "
+                                 "be written when the socket becomes writable; check EAGAIN and "
+                                 "partial writes")
+    want = pattern(size) + b"\n"
+    if got != want:
+        i = first_difference(got, want)
+        raise GradeFailure(expected="the reply byte for byte ('a' + i % 26, then a newline)",
+                           happened=f"it differs from byte {i} on: {got[i:i + 20]!r} instead of "
+                                    f"{want[i:i + 20]!r}",
+                           hint="after a partial write, continue exactly where the socket stopped "
+                                "taking bytes: nothing dropped, nothing repeated")
+    wait_lines(prog, re.compile(r"drained 1"), 1, expected="`drained 1` once connection 1's output "
+                                                          "buffer is empty",
+               hint="call on_drain when the queued output has all been written")
+
+
+@points(2)
+def test_quit_sends_fin_only_after_queued_output(lab):
+    """linesrv: `big` then `quit` to a slow reader: every byte, `bye`, then the FIN"""
+    prog, port = start(lab, "linesrv", 1)
+    c = slow_reader(lab, port)
+    size = 4_000_000
+    c.send(b"big %d\nquit\n" % size)
+    time.sleep(0.2)     # let the output queue up behind the stalled reader
+    got = c.recv_all_until_eof(timeout=5.0)
+    want = pattern(size) + b"\nbye\n"
+    expect(got == want, expected=f"{len(want)} bytes (the big reply, then `bye`) and then EOF",
+           happened=f"{len(got)} bytes before EOF" + ("" if len(got) != len(want)
+                                                      else " (but the bytes differ)"),
+           hint="shutdown(SHUT_WR) sends the FIN at once and truncates what is still queued in your "
+                "output buffer: remember the request and shut down only when the buffer is empty")
+
+
+@points(2)
+def test_echo_half_close_gets_every_echo_then_fin(lab):
+    """echo: a client sends 1 MB then FIN; it gets all 1 MB back, then EOF"""
+    prog, port = start(lab, "echo", 1)
+    c = slow_reader(lab, port)
+    data = pattern(1_000_000)
+    c.send(data)
+    c.shutdown_write()
+    got = c.recv_all_until_eof(timeout=5.0)
+    expect(got == data, expected="all 1000000 bytes echoed, then EOF",
+           happened=f"{len(got)} bytes, then EOF",
+           hint="on EOF from the peer, write out what is still queued before closing")
+
+
+# -- closing -----------------------------------------------------------------------
+
+@points(3)
+def test_close_and_reset_release_every_connection_once(lab):
+    """peer close, reset, and reset with queued output: `close N` once each, fds freed, server alive"""
+    prog, port = start(lab, "linesrv", 2)
+    probe = lab.connect(port)
+    probe.send(b"echo up\n")
+    probe.recv_line(timeout=TIMEOUT)
+    baseline = len(prog.open_fds())
+    clients = [lab.connect(port) for _ in range(10)]
+    for c in clients:
+        c.send(b"echo hi\n")
+        c.recv_line(timeout=TIMEOUT)
+    for c in clients[6:]:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send(b"big 4000000\n")
+    time.sleep(0.1)     # let the big replies queue up on the server before the resets
+    for c in clients[:3]:
+        c.close()
+    for c in clients[3:]:
+        c.reset()
+    once = ("each of the 10 connections closed exactly once (`close N`), the server still running")
+    twice = ("a reset can be reported as readable and writable in the same round: once the "
+             "connection is closed, skip its other handlers, make a second close do nothing, and "
+             "free it only after the round")
+    try:
+        wait_lines(prog, CLOSE, 10, expected=once,
+                   hint="read() returning 0 (FIN) or failing with ECONNRESET ends the connection; "
+                        "so does a write failing with EPIPE/ECONNRESET")
+    except GradeFailure as e:
+        if not prog.running():
+            e.hint = twice
+        raise
+    time.sleep(0.1)     # a second close of the same connection would show up now
+    ids = [m.group(1) for m in lines_matching(prog, CLOSE)]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    expect(not dup and prog.running(), expected=once,
+           happened=(f"`close` printed twice for {dup}" if dup else f"the server {prog.status()}"),
+           hint=twice)
+    deadline = time.monotonic() + TIMEOUT
+    while len(prog.open_fds()) > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)    # close() is not an event we can wait for; bounded poll
+    fds = len(prog.open_fds())
+    expect(fds == baseline, expected=f"the server back to {baseline} open fds",
+           happened=f"{fds} open fds", hint="close the socket when the connection ends")
+    cw = lab.sockets(state="CLOSE-WAIT")
+    expect(not cw, expected="no CLOSE-WAIT socket left", happened=f"{len(cw)} in CLOSE-WAIT")
+    probe.send(b"echo still\n")
+    expect(probe.recv_line(timeout=TIMEOUT) == "still", expected="an old client still served",
+           happened="it was not")
+
+
+@points(2)
+def test_connect_close_cycles_do_not_grow_memory(lab):
+    """600 clients leave with a partial line buffered: RSS stays flat (connections and buffers freed)"""
+    prog, port = start(lab, "linesrv", 1)
+    request = b"echo hi\n" + b"x" * 4000     # the x's stay in the input buffer: no newline
+
+    def cycles(n, first):
+        for i in range(n):
+            c = lab.connect(port)
+            c.send(request)
+            c.recv_line(timeout=TIMEOUT)
+            c.close()
+            lab.peers.remove(c)
+        wait_lines(prog, CLOSE, first + n - 1, timeout=TIMEOUT)
+
+    cycles(100, 1)
+    rss0 = rss_kib(prog)
+    cycles(600, 101)
+    grown = rss_kib(prog) - rss0
+    if sanitized(prog):
+        lab.note("memory", f"RSS grew by {grown} KiB; not judged: a sanitizer build keeps freed "
+                           "memory in quarantine (its leak checker covers this instead)")
+        return
+    expect(grown < 1024, expected="RSS grows by less than 1 MiB over 600 more connections",
+           happened=f"RSS grew by {grown} KiB ({grown * 1024 // 600} bytes per connection)",
+           hint="the loop owns its connections: free the buffers and the connection object when it "
+                "closes (after the round in which it closed)")
+
+
+@points(2)
+def test_sigterm_stops_every_loop_cleanly(lab):
+    """THREADS=2 with clients connected: SIGTERM closes them all, prints `bye`, exits 0"""
+    import signal
+    prog, port = start(lab, "echo", 2)
+    clients = [lab.connect(port) for _ in range(4)]
+    for c in clients:
+        c.send(b"x\n")
+        c.recv_line(timeout=TIMEOUT)
+    prog.signal(signal.SIGTERM)
+    prog.expect_exit(0, timeout=TIMEOUT,
+                     expected="echo exits 0 within 2 s of SIGTERM",
+                     hint="turn the signal into an event (signalfd or a flag + wakeup), stop each "
+                          "sub-loop, join its thread, then free the loops")
+    closed = len(lines_matching(prog, CLOSE))
+    bye = lines_matching(prog, re.compile(r"bye"))
+    expect(closed == 4 and bye, expected="`close N` for the 4 clients, then `bye`",
+           happened=f"{closed} close lines, {'a' if bye else 'no'} `bye` line")
+    for c in clients:
+        expect(c.wait_close(TIMEOUT) == "eof", expected="every client sees EOF", happened=c.state())
