@@ -389,9 +389,9 @@ def cmd_test(args):
     rc = rc or subprocess.run(["cmake", "--build", str(dev), "-j", JOBS], stdout=subprocess.DEVNULL).returncode
     rc = rc or subprocess.run(["ctest", "--test-dir", str(dev), "--output-on-failure", "-j", JOBS]).returncode
     steps.append(("lib unit tests (CTest, ASan+UBSan)", rc))
-    rc = subprocess.run(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
-                         "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
-                         str(REPO / "tests")], cwd=REPO).returncode
+    rc = _run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
+                       "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
+                       "--durations=5", str(REPO / "tests")], capture=False).returncode
     steps.append(("grader self-tests and CLI tests (pytest)", rc))
     rc = cmd_verify(argparse.Namespace(lesson=None, skeleton_test_limit=5.0))
     steps.append(("verify: solutions pass, skeletons fail", rc))
