@@ -1,0 +1,417 @@
+"""Grader for chapter 13 -- an HTTP/1.1 static file server on the reactor.
+
+The server under test is `httpd PORT DOCROOT [THREADS]`.  Every test builds its own
+document root in the test's temporary directory (a few small files, one big one,
+a secret file *outside* it and a symlink pointing there), starts the server and talks
+to it with raw sockets, Python's http.client, curl or wrk.  Only the README's contract
+is relied on: status codes, the headers named there, bodies, and when the server
+sends its FIN.
+"""
+import http.client
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from grader import expect, points
+from grader.failure import GradeFailure
+
+TIMEOUT = 2.0
+INDEX = b"<!doctype html><title>socklab</title><h1>It works</h1>\n"
+HELLO = b"hello, network programming\n"
+SECRET = b"TOP-SECRET-0xC0FFEE\n"
+BIG_SIZE = 10 * 1024 * 1024 + 17      # more than the kernel buffers hold (tcp_wmem max 4 MiB)
+
+
+def big_body():
+    return (bytes(range(251)) * (BIG_SIZE // 251 + 1))[:BIG_SIZE]
+
+
+def make_docroot(tmp):
+    root = tmp / "www"
+    (root / "docs").mkdir(parents=True)
+    (root / "index.html").write_bytes(INDEX)
+    (root / "hello.txt").write_bytes(HELLO)
+    (root / "docs" / "index.html").write_bytes(b"<p>docs</p>\n")
+    (root / "with space.txt").write_bytes(b"spaces are %20 in a URL\n")
+    (root / "big.bin").write_bytes(big_body())
+    (tmp / "secret.txt").write_bytes(SECRET)
+    os.symlink("../secret.txt", root / "escape.txt")
+    return root
+
+
+def start(lab, threads=None):
+    root = make_docroot(lab.tmp)
+    port = lab.port()
+    args = [port, root] + ([threads] if threads is not None else [])
+    prog = lab.start("httpd", *args)
+    prog.expect_line(rf"listening on {port}", timeout=TIMEOUT,
+                     hint="print `listening on PORT` once the server accepts connections "
+                          "(rx_server_run's on_ready callback)")
+    return prog, port
+
+
+def get(path, version="HTTP/1.1", headers=()):
+    lines = [f"GET {path} {version}", "Host: localhost", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, raw_head):
+        self.status, self.reason, self.headers, self.body, self.raw_head = \
+            status, reason, headers, body, raw_head
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def closes(self):
+        return "close" in (self.header("connection") or "").lower()
+
+
+def read_response(peer, what, timeout=TIMEOUT, body_expected=True):
+    """Read one response: status line, headers, and exactly Content-Length body bytes."""
+    head = peer.recv_until(b"\r\n\r\n", timeout=timeout, what=what,
+                           hint="every request gets one response: a status line, headers, "
+                                "an empty line (CRLF CRLF), then the body")
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    m = re.fullmatch(r"HTTP/1\.[01] (\d{3}) ?(.*)", lines[0])
+    if not m:
+        raise GradeFailure(expected=f"{what}: a status line like `HTTP/1.1 200 OK`",
+                           happened=f"the response starts with {lines[0]!r}",
+                           hint="status line = version SP 3-digit code SP reason, then CRLF")
+    headers = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise GradeFailure(expected=f"{what}: header lines `Name: value`",
+                               happened=f"the header line {line!r}", hint="")
+        headers[name.strip().lower()] = value.strip()
+    length = headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise GradeFailure(
+            expected=f"{what}: a Content-Length header with the body's size in bytes",
+            happened=f"status {m.group(1)} with headers {sorted(headers)}",
+            hint="without Content-Length a client cannot tell where the body ends except by "
+                 "waiting for the connection to close; keep-alive clients hang (the source "
+                 "course's 404 has this bug). Send it with every response, errors included")
+    body = peer.recv_exactly(int(length), timeout=timeout,
+                             what=f"{what}: the {length}-byte body announced by Content-Length",
+                             hint="Content-Length must equal the number of body bytes sent")
+    return Response(int(m.group(1)), m.group(2), headers, body, text)
+
+
+def expect_ok(resp, body, what, ctype=None):
+    expect(resp.status == 200, expected=f"{what}: status 200",
+           happened=f"status {resp.status} {resp.reason}",
+           hint="map the path under DOCROOT; a directory means its index.html")
+    expect(resp.body == body, expected=f"{what}: the file's exact {len(body)} bytes",
+           happened=f"{len(resp.body)} bytes that differ from the file",
+           hint="send the file's bytes unchanged, exactly Content-Length of them")
+    if ctype:
+        got = (resp.header("content-type") or "").split(";")[0].strip()
+        expect(got == ctype, expected=f"{what}: Content-Type {ctype}",
+               happened=f"Content-Type {got or '(missing)'}",
+               hint="pick the type from the file's extension (README, Contract)")
+
+
+def expect_eof(peer, what, hint):
+    how = peer.wait_close(timeout=TIMEOUT)
+    expect(how == "eof", expected=f"{what}: the server closes the connection (FIN) right after "
+                                  "the response",
+           happened="the connection stayed open" if how is None else "the connection was reset (RST)",
+           hint=hint)
+
+
+def expect_alive(lab, port, what):
+    peer = lab.connect(port)
+    peer.send(get("/hello.txt"))
+    expect_ok(read_response(peer, f"{what}: a new connection's GET /hello.txt"), HELLO,
+              f"{what}: GET /hello.txt on a new connection")
+
+
+# -- the basics ------------------------------------------------------------------
+
+@points(2)
+def test_get_serves_files_with_length_and_type(lab):
+    """GET a file, `/` and a directory: 200, exact bytes, Content-Length, Content-Type"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    for path, body, ctype in [("/hello.txt", HELLO, "text/plain"), ("/", INDEX, "text/html"),
+                              ("/index.html", INDEX, "text/html"),
+                              ("/docs/", b"<p>docs</p>\n", "text/html"),
+                              ("/hello.txt?lang=fr&x=1", HELLO, "text/plain"),
+                              ("/with%20space.txt", b"spaces are %20 in a URL\n", "text/plain")]:
+        peer.send(get(path))
+        expect_ok(read_response(peer, f"GET {path}"), body, f"GET {path}", ctype)
+
+
+@points(2)
+def test_not_found_has_length_and_keeps_connection(lab):
+    """404 for a missing file, with Content-Length, and the connection still serves"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    peer.send(get("/no-such-file.html"))
+    resp = read_response(peer, "GET /no-such-file.html")
+    expect(resp.status == 404, expected="GET /no-such-file.html: status 404",
+           happened=f"status {resp.status} {resp.reason}", hint="realpath fails with ENOENT: 404")
+    peer.send(get("/hello.txt"))
+    expect_ok(read_response(peer, "the next request on the same connection, after the 404",
+                            timeout=TIMEOUT), HELLO, "GET /hello.txt after a 404")
+
+
+@points(2)
+def test_request_split_in_three_chunks(lab):
+    """a request arriving in 3 pieces 100 ms apart is answered, without spinning the CPU"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    data = get("/hello.txt", headers=["User-Agent: slow-typist", "Accept: */*"])
+    cpu0 = prog.cpu_seconds()
+    peer.send(data, pieces=len(data) // 3 + 1, delay=0.1)
+    expect_ok(read_response(peer, "the request sent in 3 pieces"), HELLO, "GET /hello.txt in 3 pieces")
+    cpu = prog.cpu_seconds() - cpu0
+    expect(cpu < 0.15, expected="while the request is incomplete the server waits for more bytes "
+                                "without using CPU",
+           happened=f"it used {cpu:.2f} s of CPU in 0.3 s",
+           hint="an incomplete request is not an error and not a reason to loop: return from "
+                "on_data and leave the bytes in the input buffer; the reactor calls you again "
+                "when more arrive (the source course's parser spins here)")
+
+
+@points(3)
+def test_pipelined_requests_all_answered_in_order(lab):
+    """four requests in one send: four responses, in order, on the same connection"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    paths = [("/hello.txt", HELLO), ("/missing", None), ("/index.html", INDEX), ("/docs/", b"<p>docs</p>\n")]
+    peer.send(b"".join(get(p) for p, _ in paths))
+    for i, (path, body) in enumerate(paths, 1):
+        resp = read_response(peer, f"response {i} of 4 (GET {path}) to requests pipelined in one send",
+                             timeout=TIMEOUT)
+        if body is None:
+            expect(resp.status == 404, expected=f"response {i}: 404 for {path}",
+                   happened=f"status {resp.status}", hint="answer the requests in the order they came")
+        else:
+            expect_ok(resp, body, f"response {i} (GET {path})")
+
+
+@points(2)
+def test_keep_alive_with_http_client(lab):
+    """Python's http.client: six requests on one kept-alive connection"""
+    prog, port = start(lab)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        first_sock = None
+        for i, (path, body) in enumerate([("/hello.txt", HELLO), ("/", INDEX), ("/nope", None)] * 2):
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                got = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                raise GradeFailure(expected=f"http.client: request {i + 1} (GET {path}) answered",
+                                   happened=f"{type(e).__name__}: {e}",
+                                   hint="a keep-alive client sends its next request on the same "
+                                        "connection and waits Content-Length bytes for each body")
+            if first_sock is None:
+                first_sock = conn.sock
+            expect(resp.status == (200 if body else 404) and (body is None or got == body),
+                   expected=f"request {i + 1}: GET {path} -> {200 if body else 404}",
+                   happened=f"{resp.status} with {len(got)} body bytes", hint="")
+            expect(conn.sock is first_sock and conn.sock is not None,
+                   expected="all six requests on one TCP connection (HTTP/1.1 keeps it open)",
+                   happened=f"the connection was closed after request {i + 1}; http.client had to reconnect",
+                   hint="HTTP/1.1 connections are persistent unless a side says `Connection: close`")
+    finally:
+        conn.close()
+
+
+# -- ending connections -------------------------------------------------------------
+
+@points(2)
+def test_connection_close_sends_everything_then_fin(lab):
+    """`Connection: close`: the whole response (a 10 MiB file) arrives, then FIN"""
+    prog, port = start(lab)
+    peer = lab.connect(port, rcvbuf=16384)      # a slow reader: the response must queue up
+    peer.send(get("/big.bin", headers=["Connection: close"]))
+    data = peer.recv_all_until_eof(timeout=5.0)
+    head, sep, body = data.partition(b"\r\n\r\n")
+    expect(sep and head.startswith(b"HTTP/1.1 200"),
+           expected="a 200 response, then the connection closed",
+           happened=f"{len(data)} bytes starting {head[:40]!r}", hint="")
+    expect(body == big_body(),
+           expected=f"all {BIG_SIZE} bytes of big.bin before the FIN",
+           happened=f"{len(body)} body bytes arrived before the connection ended",
+           hint="close() drops what is still queued in the output buffer (and may send RST); "
+                "end with rx_conn_shutdown, which sends the FIN once everything queued is written")
+    expect(re.search(rb"(?im)^connection:\s*close", head) is not None,
+           expected="the response says `Connection: close`", happened="it does not",
+           hint="tell the client the connection ends with this response")
+
+
+@points(2)
+def test_http10_defaults_to_close(lab):
+    """HTTP/1.0 without keep-alive: response then FIN; with `Connection: keep-alive`: stays open"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    peer.send(get("/hello.txt", version="HTTP/1.0"))
+    expect_ok(read_response(peer, "GET /hello.txt HTTP/1.0"), HELLO, "GET /hello.txt HTTP/1.0")
+    expect_eof(peer, "an HTTP/1.0 request without `Connection: keep-alive`",
+               hint="HTTP/1.0 connections are NOT persistent by default (the source course gets "
+                    "this backwards); only `Connection: keep-alive` keeps them open")
+    peer = lab.connect(port)
+    peer.send(get("/hello.txt", version="HTTP/1.0", headers=["Connection: keep-alive"]))
+    resp = read_response(peer, "HTTP/1.0 with `Connection: keep-alive`")
+    expect_ok(resp, HELLO, "HTTP/1.0 keep-alive request")
+    peer.send(get("/", version="HTTP/1.0", headers=["Connection: Keep-Alive"]))
+    expect_ok(read_response(peer, "a second HTTP/1.0 keep-alive request on the same connection"),
+              INDEX, "second HTTP/1.0 keep-alive request")
+
+
+# -- refusing ------------------------------------------------------------------------
+
+def expect_error_then_close(lab, port, request, codes, what, hint):
+    peer = lab.connect(port)
+    peer.send(request)
+    resp = read_response(peer, what)
+    expect(resp.status in codes, expected=f"{what}: status {' or '.join(map(str, codes))}",
+           happened=f"status {resp.status} {resp.reason}", hint=hint)
+    expect_eof(peer, what, hint="after refusing a request the server cannot trust the rest of the "
+                                "stream: send `Connection: close` and end with rx_conn_shutdown")
+    return resp
+
+
+@points(2)
+def test_malformed_request_gets_400_and_server_survives(lab):
+    """garbage request lines get 400 then FIN; the server keeps serving"""
+    prog, port = start(lab)
+    for bad in [b"GARBAGE\r\n\r\n", b"GET /hello.txt\r\n\r\n", b"GET  /hello.txt HTTP/1.1\r\n\r\n",
+                b"GET /hello.txt HTTP/1.1\r\nno colon here\r\n\r\n",
+                b"GET hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /%zz HTTP/1.1\r\n\r\n"]:
+        what = f"the malformed request {bad[:40]!r}"
+        expect_error_then_close(lab, port, bad, (400,), what,
+                                hint="a request line is exactly METHOD SP /TARGET SP HTTP/x.y; "
+                                     "headers are Name: value; anything else is 400 -- never an "
+                                     "assert or a crash")
+        prog.expect_running(expected=f"the server still runs after {what}",
+                            hint="one bad client must not take the server down")
+    expect_alive(lab, port, "after the malformed requests")
+
+
+@points(1)
+def test_unsupported_version_and_method(lab):
+    """HTTP/2.0 -> 505; POST -> 405 with `Allow: GET`"""
+    prog, port = start(lab)
+    expect_error_then_close(lab, port, get("/", version="HTTP/2.0"), (505,), "GET / HTTP/2.0",
+                            hint="a well-formed version other than 1.x: 505 HTTP Version Not Supported")
+    resp = expect_error_then_close(
+        lab, port, b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        (405,), "POST /hello.txt", hint="only GET is implemented: 405 Method Not Allowed")
+    expect("get" in (resp.header("allow") or "").lower(), expected="a 405 says `Allow: GET`",
+           happened=f"Allow: {resp.header('allow')}", hint="RFC 9110 requires Allow with a 405")
+
+
+@points(3)
+def test_path_traversal_refused(lab):
+    """`..`, `%2e%2e`, `%2f` and a symlink out of DOCROOT: 403 or 404, never the file"""
+    prog, port = start(lab)
+    for path in ["/../secret.txt", "/docs/../../secret.txt", "/%2e%2e/secret.txt",
+                 "/docs/%2E%2E/%2e%2e/secret.txt", "/..%2fsecret.txt", "/docs/..%2F..%2Fsecret.txt",
+                 "/escape.txt", "/../../../../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd"]:
+        peer = lab.connect(port)
+        peer.send(get(path))
+        resp = read_response(peer, f"GET {path}")
+        leaked = SECRET in resp.body or b"root:" in resp.body
+        expect(not leaked and resp.status in (400, 403, 404),
+               expected=f"GET {path}: 403 or 404, and not a byte of the file outside DOCROOT",
+               happened=f"status {resp.status}" + (" and the body is the file outside DOCROOT" if leaked else ""),
+               hint="decode %XX first, then let realpath() resolve `..` and symlinks, and refuse "
+                    "any result that is not DOCROOT itself or under DOCROOT/ (README, Path traversal)")
+        peer.close()
+    expect_alive(lab, port, "after the traversal attempts")
+
+
+@points(2)
+def test_oversize_request_head_refused(lab):
+    """a 20 KB request line, 200 headers, 1 MB without a line end: 4xx then FIN"""
+    prog, port = start(lab)
+    cases = [(get("/" + "a" * 20000), "a 20000-byte request line"),
+             (get("/hello.txt", headers=[f"X-Filler-{i}: {'v' * 20}" for i in range(200)]),
+              "a request with 200 header lines"),
+             (b"GET /" + b"b" * (1 << 20), "1 MiB with no line end")]
+    for data, what in cases:
+        peer = lab.connect(port)
+        peer.sock.settimeout(TIMEOUT)   # a server that stops reading must not hang the grader
+        try:
+            peer.sock.sendall(data)
+            peer.wire.sent(data)
+        except OSError:
+            peer.wire.mark("→", "(the server stopped reading before the grader sent it all)")
+        peer.sock.settimeout(None)
+        resp = read_response(peer, f"the answer to {what}")
+        expect(resp.status in (400, 414, 431), expected=f"{what}: status 431 (or 400/414)",
+               happened=f"status {resp.status} {resp.reason}",
+               hint="bound the request head (8 KiB, 100 headers): a server that buffers without "
+                    "limit can be made to eat all its memory")
+        expect_eof(peer, what, hint="after refusing, close (rx_conn_shutdown)")
+    prog.expect_running(expected="the server still runs after the oversize requests")
+    expect_alive(lab, port, "after the oversize requests")
+
+
+# -- real clients -------------------------------------------------------------------
+
+@points(1)
+def test_curl_reuses_the_connection(lab):
+    """curl fetches two files over one connection (`Re-using existing connection`)"""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed (apt-get install curl)")
+    prog, port = start(lab)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        r = subprocess.run([curl, "-sS", "-v", "--http1.1", "--max-time", "3",
+                            f"{base}/hello.txt", f"{base}/index.html"],
+                           capture_output=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        raise GradeFailure(expected="curl finishes within 3 s", happened="it did not",
+                           hint="does every response carry Content-Length?")
+    err = r.stderr.decode(errors="replace")
+    lab.note("curl -v", err[-2000:])
+    expect(r.returncode == 0 and r.stdout == HELLO + INDEX,
+           expected="curl exits 0 and prints hello.txt then index.html",
+           happened=f"curl exited {r.returncode} after printing {len(r.stdout)} bytes", hint="")
+    expect(re.search(r"Re-using existing connection|Reusing existing", err) is not None,
+           expected="curl reuses the first connection for the second URL",
+           happened="it opened a new connection", hint="HTTP/1.1 keeps the connection open")
+
+
+@points(2)
+def test_keep_alive_throughput_with_wrk(lab):
+    """wrk -t1 -c10 -d1s with keep-alive: >= 1000 requests/s, no errors (2 threads)"""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    prog, port = start(lab, threads=2)
+    try:
+        r = subprocess.run([wrk, "-t1", "-c10", "-d1s", "--timeout", "2s", f"http://127.0.0.1:{port}/hello.txt"],
+                           capture_output=True, timeout=6)
+    except subprocess.TimeoutExpired:
+        raise GradeFailure(expected="wrk finishes its 1 s run", happened="it hung", hint="")
+    out = r.stdout.decode(errors="replace")
+    lab.note("wrk", out)
+    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    rps = float(m.group(1)) if m else 0.0
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    expect(r.returncode == 0 and m and not bad,
+           expected="wrk completes with only 2xx responses and no socket errors",
+           happened=(bad.group(0) if bad else f"wrk exited {r.returncode}"),
+           hint="errors under load usually mean a response sent twice, a lost request, or a "
+                "connection closed while requests were queued")
+    expect(rps >= 1000, expected="at least 1000 requests/s over 10 keep-alive connections",
+           happened=f"{rps:.0f} requests/s",
+           hint="a keep-alive request should cost one read and one write: no per-request "
+                "connection, no sleeps, no timeouts polling")
+    prog.expect_running(expected="the server still runs after the load")
