@@ -96,7 +96,7 @@ def compiler_errors(log, lesson=None):
 def isolation_prefix():
     """Run the grader as root in a user namespace when we are not root, so each test
     can have its own network namespace.  Empty when that is impossible or not needed."""
-    if os.geteuid() == 0 or not shutil.which("unshare"):
+    if os.geteuid() == 0 or not shutil.which("unshare") or os.environ.get("SOCKLAB_NO_NAMESPACES"):
         return []
     probe = subprocess.run(["unshare", "-r", "-n", "true"], capture_output=True)
     return ["unshare", "-r", "--"] if probe.returncode == 0 else []

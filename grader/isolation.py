@@ -57,6 +57,10 @@ def enter_fresh_netns():
     st = _netns_state
     if st["checked"] and not st["ok"]:
         return False
+    if os.environ.get("SOCKLAB_NO_NAMESPACES"):
+        st.update(checked=True, ok=False, why="SOCKLAB_NO_NAMESPACES is set; running on the shared "
+                                              "loopback instead")
+        return False
     try:
         _unshare_net()
         _bring_loopback_up()

@@ -218,13 +218,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 tr.write_line(textwrap.indent(r["text"].rstrip(), "  "))
                 explained += 1
             elif r["outcome"] == "skipped" and r["text"]:
-                tr.write_line("  " + r["text"].strip().splitlines()[0])
+                reason = r["text"].strip().splitlines()[0]
+                if "needs a private network namespace" in reason:
+                    reason = "skipped: needs a private network namespace (see the note below)"
+                tr.write_line("  " + reason)
         tr.write_line(f"  {name}: {t['score']}/{t['max']} points"
                       f" ({t['passed']} passed, {t['failed']} failed"
                       + (f", {t['skipped']} skipped" if t["skipped"] else "") + ")", bold=True)
-    if not isolation.netns_available() and isolation.netns_unavailable_reason():
-        tr.write_line("note: " + isolation.netns_unavailable_reason()
-                      + "; tests that need one were skipped", yellow=True)
+    # said once, whichever process (this one or an xdist worker) found out
+    reasons = {r["text"].split("needs a private network namespace: ", 1)[1].strip()
+               for r in results.values()
+               if r["outcome"] == "skipped" and "needs a private network namespace: " in r["text"]}
+    if reasons or isolation.netns_unavailable_reason():
+        why = sorted(reasons)[0] if reasons else isolation.netns_unavailable_reason()
+        tr.write_line(f"note: {why}; tests that need one were skipped", yellow=True)
     failed = sum(t["failed"] for t in totals.values())
     if first_only and failed > 1:
         tr.write_line(f"{failed} tests fail; the first one is explained above. Fix it first: later "

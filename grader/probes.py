@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass
 
 _TIMER = re.compile(r"timer:\((\w+),([^,)]*)(?:,(\d+))?\)")
+_PIDS = re.compile(r"pid=(\d+)")
 
 
 @dataclass
@@ -21,6 +22,7 @@ class SocketState:
     peer: str
     timer: str = ""     # "timewait", "keepalive", "on" (retransmit), ...
     timer_left: str = ""
+    pids: tuple = ()    # processes holding the socket (ss -p)
 
     @property
     def local_port(self):
@@ -52,7 +54,7 @@ def ss_available():
 def sockets(proto="tcp"):
     """All sockets of one protocol in this network namespace (`ss -Hano`)."""
     flag = {"tcp": "-t", "udp": "-u", "unix": "-x"}[proto]
-    out = subprocess.run(["ss", "-H", "-a", "-n", "-o", flag], capture_output=True,
+    out = subprocess.run(["ss", "-H", "-a", "-n", "-o", "-p", flag], capture_output=True,
                          text=True, timeout=5, check=True).stdout
     result = []
     for line in out.splitlines():
@@ -64,11 +66,13 @@ def sockets(proto="tcp"):
             if parts[0] in ("u_str", "u_dgr", "u_seq"):
                 parts = parts[1:]
             state, rq, sq, local, peer = parts[0], parts[1], parts[2], parts[3], parts[5]
-            result.append(SocketState(proto, state, int(rq), int(sq), local, peer))
+            result.append(SocketState(proto, state, int(rq), int(sq), local, peer,
+                                      pids=tuple(int(p) for p in _PIDS.findall(line))))
             continue
         if len(parts) < 5:
             continue
-        st = SocketState(proto, parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4])
+        st = SocketState(proto, parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4],
+                         pids=tuple(int(p) for p in _PIDS.findall(line)))
         m = _TIMER.search(line)
         if m:
             st.timer, st.timer_left = m.group(1), m.group(2)
@@ -76,11 +80,13 @@ def sockets(proto="tcp"):
     return result
 
 
-def find(proto="tcp", state=None, local_port=None, peer_port=None):
+def find(proto="tcp", state=None, local_port=None, peer_port=None, pid=None):
+    """Sockets matching every filter given; pid= keeps those a process holds (ss -p)."""
     return [s for s in sockets(proto)
             if (state is None or s.state == state)
             and (local_port is None or s.local_port == local_port)
-            and (peer_port is None or s.peer_port == peer_port)]
+            and (peer_port is None or s.peer_port == peer_port)
+            and (pid is None or pid in s.pids)]
 
 
 def render(states):

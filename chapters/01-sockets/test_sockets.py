@@ -147,7 +147,7 @@ def test_server_binds_only_the_address_it_is_given(lab):
 def test_server_reports_the_port_the_kernel_chose(lab):
     """server given port 0 prints the port the kernel assigned"""
     server, _, printed = start_server(lab, 0)
-    listening = lab.sockets("tcp", state="LISTEN")
+    listening = lab.sockets("tcp", state="LISTEN", pid=server.pid)
     expect(len(listening) == 1, expected="one listening socket", happened=f"{len(listening)} of them",
            sockets=lab.sockets_text)
     actual = listening[0].local_port

@@ -570,14 +570,21 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
             got.extend(chunk)
     if bytes(got) != want:
         first_bad = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        # if the grader is still sending, the server stopped reading input: that is the
+        # mistake to name, not the output path (which timing may or may not reach first)
+        stopped_reading = not sender.sent_all
         raise GradeFailure(
             expected=f"the slow client gets all {len(want)} bytes of replies, in order, once it reads",
             happened=(f"it got {len(got)} bytes; they differ from byte {first_bad} on"
                       + ("" if srv.running() else f"; {srv.name} {srv.status()}")
-                      + ("" if sender.sent_all else f"; the grader could not send all its lines "
-                         f"({sender.error or 'still sending'})")),
-            hint="keep unsent replies in the connection's output buffer (never drop what write() "
-                 "did not take) and send them, in order, when the socket is writable again")
+                      + ("" if not stopped_reading else
+                         f"; the server stopped reading: the grader could not send all its lines "
+                         f"({sender.error or 'still sending'}), they wait in the server socket's Recv-Q")),
+            hint=(read_hint(variant) if stopped_reading and variant[-1] == "et" else
+                  "keep reading every client that sends: EPOLLIN stays registered until its EOF"
+                  if stopped_reading else
+                  "keep unsent replies in the connection's output buffer (never drop what write() "
+                  "did not take) and send them, in order, when the socket is writable again"))
     slow.settimeout(1.5)
     try:
         end = slow.recv(1)
