@@ -59,8 +59,10 @@ def line_time(server, regex):
     return None
 
 
-def time_wait(lab, local_port):
-    return lab.sockets("tcp", state="TIME-WAIT", local_port=local_port)
+def time_wait(lab, local_port, peer_port=None):
+    """TIME-WAIT entries of this test's connection (both ports given: exactly that one, so
+    entries left by other programs on a shared loopback never count)."""
+    return lab.sockets("tcp", state="TIME-WAIT", local_port=local_port, peer_port=peer_port)
 
 
 def wait_until(probe, timeout=SETTLE):
@@ -132,8 +134,8 @@ def test_server_closing_first_ends_in_time_wait(lab):
     expect_closed(server)
     me = peer.local_port()
     peer.close()
-    tw = wait_until(lambda: time_wait(lab, port))
-    expect(tw and tw[0].peer_port == me,
+    tw = wait_until(lambda: time_wait(lab, port, me))
+    expect(tw,
            expected=f"`ss -tan state time-wait` shows 127.0.0.1:{port} -> 127.0.0.1:{me}: "
                     "the side that sent the first FIN (your server) holds TIME_WAIT",
            happened="no TIME-WAIT entry on the server's port", sockets=lab.sockets_text,
@@ -142,7 +144,7 @@ def test_server_closing_first_ends_in_time_wait(lab):
     expect(tw[0].timer == "timewait",
            expected="the entry carries the timewait timer (`ss -tno`: timer:(timewait,…))",
            happened=f"timer: {tw[0].timer or '(none)'}", sockets=lab.sockets_text)
-    expect(not time_wait(lab, me),
+    expect(not time_wait(lab, me, port),
            expected=f"no TIME-WAIT on the grader's port {me}: it closed second (passive close)",
            happened="there is one", sockets=lab.sockets_text)
 
@@ -165,7 +167,7 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
     expect_closed(server)
     expect(peer.wait_close(SETTLE) == "eof", expected="the server's FIN follows the grader's",
            happened=peer._state(), hint="close() normally, without SO_LINGER")
-    tw = wait_until(lambda: time_wait(lab, me))
+    tw = wait_until(lambda: time_wait(lab, me, port))
     expect(tw, expected=f"TIME-WAIT on the grader's port {me}: the client sent the first FIN",
            happened="none there", sockets=lab.sockets_text)
     leftover = wait_until(lambda: not lab.sockets("tcp", local_port=port, peer_port=me))
@@ -247,7 +249,7 @@ def test_abortive_close_resets_the_peer(lab):
                 "connected socket, then close()")
     expect_closed(server)
     me = peer.local_port()
-    expect(not time_wait(lab, port) and not time_wait(lab, me),
+    expect(not time_wait(lab, port, me) and not time_wait(lab, me, port),
            expected="no TIME-WAIT entry on either side: a reset skips it",
            happened="there is one", sockets=lab.sockets_text)
 

@@ -350,7 +350,7 @@ def test_close_and_reset_release_every_connection_once(lab):
     fds = len(prog.open_fds())
     expect(fds == baseline, expected=f"the server back to {baseline} open fds",
            happened=f"{fds} open fds", hint="close the socket when the connection ends")
-    cw = lab.sockets(state="CLOSE-WAIT")
+    cw = lab.sockets(state="CLOSE-WAIT", pid=prog.pid)
     expect(not cw, expected="no CLOSE-WAIT socket left", happened=f"{len(cw)} in CLOSE-WAIT")
     probe.send(b"echo still\n")
     expect(probe.recv_line(timeout=TIMEOUT) == "still", expected="an old client still served",
