@@ -20,7 +20,7 @@ import pytest
 
 from grader import expect, points
 from grader.failure import GradeFailure
-from grader.markers import needs_netns
+from grader.markers import needs_netns, slow
 
 PING, PONG, DATA = 1, 2, 3
 PAYLOAD = 32
@@ -420,6 +420,7 @@ def start_keepalive(lab, idle, interval, count):
     return rec, listener, prog, peer
 
 
+@slow
 @needs_netns
 @points(2)
 def test_keepalive_probes_an_idle_connection(lab):
@@ -453,6 +454,7 @@ def test_keepalive_probes_an_idle_connection(lab):
     prog.expect_running("keepalive keeps running: an answered probe means the peer is alive")
 
 
+@slow
 @needs_netns
 @points(3)
 def test_keepalive_detects_an_unreachable_peer(lab):
