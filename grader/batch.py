@@ -252,10 +252,13 @@ def prepare(sub, work, lesson_names):
         found = find_chapter_dir(unpacked, name)
         if not found:
             continue
-        for f in sorted(found.glob("*.[ch]")):
-            if f.is_file() and not f.is_symlink():
-                shutil.copy(f, course / "chapters" / name / f.name)
-                taken.append(f"{name}/{f.name}")
+        # the programs, and the chapter library (lib/) a lesson may have students write
+        for sub_dir in ("", "lib"):
+            dest = course / "chapters" / name / sub_dir
+            for f in sorted((found / sub_dir).glob("*.[ch]")):
+                if f.is_file() and not f.is_symlink() and dest.is_dir():
+                    shutil.copy(f, dest / f.name)
+                    taken.append(f"{name}/{sub_dir + '/' if sub_dir else ''}{f.name}")
     shutil.rmtree(unpacked)
     return taken
 

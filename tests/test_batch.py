@@ -133,3 +133,17 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert again.returncode == 0
     assert time.monotonic() - t0 < first / 2 + 5
     assert {s: r for s, r in ((r["student"], r) for r in csv.DictReader(open(out / "gradebook.csv")))} == rows
+
+
+def test_batch_takes_a_submissions_chapter_library(tmp_path):
+    """A lesson whose students write a library (lib/) gets the student's version graded."""
+    from grader import batch
+    sub = tmp_path / "sub" / "chapters" / "04-unix-sockets" / "lib"
+    sub.mkdir(parents=True)
+    (sub / "unixlab.c").write_text("/* the student's own */\n")
+    (sub.parent / "pair.c").write_text("/* the student's program */\n")
+    taken = batch.prepare(tmp_path / "sub", tmp_path / "work", ["04-unix-sockets"])
+    course = tmp_path / "work" / "course" / "chapters" / "04-unix-sockets"
+    assert "04-unix-sockets/lib/unixlab.c" in taken and "04-unix-sockets/pair.c" in taken
+    assert (course / "lib" / "unixlab.c").read_text() == "/* the student's own */\n"
+    assert not (course / "test_unix_sockets.py").read_text().startswith("/*")
