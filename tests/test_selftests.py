@@ -64,16 +64,19 @@ def build_case(case, solutions_build, dest):
     # the lesson's own lib/ and those of the chapters it builds on (uses.txt)
     uses = REPO / "chapters" / lesson / "uses.txt"
     chapters = [lesson] + (uses.read_text().split() if uses.exists() else [])
-    chapter_lib = {(c, p.name): p for c in chapters for p in (REPO / "solutions" / c / "lib").glob("*.c")}
+    # a solution's lib/ holds only what differs from the skeleton's; the rest is given code
+    chapter_lib = {(c, p.name): p for c in chapters for where in ("chapters", "solutions")
+                   for p in (REPO / where / c / "lib").glob("*.c")}
     includes = ["-I", str(REPO / "lib")]
     for c in chapters:
-        includes += ["-I", str(REPO / "solutions" / c / "lib")]
+        includes += ["-I", str(REPO / "solutions" / c / "lib"), "-I", str(REPO / "chapters" / c / "lib")]
     # lib/<file>.c.patch: a mistake in the chapter's library, which every program links,
     # so then all of the lesson's programs are rebuilt with it
     lib_patches = sorted(case.glob("lib/*.c.patch"))
     for patch in lib_patches:
         name = patch.name.removesuffix(".patch")
-        chapter_lib[(lesson, name)] = apply_patch(patch, solution / "lib" / name, dest / "lib" / name)
+        original = chapter_lib[(lesson, name)]
+        chapter_lib[(lesson, name)] = apply_patch(patch, original, dest / "lib" / name)
     sources = sorted(case.glob("*.c"))
     for patch in sorted(case.glob("*.c.patch")):
         name = patch.name.removesuffix(".patch")
