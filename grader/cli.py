@@ -14,6 +14,7 @@
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
 """
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -38,10 +39,20 @@ BOLD, GREEN, RED, YELLOW, DIM, RESET = (
 # -- building ---------------------------------------------------------------------
 
 def build(variant, quiet=False):
-    """Configure (once) and build one variant; returns (ok, compiler output)."""
+    """Configure (once) and build one variant; returns (ok, compiler output).
+
+    A lock file beside the build directory keeps two builds of one tree (./lab watch and
+    ./lab check, or parallel tests) from running make at the same time."""
+    out = BUILD / variant
+    out.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / f".{variant}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(variant, out)
+
+
+def _build_locked(variant, out):
     solutions = variant.startswith("solutions")
     sanitize = variant.endswith("-asan")
-    out = BUILD / variant
     log = []
     if not (out / "CMakeCache.txt").exists():
         cfg = subprocess.run(

@@ -9,11 +9,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_every_solution_passes_without_network_namespaces(tmp_path):
+def test_every_solution_passes_without_network_namespaces(tmp_path, solutions_build):
     raw = tmp_path / "raw.json"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-n", "2", "-c", REPO / "pytest.ini",
-         "--rootdir", REPO, "--solutions", "--raw-results", raw, "--socklab-quiet", REPO / "chapters"],
+         "--rootdir", REPO, "--build-dir", solutions_build, "--raw-results", raw,
+         "--socklab-quiet", REPO / "chapters"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, SOCKLAB_NO_NAMESPACES="1"))
     assert run.returncode == 0, run.stdout[-8000:]

@@ -18,7 +18,6 @@ The lesson's other programs come from the solutions build.  expect.json:
 "failing" maps test names to a regex the failure report must contain.
 """
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,20 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (REPO / "tests" / "selftest").glob("*/*") if (p / "expect.json").exists())
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-g", "-O1",
           "-pthread"]
-
-
-@pytest.fixture(scope="session")
-def solutions_build():
-    """Build the reference solutions once (the cases borrow the programs they do not replace)."""
-    out = Path(os.environ.get("SOCKLAB_SELFTEST_BUILD", REPO / "build" / "solutions"))
-    if not (out / "CMakeCache.txt").exists():
-        subprocess.run(["cmake", "-S", REPO, "-B", out, "-DSOCKLAB_SOLUTIONS=ON", "-DSOCKLAB_TESTS=OFF"],
-                       check=True, stdout=subprocess.DEVNULL)
-    # -k: a chapter that does not build must not hide the others; build_case checks
-    # that the programs it needs exist
-    subprocess.run(["cmake", "--build", out, "-j", "2", "--", "-k"],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return out
 
 
 def apply_patch(patch, original, out):

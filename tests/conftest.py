@@ -1,0 +1,30 @@
+"""Shared fixtures of the project's own tests."""
+import fcntl
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def solutions_build():
+    """The reference solutions, built once and complete before any test uses them.
+
+    Every xdist worker asks for it; a file lock makes the others wait until the first
+    has finished building (then their own build is a quick no-op), so no test ever
+    grades a half-built tree."""
+    out = Path(os.environ.get("SOCKLAB_SELFTEST_BUILD", REPO / "build" / "solutions"))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "CMakeCache.txt").exists():
+            subprocess.run(["cmake", "-S", REPO, "-B", out, "-DSOCKLAB_SOLUTIONS=ON",
+                            "-DSOCKLAB_TESTS=OFF"], check=True, stdout=subprocess.DEVNULL)
+        # -k: a chapter that does not build must not hide the others; the tests check
+        # that the programs they need exist
+        subprocess.run(["cmake", "--build", out, "-j", "2", "--", "-k"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
