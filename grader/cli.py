@@ -410,7 +410,7 @@ def cmd_test(args):
     for name, rc in steps:
         print(f"  {'✓' if rc == 0 else '✗'} {name}")
     failed = sum(1 for _, rc in steps if rc != 0)
-    print(f"lab test: {len(steps) - failed} passed, {failed} failed")
+    print(f"socklab: {len(steps) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 
