@@ -65,10 +65,13 @@ def build_case(case, solutions_build, dest):
     sources = sorted(case.glob("*.c"))
     for patch in sorted(case.glob("*.c.patch")):
         name = patch.name.removesuffix(".patch")
-        sources.append(apply_patch(patch, solution / name, dest / name))
+        original = solution / name if (solution / name).exists() else REPO / "chapters" / lesson / name
+        sources.append(apply_patch(patch, original, dest / name))
     if lib_patches:
         own = {p.name for p in sources}
-        sources += [p for p in sorted(solution.glob("*.c")) if p.name not in own]
+        given = {p.name: p for p in (REPO / "chapters" / lesson).glob("*.c")}
+        given.update({p.name: p for p in solution.glob("*.c")})
+        sources += [p for name, p in sorted(given.items()) if name not in own]
     chapter_lib = sorted(str(p) for p in chapter_lib.values())
     for src in sources:
         res = subprocess.run(["gcc", *CFLAGS, *includes, *libs, *chapter_lib, str(src),
