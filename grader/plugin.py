@@ -54,7 +54,6 @@ def pytest_configure(config):
         # programs under test run as our uid: make /proc/<our pid>/fd unreachable to them
         isolation.make_undumpable()
     config._socklab_results = {}
-    config._socklab_order = {}
     config._socklab_started = time.monotonic()
 
 
@@ -148,7 +147,18 @@ def pytest_runtest_makereport(item, call):
         del item._socklab_lab
 
 
+# pytest_runtest_logreport gets no config argument: keep the session's here
+_config = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    global _config
+    _config = session.config
+
+
 def pytest_runtest_logreport(report):
+    """Collect each test's outcome, points and report (on xdist's controller too)."""
     config = _config
     if config is None:
         return
@@ -166,14 +176,6 @@ def pytest_runtest_logreport(report):
             entry.update(outcome="skipped", text=reason)
     elif report.failed and entry["outcome"] == "passed":
         entry.update(outcome="failed", text="cleanup after the test failed: " + report.longreprtext)
-
-_config = None
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session):
-    global _config
-    _config = session.config
 
 
 def lesson_totals(results):
