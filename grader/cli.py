@@ -38,19 +38,21 @@ BOLD, GREEN, RED, YELLOW, DIM, RESET = (
 
 # -- building ---------------------------------------------------------------------
 
-def build(variant, quiet=False):
-    """Configure (once) and build one variant; returns (ok, compiler output).
+def build(variant, lesson_list=None):
+    """Configure (once) and build one variant -- only the given lessons' programs, if any
+    (make need not look at the others); returns (ok, compiler output).
 
     A lock file beside the build directory keeps two builds of one tree (./lab watch and
     ./lab check, or parallel tests) from running make at the same time."""
     out = BUILD / variant
     out.mkdir(parents=True, exist_ok=True)
+    targets = [f"{l.name}__{p}" for l in lesson_list or [] for p in l.programs()]
     with open(BUILD / f".{variant}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(variant, out)
+        return _build_locked(variant, out, targets)
 
 
-def _build_locked(variant, out):
+def _build_locked(variant, out, targets):
     solutions = variant.startswith("solutions")
     sanitize = variant.endswith("-asan")
     log = []
@@ -63,7 +65,8 @@ def _build_locked(variant, out):
         if cfg.returncode != 0:
             return False, cfg.stdout + cfg.stderr
     # -k: one lesson that does not compile must not stop the others from building
-    res = subprocess.run(["cmake", "--build", str(out), "-j", JOBS, "--", "-k"],
+    target_args = ["--target", *targets] if targets else []
+    res = subprocess.run(["cmake", "--build", str(out), "-j", JOBS, *target_args, "--", "-k"],
                          capture_output=True, text=True)
     log.append(res.stdout + res.stderr)
     if res.returncode != 0:
@@ -200,7 +203,7 @@ def cmd_board(args):
 
 
 def _build_or_report(variant, lesson_list):
-    ok, log = build(variant)
+    ok, log = build(variant, lesson_list)
     if not ok:
         names = [l.name for l in lesson_list]
         errs = [compiler_errors(log, n) for n in names]
@@ -298,7 +301,7 @@ def cmd_watch(args):
 def cmd_run(args):
     lesson = lessons.select(args.lesson)[0]
     variant = "solutions" if args.solutions else "student"
-    ok, log = build(variant)
+    ok, log = build(variant, [lesson])
     binary = BUILD / variant / "chapters" / lesson.name / args.program
     if not binary.exists():
         print(f"{RED}{lesson.name}/{args.program} is not built.{RESET}")

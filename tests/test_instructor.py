@@ -43,6 +43,11 @@ def test_release_has_no_solutions_fails_as_shipped_and_passes_with_them(tmp_path
                     copy_function=shutil.copy)
     solved = run([out / "lab", "check", lesson[:2]], out)
     assert solved.returncode == 0, solved.stdout[-3000:]
+    # a compile error must never be graded with the last good binary
+    client = out / "chapters" / lesson / "client.c"
+    client.write_text(client.read_text().replace("return 0;", "return 0", 1))
+    broken = run([out / "lab", "check", lesson[:2]], out)
+    assert broken.returncode == 1 and "did not compile" in broken.stdout, broken.stdout[-3000:]
 
 
 def test_gradescope_bundle_grades_a_submission_and_ignores_tampering(tmp_path):
