@@ -427,22 +427,26 @@ def test_client_prints_a_long_reply_whole(lab):
     client, server = start_client(lab, stdin="ls\npwd\n")
     expect_command(server, "ls")
     data = frame(listing(names))
-    try:
-        server.send(data[:6], pieces=2, delay=0.01)   # the length itself arrives in pieces
-        server.send(data[6:])
-    except GradeFailure:
-        client.wait_exit(0.3)
-        raise GradeFailure(expected=f"the client reads the whole reply ({len(data)} bytes)",
-                           happened=f"it stopped reading: it {client.status()}",
-                           hint="the 4-byte length itself may arrive in pieces: read exactly 4 "
-                                "bytes, then exactly that many bytes (read_frame)")
+    expected = f"the client prints the {len(names)} lines of the long reply, then `/end/of/test`"
+    header_hint = ("the 4-byte length itself may arrive in pieces: read exactly 4 bytes, then "
+                   "exactly that many bytes (read_frame)")
+    body_hint = ("a reply of 170 kB takes many read()s: read the length, then loop until you "
+                 "have exactly that many bytes (read_frame); print nothing else")
+
+    def send(chunk, hint, **how):
+        """Send; if the client died meanwhile (the grader's send then fails), say why."""
+        try:
+            server.send(chunk, **how)
+        except GradeFailure:
+            client.wait_exit(0.3)
+            raise GradeFailure(expected=expected, happened=f"it stopped reading: it {client.status()}",
+                               hint=hint) from None
+
+    send(data[:6], header_hint, pieces=2, delay=0.01)   # the length itself arrives in pieces
+    send(data[6:], body_hint)
     expect_command(server, "pwd")
-    server.send(frame("/end/of/test\n"))
-    expect_lines(client, sorted(names) + ["/end/of/test"], timeout=3.0,
-                 expected=f"the client prints the {len(names)} lines of the long reply, then "
-                          "`/end/of/test`",
-                 hint="a reply of 170 kB takes many read()s: read the length, then loop until you "
-                      "have exactly that many bytes (read_frame); print nothing else")
+    send(frame("/end/of/test\n"), body_hint)
+    expect_lines(client, sorted(names) + ["/end/of/test"], timeout=3.0, expected=expected, hint=body_hint)
 
 
 # == both ===========================================================================
