@@ -155,8 +155,7 @@ class Lab:
             if wire and wire.events:
                 sections.append(("wire", wire.render()))
         for prog in self.programs:
-            if not prog.running():
-                prog.join_output(timeout=0.5)  # its last words may still be in the pipe
+            prog.settle_output()  # a dead program's last words may still be in the pipe
             sections.append(("program", f"{prog.command()}  -- {prog.status()}"))
             out = [t for _, t, _ in prog.stdout_lines][-TAIL_LINES:]
             err = [t for _, t, _ in prog.stderr_lines][-TAIL_LINES:]

@@ -13,9 +13,11 @@ import socket
 import struct
 import time
 
+from grader import probes
 from grader.failure import GradeFailure
 
 DEFAULT_TIMEOUT = 2.0
+PIECE_READ_TIMEOUT = 1.0   # how long send(pieces=) waits for the program to read a piece
 
 
 def wait_readable(sock, timeout, program=None):
@@ -105,18 +107,28 @@ class StreamPeer:
     def send(self, data, pieces=None, delay=0.0):
         """Send data; with pieces=N split it into chunks of N bytes, `delay` s apart.
 
-        TCP_NODELAY is set when splitting so each piece really leaves as its own segment.
+        Split, each piece leaves as its own segment (TCP_NODELAY) and send() waits until
+        the program has read it before going on (bounded by PIECE_READ_TIMEOUT; once the
+        program stops reading, the rest go without waiting).  So a program that takes one
+        read() for one message meets a partial message every time, not only when the
+        machine happens to be slow.
         """
         if isinstance(data, str):
             data = data.encode()
-        if pieces:
-            self._nodelay()
-            for i in range(0, len(data), pieces):
-                self._sendall(data[i:i + pieces])
-                if delay:
-                    time.sleep(delay)   # the spacing is the behaviour under test
-        else:
+        if not pieces:
             self._sendall(data)
+            return
+        self._nodelay()
+        waiting = True
+        for i in range(0, len(data), pieces):
+            self._sendall(data[i:i + pieces])
+            waiting = waiting and self.wait_read(PIECE_READ_TIMEOUT)
+            if delay:
+                time.sleep(delay)   # the spacing is the behaviour under test
+
+    def wait_read(self, timeout=DEFAULT_TIMEOUT):
+        """Wait until the program has read all the grader sent; False if it has not in time."""
+        return probes.wait_read([self.sock], timeout)
 
     def _sendall(self, data):
         try:

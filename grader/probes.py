@@ -3,9 +3,14 @@
 Inside a test's network namespace `ss` lists only that test's sockets, so a probe
 never confuses them with another test's.
 """
+import fcntl
 import re
 import shutil
+import socket
+import struct
 import subprocess
+import termios
+import time
 from dataclasses import dataclass
 
 _TIMER = re.compile(r"timer:\((\w+),([^,)]*)(?:,(\d+))?\)")
@@ -93,3 +98,72 @@ def render(states):
     if not states:
         return "(no sockets)"
     return "\n".join(str(s) for s in states)
+
+
+# -- has the program read what the grader sent? ---------------------------------------
+#
+# A test that sends a message in pieces wants the program to see the pieces in
+# separate read()s.  Sleeping between them only makes that likely; waiting until the
+# program has read each piece makes it certain.  The kernel shows it: for TCP, the
+# program's socket has nothing left in its receive queue (/proc/net/tcp rx_queue) and
+# ours nothing unacknowledged; for a Unix stream socket, the bytes we sent stay charged
+# to our socket (SIOCOUTQ) until the reader consumes them.
+
+def _tcp_queues():
+    """{(local_port, remote_port): (tx_queue, rx_queue)} in this thread's namespace."""
+    queues = {}
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    key = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
+                    tx, rx = (int(x, 16) for x in fields[4].split(":"))
+                    old = queues.get(key, (0, 0))
+                    queues[key] = (max(tx, old[0]), max(rx, old[1]))
+        except (FileNotFoundError, StopIteration):
+            pass
+    return queues
+
+
+def _unix_outq(sock):
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    except OSError:
+        return 0
+
+
+def unread_count(socks):
+    """How many of the grader's connected stream sockets `socks` hold bytes that the
+    program at the other end has not read yet (sockets we cannot see count as read)."""
+    queues = None
+    count = 0
+    for s in socks:
+        if s.fileno() < 0:
+            continue
+        if s.family == socket.AF_UNIX:
+            count += _unix_outq(s) > 0
+            continue
+        if queues is None:
+            queues = _tcp_queues()
+        try:
+            mine, theirs = s.getsockname()[1], s.getpeername()[1]
+        except OSError:
+            continue
+        unacked = queues.get((mine, theirs), (0, 0))[0]
+        unread = queues.get((theirs, mine), (0, 0))[1]
+        count += unacked + unread > 0
+    return count
+
+
+def wait_read(socks, timeout):
+    """Wait until the program has read everything sent on `socks`; False on timeout.
+    Polls the kernel's counters (there is no event for "the other process read it")."""
+    socks = list(socks)
+    deadline = time.monotonic() + timeout
+    while unread_count(socks):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+    return True

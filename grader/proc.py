@@ -17,11 +17,13 @@ from grader.isolation import kill_group
 
 TODO_EXIT_STATUS = 3
 # After the program exits, how long its output may still be arriving.  A child it left
-# behind can hold the pipe open forever, so we cannot wait for EOF.
-DRAIN_SECONDS = 0.2
+# behind can hold the pipe open forever, so we cannot wait for EOF; but a loaded
+# machine can delay the reader threads, so be generous (it costs only in that case).
+DRAIN_SECONDS = 1.0
 OUTPUT_LIMIT = 1 << 20          # bytes per stream before we call it a flood
 CPU_LIMIT_SECONDS = 60          # RLIMIT_CPU: a runaway loop dies instead of heating the box
 FILE_SIZE_LIMIT = 64 << 20      # RLIMIT_FSIZE
+PF_EXITING = 0x4                # linux/sched.h: the task is in do_exit()
 
 
 def describe_status(returncode):
@@ -141,6 +143,16 @@ class Program:
         self._out.join(timeout=timeout)
         self._err.join(timeout=timeout)
 
+    def settle_output(self):
+        """If the program has exited, let both readers reach EOF (bounded by DRAIN_SECONDS
+        from the exit, in all), so what we report is everything it printed.  Never call
+        this holding self.cond: the readers need it to store their lines."""
+        if self.proc.poll() is None:
+            return
+        end = (self.exited_at or time.monotonic()) + DRAIN_SECONDS
+        for reader in (self._out, self._err):
+            reader.join(timeout=max(0.0, end - time.monotonic()))
+
     @property
     def pid(self):
         return self.proc.pid
@@ -150,7 +162,28 @@ class Program:
         return self.proc.returncode
 
     def running(self):
-        return self.proc.poll() is None
+        """False once the program has begun to exit, not only once it is reaped: a server
+        that dies of an error on one connection may already have closed its sockets (so a
+        test sees that connection end) while the kernel has not finished the exit."""
+        if self.proc.poll() is not None:
+            return False
+        if not self._exiting():
+            return True
+        try:
+            self.proc.wait(timeout=1.0)     # only the reaping is left
+        except subprocess.TimeoutExpired:
+            pass
+        return False
+
+    def _exiting(self):
+        """The kernel's PF_EXITING flag on the main thread (/proc/PID/stat, field 9)."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return True
+        fields = stat[stat.rfind(b")") + 2:].split()
+        return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
 
     @property
     def flooded(self):
@@ -169,10 +202,16 @@ class Program:
         return [os.path.basename(self.argv[0])] + self.argv[1:]
 
     def stdout_text(self):
-        return "\n".join(t for _, t, _ in self.stdout_lines)
+        self.settle_output()
+        return self._text(self.stdout_lines)
 
     def stderr_text(self):
-        return "\n".join(t for _, t, _ in self.stderr_lines)
+        self.settle_output()
+        return self._text(self.stderr_lines)
+
+    def _text(self, lines):
+        with self.cond:
+            return "\n".join(t for _, t, _ in lines)
 
     # -- input and signals -------------------------------------------------
 
@@ -279,7 +318,7 @@ class Program:
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                m = rx.search(self.stderr_text())
+                m = rx.search(self._text(self.stderr_lines))
                 if m:
                     return m
                 left = deadline - time.monotonic()

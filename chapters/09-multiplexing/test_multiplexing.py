@@ -271,7 +271,7 @@ def test_server_answers_each_line_in_rot13(lab, variant):
         ("a CRLF line (\\r is not a letter: unchanged)", [b"Over and out\r\n"], LINE_HINT),
         ("three lines in one write", [b"alpha\nbravo\ncharlie\n"],
          LINE_HINT + "; after answering one line, look for the next in the same buffer"),
-        ("one line in four pieces, 30 ms apart", [b"spl", b"it acr", b"oss segm", b"ents\n"],
+        ("one line in four pieces, each read before the next", [b"spl", b"it acr", b"oss segm", b"ents\n"],
          "no '\\n' yet means the line is not complete: keep its bytes in the connection's input "
          "buffer, answer it when the rest arrives"),
         ("a 100 KiB line", [b"x" * 50000 + b"Y" * 52399 + b"\n"],
@@ -282,7 +282,7 @@ def test_server_answers_each_line_in_rot13(lab, variant):
         data = b"".join(pieces)
         for i, piece in enumerate(pieces):
             if i:
-                time.sleep(0.03)    # separate segments: the spacing is the behaviour under test
+                peer.wait_read(1.0)     # the server has read the piece before the next is sent
             peer.send(piece, pieces=len(piece) if len(pieces) > 1 else None)
         want = rot13(data)
         try:
@@ -315,6 +315,8 @@ def test_server_serves_many_clients_at_once(lab, variant, crowd):
         for s in order:
             m = msgs[s]
             s.sendall(m[:len(m) // 2] if half == 0 else m[len(m) // 2:])
+        if half == 0:
+            probes.wait_read(clients, 2.0)  # the server has read every first half
     wants = {s: rot13(m) for s, m in msgs.items()}
     got = recv_replies(clients, wants, timeout=3.0)
     by_reply = {w: i for i, w in enumerate(wants.values())}
@@ -343,7 +345,7 @@ def test_server_unfinished_line_does_not_block_others(lab, variant):
     srv, port = start_server(lab, variant)
     slow = lab.connect(port)
     slow.send("I will never finish this li")
-    time.sleep(0.05)    # let the server read the half line before the next client talks
+    slow.wait_read(1.0)     # the server has read the half line before the next client talks
     quick = lab.connect(port)
     quick.send("quick question\n")
     got = quick.recv_exactly(len("quick question\n"), timeout=1.0,

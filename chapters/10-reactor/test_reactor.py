@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from grader import expect, points
+from grader import expect, points, probes
 from grader.failure import GradeFailure
 
 TIMEOUT = 2.0
@@ -280,7 +280,7 @@ def test_quit_sends_fin_only_after_queued_output(lab):
     c = slow_reader(lab, port)
     size = 4_000_000
     c.send(b"big %d\nquit\n" % size)
-    time.sleep(0.2)     # let the output queue up behind the stalled reader
+    c.wait_read(2.0)    # the server has read both commands: the output queues up behind the stalled reader
     got = c.recv_all_until_eof(timeout=5.0)
     want = pattern(size) + b"\nbye\n"
     expect(got == want, expected=f"{len(want)} bytes (the big reply, then `bye`) and then EOF",
@@ -321,7 +321,7 @@ def test_close_and_reset_release_every_connection_once(lab):
     for c in clients[6:]:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         c.send(b"big 4000000\n")
-    time.sleep(0.1)     # let the big replies queue up on the server before the resets
+    probes.wait_read([c.sock for c in clients[6:]], 2.0)   # big replies queue up before the resets
     for c in clients[:3]:
         c.close()
     for c in clients[3:]:
