@@ -6,7 +6,7 @@
     ./lab watch [LESSON]        re-check whenever you save
     ./lab run LESSON PROGRAM [ARGS...]   build and run one program
     ./lab verify                every solution passes fully, every skeleton fails fast
-    ./lab grade --json FILE     grade everything, write Gradescope results.json
+    ./lab grade --json FILE [--junit FILE]   grade everything: Gradescope results.json, JUnit XML
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
@@ -381,6 +381,8 @@ def cmd_grade(args):
         "score": 0, "output": "The grader did not finish; please report this to the staff.",
         "tests": []})
     extra = ["--solutions"] if args.solutions else []
+    if args.junit:
+        extra.append(f"--junitxml={Path(args.junit).resolve()}")
     rc = run_pytest([l.path for l in lesson_list], extra, workers=2, results=results,
                     quiet=True).returncode
     data = json.loads(results.read_text())
@@ -462,6 +464,7 @@ def main(argv=None):
                    help="seconds one skeleton test may take to fail")
     g = sub.add_parser("grade", help="grade everything into a Gradescope results.json")
     g.add_argument("--json", required=True, metavar="FILE")
+    g.add_argument("--junit", metavar="FILE", help="also write JUnit XML (points as properties)")
     g.add_argument("--solutions", action="store_true")
     g.add_argument("lesson", nargs="?")
     sub.add_parser("test", help="run the project's own tests")

@@ -52,6 +52,11 @@ class Lab:
         self.peers = []
         self.recorders = []
         self.notes = []           # extra report sections added by the test
+        self.measured = []        # figures a passing test reports (lab.measure)
+        # every program's environment starts from these (grader/sanitized.py adds its own)
+        self.default_env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:print_legend=0",
+                            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+        self.launcher = []        # a command that runs each program (e.g. setarch -R)
         self._before = set(isolation.descendants())
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
@@ -71,12 +76,12 @@ class Lab:
     def start(self, name, *args, stdin=None, env=None, cwd=None):
         """Start chapters/<lesson>/<name> with args; returns a Program."""
         full_env = dict(os.environ)
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1:print_legend=0")
-        full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        for key, value in self.default_env.items():
+            full_env.setdefault(key, value)
         if env:
             full_env.update({k: str(v) for k, v in env.items()})
         prog = Program(name, [self.program_path(name), *args], cwd=cwd or self.tmp,
-                       env=full_env, stdin_data=stdin)
+                       env=full_env, stdin_data=stdin, launcher=self.launcher)
         self.programs.append(prog)
         return prog
 
@@ -145,6 +150,11 @@ class Lab:
     def note(self, title, text):
         """Add a section to this test's report if it fails."""
         self.notes.append((title, text))
+
+    def measure(self, text):
+        """A figure worth showing even when the test passes (e.g. a throughput ratio):
+        printed under the test's line on the board and kept in results.json."""
+        self.measured.append(text)
 
     # -- report and cleanup ------------------------------------------------------
 

@@ -4,10 +4,12 @@ Loaded by the repository's conftest.py.  Reports:
   - the terminal: one line per test (✓/✗ with points), the teaching report under
     each failure, per-lesson totals and a final "Score: x/y" line;
   - --results-json FILE: Gradescope's results.json format;
-  - JUnit XML: pytest's own --junitxml (points are recorded as properties).
+  - JUnit XML: pytest's own --junitxml, with points, title and lesson as properties
+    of each testcase (./lab grade --junit FILE).
 """
 import json
 import os
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -20,6 +22,8 @@ from grader.lab import Lab
 from grader.proc import TODO_EXIT_STATUS
 
 MARK = {"passed": "✓", "failed": "✗", "skipped": "-"}
+# xdist puts "[gw0] linux -- Python 3.11.2 /usr/bin/python3" above a worker's failure
+XDIST_HEADER = re.compile(r"\A\[gw\d+\] [^\n]* -- Python [^\n]*\n")
 
 
 def pytest_addoption(parser):
@@ -135,11 +139,18 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.when == "setup":
-        rep.user_properties.extend([
-            ("points", _points(item)), ("title", _title(item)), ("lesson", _lesson(item)),
-            ("hidden", bool(item.get_closest_marker("hidden"))),
-            ("index", getattr(item, "_socklab_index", 0)),
-        ])
+        # on the item, so every later report (and pytest's JUnit XML, which reads the
+        # teardown report) carries them as properties
+        props = [("points", _points(item)), ("title", _title(item)), ("lesson", _lesson(item)),
+                 ("hidden", bool(item.get_closest_marker("hidden"))),
+                 ("index", getattr(item, "_socklab_index", 0))]
+        item.user_properties.extend(props)
+        rep.user_properties.extend(props)
+    the_lab = getattr(item, "_socklab_lab", None)
+    if rep.when == "call" and the_lab is not None and the_lab.measured:
+        measured = ("measured", "; ".join(the_lab.measured))
+        item.user_properties.append(measured)
+        rep.user_properties.append(measured)
     if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
         rep.longrepr = _format_failure(item, call.excinfo)
     # the lab object holds programs and sockets: drop it once the test is over
@@ -170,7 +181,7 @@ def pytest_runtest_logreport(report):
     entry["duration"] += report.duration
     if report.when in ("setup", "call"):
         if report.failed:
-            entry.update(outcome="failed", text=report.longreprtext)
+            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1))
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
             entry.update(outcome="skipped", text=reason)
@@ -219,6 +230,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             label = f"{MARK[r['outcome']]} {name} › {r['title']}"
             tr.write_line(f"{label:<74} {pts:>5}", green=r["outcome"] == "passed",
                           red=r["outcome"] == "failed", yellow=r["outcome"] == "skipped")
+            if r["outcome"] == "passed" and r.get("measured"):
+                tr.write_line(f"  measured: {r['measured']}")
             if r["outcome"] == "failed" and r["text"] and not (first_only and explained):
                 tr.write_line(textwrap.indent(r["text"].rstrip(), "  "))
                 explained += 1
@@ -258,7 +271,7 @@ def gradescope_results(results, elapsed):
                 "score": r["points"] if r["outcome"] == "passed" else 0,
                 "max_score": r["points"],
                 "status": "passed" if r["outcome"] == "passed" else "failed",
-                "output": r["text"],
+                "output": r["text"] or (f"measured: {r['measured']}" if r.get("measured") else ""),
                 "output_format": "text",
                 "visibility": "after_due_date" if r.get("hidden") else "visible",
                 "tags": [lesson],

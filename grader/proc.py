@@ -95,9 +95,9 @@ class _StreamReader(threading.Thread):
 class Program:
     """A running student program.  Create through the `lab` fixture: lab.start(...)."""
 
-    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None):
+    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=()):
         self.name = name
-        self.argv = [str(a) for a in argv]
+        self.argv = [str(a) for a in argv]      # what reports show; `launcher` execs it
         self.cond = threading.Condition()
         self.stdout_lines = []      # [(time, text, complete)]
         self.stderr_lines = []
@@ -105,7 +105,7 @@ class Program:
         self.started = time.monotonic()
         self.exited_at = None
         self.proc = subprocess.Popen(
-            self.argv, cwd=cwd, env=env,
+            [*launcher, *self.argv], cwd=cwd, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, preexec_fn=_limits, close_fds=True)
         self.pgid = self.proc.pid

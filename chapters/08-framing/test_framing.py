@@ -2,7 +2,7 @@
 
 Each test is one behaviour from the README's contract; the docstring's first line is
 what the board shows.  The programs run as AddressSanitizer builds (see
-grader/asan_copy.py), so a write one byte past a buffer stops the program and the
+grader/sanitized.py), so a write one byte past a buffer stops the program and the
 report names the line.
 """
 import struct
@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from grader import expect, points
-from grader.asan_copy import sanitizer_report, use_asan_programs
+from grader.sanitized import sanitizer_report, use_sanitized_programs
 from grader.failure import GradeFailure
 from grader.markers import needs_netns
 
@@ -20,7 +20,7 @@ PROMPT = 1.0          # "promptly": a rejection must not wait for bytes that nev
 
 @pytest.fixture(autouse=True)
 def asan(lab):
-    use_asan_programs(lab)
+    use_sanitized_programs(lab, "address")
 
 
 def frame(payload, length=None):

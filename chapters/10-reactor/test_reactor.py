@@ -14,6 +14,7 @@ import pytest
 
 from grader import expect, points, probes
 from grader.failure import GradeFailure
+from grader.sanitized import sanitizer_report, use_sanitized_programs
 
 TIMEOUT = 2.0
 PROMPT = 0.5        # a reply on an idle server: no timeout-driven polling may hide in it
@@ -406,3 +407,106 @@ def test_sigterm_stops_every_loop_cleanly(lab):
            happened=f"{closed} close lines, {'a' if bye else 'no'} `bye` line")
     for c in clients:
         expect(c.wait_close(TIMEOUT) == "eof", expected="every client sees EOF", happened=c.state())
+
+
+# -- under the sanitizers ------------------------------------------------------------
+#
+# The grader builds AddressSanitizer+UBSan and ThreadSanitizer copies of linesrv from
+# your sources (grader/sanitized.py) and puts the library through every path it has:
+# hand-offs to each sub-loop, pipelined commands, timers, output queued behind stalled
+# readers, resets with output queued, half-close, `quit`, and a SIGTERM shutdown.
+
+SANITIZER_HINTS = {
+    "address": "the report names the line: a use after free usually means a connection freed while "
+               "a handler of the same round still runs (free only after the round), or a buffer "
+               "grown without updating every pointer into it",
+    "thread": "two threads touched the same memory without a lock or a hand-off between them: "
+              "only the loop's owner thread may touch a connection; other threads post a task "
+              "(under the loop's lock) and wake it",
+}
+
+
+def sanitizer_failure(prog, kind, doing):
+    """A GradeFailure quoting the sanitizer, or None if it said nothing."""
+    report = sanitizer_report(prog)
+    if report is None:
+        return None
+    name = {"address": "AddressSanitizer/UBSan", "thread": "ThreadSanitizer"}[kind]
+    return GradeFailure(expected=f"linesrv runs clean under {name} while {doing}",
+                        happened=f"{name} reported a bug (see `sanitizer`)",
+                        hint=SANITIZER_HINTS[kind], sanitizer=report)
+
+
+def workout(lab, kind):
+    """Every path of the library under one sanitizer, failing on its first report."""
+    import signal
+    use_sanitized_programs(lab, kind)
+    slow = 4 * TIMEOUT          # sanitized code runs several times slower
+    prog, port = start(lab, "linesrv", 2)
+    doing = "the start-up"
+
+    def step(what, action):
+        nonlocal doing
+        doing = what
+        try:
+            action()
+        except GradeFailure as failure:
+            prog.wait_exit(0.5)
+            raise sanitizer_failure(prog, kind, what) or failure
+        raced = sanitizer_failure(prog, kind, what)
+        if raced:
+            raise raced
+
+    def pipelined():
+        clients = [lab.connect(port) for _ in range(6)]      # three for each sub-loop
+        for i, c in enumerate(clients):
+            c.send(f"echo c{i}\nafter 20 t{i}\nwhere\n".encode())
+        for i, c in enumerate(clients):
+            got = [c.recv_line(timeout=slow) for _ in range(3)]
+            expect(got[0] == f"c{i}" and got[2] == f"t{i}" and got[1].startswith("loop "),
+                   expected=f"client {i}: `c{i}`, `loop K tid T`, then `t{i}` 20 ms later",
+                   happened=f"got {got}")
+
+    def resets_with_output_queued():
+        stalled = [slow_reader(lab, port) for _ in range(2)]
+        for c in stalled:
+            c.send(b"big 1000000\n")
+        probes.wait_read([c.sock for c in stalled], slow)
+        for c in stalled:
+            c.reset()
+        wait_lines(prog, CLOSE, 2, timeout=slow)
+
+    def quit_and_half_close():
+        q = slow_reader(lab, port)
+        q.send(b"big 300000\nquit\n")
+        got = q.recv_all_until_eof(timeout=slow)
+        expect(got == pattern(300000) + b"\nbye\n", expected="the big reply, `bye`, then EOF",
+               happened=f"{len(got)} bytes before EOF")
+        h = lab.connect(port)
+        h.send(b"echo half\n")
+        h.shutdown_write()
+        got = h.recv_all_until_eof(timeout=slow)
+        expect(got == b"half\n", expected="`half`, then EOF after the client's FIN",
+               happened=f"got {got!r}")
+
+    def shutdown():
+        lab.connect(port).send(b"echo still here\n")
+        prog.signal(signal.SIGTERM)
+        prog.expect_exit(0, timeout=slow, expected="linesrv exits 0 after SIGTERM")
+
+    step("connections are handed to both sub-loops and answer pipelined commands", pipelined)
+    step("two stalled readers reset their connections with output queued", resets_with_output_queued)
+    step("one client quits after a big reply and another half-closes", quit_and_half_close)
+    step("SIGTERM stops every loop", shutdown)
+
+
+@points(2)
+def test_library_is_memory_safe_under_asan_and_ubsan(lab):
+    """linesrv under ASan+UBSan: hand-offs, resets, quit, SIGTERM, no report"""
+    workout(lab, "address")
+
+
+@points(2)
+def test_library_is_race_free_under_tsan(lab):
+    """linesrv under ThreadSanitizer, 2 sub-loops: the same, no data race"""
+    workout(lab, "thread")
