@@ -4,9 +4,15 @@
 # otherwise it prints the exact sudo command and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# --docs: the packages only `./lab docs` needs (tools/packages-docs.txt), same rules.
+# --docs: the packages only `./lab docs` needs (tools/packages-docs.txt); --vm: only the
+# project's Vagrantfile test (tools/packages-vm.txt); same rules.
 list="$here/packages.txt"
-[ "${1:-}" = "--docs" ] && list="$here/packages-docs.txt"
+case "${1:-}" in
+    --docs) list="$here/packages-docs.txt" ;;
+    --vm) list="$here/packages-vm.txt" ;;
+    "") ;;
+    *) echo "usage: tools/setup.sh [--docs|--vm]" >&2; exit 2 ;;
+esac
 mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
