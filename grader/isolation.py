@@ -96,20 +96,26 @@ def become_subreaper():
         pass
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name, decoded -- [0] is the state
+    letter (field 3 in proc(5)), [1] the parent pid, [6] the flags, [11]/[12] utime and
+    stime -- or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    return stat[stat.rfind(b")") + 2:].decode().split()
+
+
 def _children_map():
     """{ppid: [pid, ...]} for every process we can see."""
     kids = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name may contain spaces and parentheses: split after the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
-        kids.setdefault(int(fields[1]), []).append(int(name))
+        fields = proc_stat(name) if name.isdigit() else None
+        if fields:
+            kids.setdefault(int(fields[1]), []).append(int(name))
     return kids
 
 
@@ -162,13 +168,8 @@ def reap_children(timeout=1.0):
 
 
 def _is_zombie_or_dying(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    state = stat[stat.rfind(b")") + 2:].split()[0]
-    return state in (b"Z", b"X")
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] in ("Z", "X")
 
 
 def kill_group(pgid):

@@ -13,7 +13,7 @@ import threading
 import time
 
 from grader.failure import GradeFailure
-from grader.isolation import kill_group
+from grader.isolation import kill_group, proc_stat
 
 TODO_EXIT_STATUS = 3
 # After the program exits, how long its output may still be arriving.  A child it left
@@ -177,13 +177,8 @@ class Program:
 
     def _exiting(self):
         """The kernel's PF_EXITING flag on the main thread (/proc/PID/stat, field 9)."""
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            return True
-        fields = stat[stat.rfind(b")") + 2:].split()
-        return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
+        fields = proc_stat(self.pid)
+        return fields is None or fields[0] in ("Z", "X") or bool(int(fields[6]) & PF_EXITING)
 
     @property
     def flooded(self):
@@ -330,11 +325,23 @@ class Program:
 
     def cpu_seconds(self):
         """User+system CPU time of the program's main process so far."""
-        with open(f"/proc/{self.pid}/stat", "rb") as f:
-            stat = f.read()
-        fields = stat[stat.rfind(b")") + 2:].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        fields = proc_stat(self.pid)
+        if fields is None:
+            raise ProcessLookupError(f"{self.name} is gone")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_blocked(self, timeout=1.0):
+        """Wait until the program sleeps in a system call (state S: accept, read,
+        recvfrom...), e.g. before sending a signal that must interrupt that call: sent
+        a moment earlier it would land between two calls.  Returns False on timeout.
+        Polled, bounded: the kernel has no event for "went to sleep"."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            fields = proc_stat(self.pid)
+            if fields is None or fields[0] == "S":
+                return fields is not None
+            time.sleep(0.002)
+        return False
 
     def open_fds(self):
         """{fd: link target} of the program's main process."""

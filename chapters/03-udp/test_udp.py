@@ -81,21 +81,6 @@ def outcome(peer, timeout):
     return "data", data
 
 
-def wait_blocked(program, timeout=1.0):
-    """Wait until the program sleeps (state S in /proc): after it answered everything,
-    that means it is back in recvfrom(), where a signal must wake it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{program.pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            return
-        if stat[stat.rfind(b")") + 2:][:1] == b"S":
-            return
-        time.sleep(0.002)  # /proc offers no event for "went to sleep"; bounded poll
-
-
 def start_client(lab, *args):
     return lab.start("udpclient", *map(str, args))
 
@@ -173,7 +158,7 @@ def test_server_counts_datagrams_on_sigint(lab):
     for peer, payload in ((a, b"g1"), (b, b"g2"), (a, b"g3")):
         peer.sendto(payload, (HOST, port))
         expect_reply(peer, payload, server)
-    wait_blocked(server)
+    server.wait_blocked()   # back in recvfrom(), where the signal must wake it
     server.signal(signal.SIGINT)
     rc = server.wait_exit(1.5)
     if rc is None:

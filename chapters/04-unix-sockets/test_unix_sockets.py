@@ -13,13 +13,13 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 import uuid
 
 import pytest
 
 from grader import expect, points
 from grader.failure import GradeFailure
+from grader.isolation import proc_stat
 
 STREAM_SERVER, STREAM_CLIENT = "stream-server", "stream-client"
 DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"
@@ -115,24 +115,6 @@ def expect_echo(lab, server, peer, lines):
         expect(reply == f"Hi, {line}", expected=f"the reply `Hi, {line}`", happened=f"got `{reply}`",
                hint="reply with exactly \"Hi, \" + the line + \"\\n\"")
         server.expect_line(rf"Receive: {line}", expected=f"the server prints `Receive: {line}`")
-
-
-def wait_until_blocked(program, timeout=1.0):
-    """Wait until the program sleeps in a system call (accept, read, recvfrom...).
-
-    A signal must arrive while the program is blocked, which is what the test is
-    about; sent a moment earlier it would land between two calls.  /proc says when:
-    state 'S' (interruptible sleep).  Polled, bounded: the kernel has no event for it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and program.running():
-        try:
-            with open(f"/proc/{program.pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state == "S":
-            return
-        time.sleep(0.005)
 
 
 def expect_stops_and_cleans_up(server, path, how):
@@ -276,7 +258,7 @@ def test_server_removes_its_socket_file_on_sigint(lab):
     server = start_server(lab, STREAM_SERVER, path)
     expect(is_socket_file(path), expected=f"{path} is a socket while the server runs",
            happened=describe_path(path))
-    wait_until_blocked(server)
+    server.wait_blocked()
     server.signal(signal.SIGINT)
     expect_stops_and_cleans_up(server, path, "SIGINT while it waits in accept()")
 
@@ -287,7 +269,7 @@ def test_server_removes_its_socket_file_on_sigterm_with_a_client(lab):
     path = path_in(lab, "echo.sock")
     server = start_server(lab, STREAM_SERVER, path)
     expect_echo(lab, server, lab.unix_connect(path), ["idle"])
-    wait_until_blocked(server)
+    server.wait_blocked()
     server.signal(signal.SIGTERM)
     expect_stops_and_cleans_up(server, path, "SIGTERM while it waits for the client's next line")
 
@@ -473,7 +455,7 @@ def test_dgram_server_removes_its_socket_file_on_sigterm(lab):
     path = path_in(lab, "dgram.sock")
     server = start_server(lab, DGRAM_SERVER, path)
     dgram_round_trip(server, lab.unix_dgram(path_in(lab, "c.sock")), path, "x")
-    wait_until_blocked(server)
+    server.wait_blocked()
     server.signal(signal.SIGTERM)
     expect_stops_and_cleans_up(server, path, "SIGTERM while it waits in recvfrom()")
 
@@ -578,11 +560,6 @@ def socket_inodes(pid):
     return found
 
 
-def parent_pid_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
-
-
 def unix_pairs():
     """{(inode, peer inode)} of connected Unix sockets, from `ss -xa`."""
     out = subprocess.run(["ss", "-H", "-a", "-n", "-x"], capture_output=True, text=True, timeout=5).stdout
@@ -606,10 +583,8 @@ def test_pair_child_answers_through_the_socketpair(lab):
         prog.expect_line(f"Hi, {line}", expected=f"pair prints the child's answer `Hi, {line}`",
                          hint="the parent writes the line to its end; the child reads it from the other "
                               "end and writes the answer back")
-    try:
-        ppid = parent_pid_of(child)
-    except OSError:
-        ppid = None
+    fields = proc_stat(child)
+    ppid = int(fields[1]) if fields else None
     expect(ppid == prog.pid, expected=f"process {child} is pair's child, still running",
            happened=f"its parent is {ppid}" if ppid else f"there is no process {child}",
            hint="print the pid fork() returned, and let the child live until the parent closes its end")

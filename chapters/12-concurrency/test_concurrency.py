@@ -20,6 +20,7 @@ from grader import expect, points
 from grader import peers as grader_peers
 from grader import probes
 from grader.failure import GradeFailure
+from grader.isolation import proc_stat
 
 TIMEOUT = 2.0
 ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
@@ -34,24 +35,13 @@ def rot13(data):
 
 # -- helpers: /proc -------------------------------------------------------------
 
-def proc_stat(pid):
-    """(state, ppid) of a process, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(b")") + 2:].split()
-    return fields[0].decode(), int(fields[1])
-
-
 def children(pid):
     """{child pid: state letter} of every child of pid."""
     out = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
-            st = proc_stat(int(name))
-            if st and st[1] == pid:
+            st = proc_stat(name)
+            if st and int(st[1]) == pid:
                 out[int(name)] = st[0]
     return out
 
@@ -275,7 +265,7 @@ def stop(prog, what):
     stopped = wait_for(lambda: (proc_stat(prog.pid) or ("?",))[0] == "T", TIMEOUT)
     if not stopped:
         raise GradeFailure(expected=f"the grader can pause {what} with SIGSTOP",
-                           happened=f"its state is {proc_stat(prog.pid)}")
+                           happened=f"its state is {(proc_stat(prog.pid) or ['gone'])[0]}")
 
 
 @points(3)
