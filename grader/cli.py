@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -151,12 +152,28 @@ def _run_filtered(cmd, capture):
         return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
         cmd.insert(cmd.index("-q"), "--color=yes")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, errors="replace")
-    for line in proc.stdout:
-        if line.strip() not in NOISE:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace")
+    try:
+        for line in proc.stdout:
+            if line.strip() not in NOISE:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        _let_it_clean_up(proc)
+        raise
     return subprocess.CompletedProcess(cmd, proc.wait())
+
+
+def _let_it_clean_up(proc, timeout=15):
+    """After Ctrl-C: pytest's teardown kills every program it started, so wait for it
+    (quietly: its KeyboardInterrupt tracebacks are no news) rather than leave it behind."""
+    proc.send_signal(signal.SIGINT)     # in case the interrupt reached only us
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def workers_for(lesson_list):
@@ -488,6 +505,10 @@ def main(argv=None):
     except lessons.UnknownLesson as e:
         print(f"{RED}{e}{RESET}")
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C reached pytest too (same process group): its teardown kills what it started
+        print(f"\n{YELLOW}interrupted{RESET}")
+        return 130
 
 
 if __name__ == "__main__":
