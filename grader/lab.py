@@ -75,13 +75,21 @@ class Lab:
 
     def start(self, name, *args, stdin=None, env=None, cwd=None):
         """Start chapters/<lesson>/<name> with args; returns a Program."""
+        return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher)
+
+    def start_command(self, name, argv, stdin=None, env=None, cwd=None):
+        """Start another command (a reference server, say) under the same rules as the
+        student's programs: its output recorded and reported, killed at teardown."""
+        return self._start(name, argv, stdin, env, cwd, ())
+
+    def _start(self, name, argv, stdin, env, cwd, launcher):
         full_env = dict(os.environ)
         for key, value in self.default_env.items():
             full_env.setdefault(key, value)
         if env:
             full_env.update({k: str(v) for k, v in env.items()})
-        prog = Program(name, [self.program_path(name), *args], cwd=cwd or self.tmp,
-                       env=full_env, stdin_data=stdin, launcher=self.launcher)
+        prog = Program(name, argv, cwd=cwd or self.tmp, env=full_env, stdin_data=stdin,
+                       launcher=launcher)
         self.programs.append(prog)
         return prog
 

@@ -15,7 +15,7 @@ INSTALLERS = r"\b(apt-get|apt|aptitude|dpkg|pip3?|snap|yum|dnf|curl|wget)\b"
 
 def package_list(name):
     lines = (REPO / "tools" / name).read_text().splitlines()
-    return [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
+    return [l.split()[0] for l in lines if l.strip() and not l.strip().startswith("#")]
 
 
 def code_lines(path, comment="#"):

@@ -13,7 +13,11 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: tools/setup.sh [--docs|--vm]" >&2; exit 2 ;;
 esac
-mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
+# One package a line; a second word `no-service` means: we want the program, not the
+# system service the package starts and enables (nginx, the lesson 13 yardstick, would
+# otherwise serve port 80 on a student's VM from now on).
+mapfile -t wanted < <(grep -v '^\s*#' "$list" | awk 'NF {print $1}')
+mapfile -t quiet_services < <(grep -v '^\s*#' "$list" | awk '$2 == "no-service" {print $1}')
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "socklab: not a Debian/Ubuntu system; make sure you have: ${wanted[*]}" >&2
@@ -42,4 +46,9 @@ if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +60 2>/dev/null)" ]; then
     mkdir -p "$(dirname "$stamp")" && touch "$stamp"
 fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+for svc in "${quiet_services[@]}"; do
+    if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now "$svc" >/dev/null 2>&1 || true   # no systemd here: nothing runs
+    fi
+done
 echo "socklab: packages installed" >&2

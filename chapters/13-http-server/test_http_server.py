@@ -388,30 +388,157 @@ def test_curl_reuses_the_connection(lab):
            happened="it opened a new connection", hint="HTTP/1.1 keeps the connection open")
 
 
+# -- load: wrk against the server, and against nginx as a yardstick ---------------------
+#
+# The same wrk run (-t1 -c10 -d1s, GET /hello.txt over keep-alive) is aimed first at the
+# student's server with one reactor thread (THREADS 0), then at nginx serving the same DOCROOT
+# from one process, both in this test's network namespace.  The runs are sequential so they
+# never compete for the CPUs.  Graded: no errors; connections kept alive (counted by the
+# kernel: TCP PassiveOpens); at least MIN_RPS, and MIN_RATIO of nginx's figure -- floors far
+# below a working server (measured on a 2-core VM: the solution 0.6-1.2x nginx when quiet,
+# 0.36x at worst with busy loops on both cores; a server that closes after every response
+# still reaches 0.3x, hence the connection count).  Without nginx only MIN_RPS is graded,
+# and the board says why the ratio is missing.
+
+WRK = ["-t1", "-c10", "-d1s", "--timeout", "2s"]
+WRK_CONNECTIONS = 10
+MIN_RPS = 1000              # the README's contract, and the only floor without nginx
+MIN_RATIO = 0.05            # of nginx's requests/s on the same machine, in the same test
+MIN_REQUESTS_PER_CONNECTION = 20
+
+NGINX_CONF = """\
+# the yardstick of test_keep_alive_throughput_with_wrk, written by the grader
+daemon off;             # stay in the foreground, a child of the grader
+master_process off;     # one process serves everything; with no worker to spawn nothing
+                        # calls setuid/initgroups (refused to a root mapped by unshare -r)
+{user}pid "{dir}/nginx.pid";
+error_log stderr warn;
+events {{ worker_connections 128; }}
+http {{
+    access_log off;
+    types {{ text/html html; text/plain txt; }}
+    keepalive_requests 1000000;     # never end a kept-alive connection during the run
+    client_body_temp_path "{dir}/body";
+    proxy_temp_path "{dir}/proxy";
+    fastcgi_temp_path "{dir}/fastcgi";
+    uwsgi_temp_path "{dir}/uwsgi";
+    scgi_temp_path "{dir}/scgi";
+    server {{
+        listen 127.0.0.1:{port};
+        root "{root}";
+    }}
+}}
+"""
+
+
+def tcp_passive_opens():
+    """Connections accepted so far in this test's network namespace (/proc/net/snmp)."""
+    with open("/proc/thread-self/net/snmp") as f:
+        head, values = [line.split() for line in f if line.startswith("Tcp:")][:2]
+    return int(values[head.index("PassiveOpens")])
+
+
+class WrkRun:
+    def __init__(self, returncode, out):
+        self.returncode, self.out = returncode, out
+        m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+        self.rps = float(m.group(1)) if m else 0.0
+        m = re.search(r"(\d+) requests in", out)
+        self.requests = int(m.group(1)) if m else 0
+        bad = re.search(r"Non-2xx or 3xx responses: \d+|Socket errors: .*", out)
+        self.error = (bad.group(0) if bad else f"wrk exited {returncode}" if returncode
+                      else None if self.requests else "wrk counted no requests")
+
+
+def run_wrk(wrk, port):
+    """One bounded wrk run against 127.0.0.1:port/hello.txt; None if wrk hung."""
+    try:
+        r = subprocess.run([wrk, *WRK, f"http://127.0.0.1:{port}/hello.txt"],
+                           capture_output=True, timeout=6)
+    except subprocess.TimeoutExpired:
+        return None
+    return WrkRun(r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace"))
+
+
+def nginx_conf_string(path):
+    return str(path).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def start_nginx(lab, root):
+    """nginx on an ephemeral port of this test's namespace, serving `root`.
+    Returns (port, None), or (None, why) when it cannot run here."""
+    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if nginx is None:
+        return None, "nginx is not installed (tools/setup.sh installs it)"
+    where = lab.tmp / "nginx"
+    where.mkdir(exist_ok=True)
+    port = lab.port()
+    # Real root: name root as the user, or nginx chowns its temp directories to `nobody`
+    # (which a root mapped by `unshare -r` cannot do). Anyone else: the directive is ignored.
+    conf = NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "",
+                             dir=nginx_conf_string(where), root=nginx_conf_string(root), port=port)
+    (where / "nginx.conf").write_text(conf)
+    try:
+        # -e: the start-up log (before nginx.conf is read) to stderr, never /var/log (nginx >= 1.19.5)
+        usage = subprocess.run([nginx, "-h"], capture_output=True, text=True, timeout=2).stderr
+        early_log = ["-e", "stderr"] if "-e filename" in usage else []
+        prog = lab.start_command("nginx", [nginx, *early_log, "-p", where, "-c", where / "nginx.conf"])
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f"cannot run {nginx} ({e})"
+    try:
+        lab.wait_listening(port, timeout=3.0, program=prog)
+    except GradeFailure:
+        last = (prog.stderr_text().strip().splitlines() or [f"it {prog.status()}"])[-1]
+        return None, f"nginx did not start ({last[-160:]})"
+    return port, None
+
+
 @points(2)
 def test_keep_alive_throughput_with_wrk(lab):
-    """wrk -t1 -c10 -d1s with keep-alive: >= 1000 requests/s, no errors (2 threads)"""
+    """wrk -t1 -c10 -d1s with keep-alive: no errors, >= 1000 requests/s, ratio to nginx"""
     wrk = shutil.which("wrk")
     if wrk is None:
         pytest.skip("wrk is not installed (apt-get install wrk)")
-    prog, port = start(lab, threads=2)
-    try:
-        r = subprocess.run([wrk, "-t1", "-c10", "-d1s", "--timeout", "2s", f"http://127.0.0.1:{port}/hello.txt"],
-                           capture_output=True, timeout=6)
-    except subprocess.TimeoutExpired:
+    prog, port = start(lab, threads=0)
+    opened0 = tcp_passive_opens() if lab.netns else None
+    run = run_wrk(wrk, port)
+    if run is None:
         raise GradeFailure(expected="wrk finishes its 1 s run", happened="it hung", hint="")
-    out = r.stdout.decode(errors="replace")
-    lab.note("wrk", out)
-    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    rps = float(m.group(1)) if m else 0.0
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    expect(r.returncode == 0 and m and not bad,
+    opened = tcp_passive_opens() - opened0 if lab.netns else None
+    lab.note("wrk", run.out)
+    expect(run.error is None,
            expected="wrk completes with only 2xx responses and no socket errors",
-           happened=(bad.group(0) if bad else f"wrk exited {r.returncode}"),
+           happened=run.error or "",
            hint="errors under load usually mean a response sent twice, a lost request, or a "
                 "connection closed while requests were queued")
-    expect(rps >= 1000, expected="at least 1000 requests/s over 10 keep-alive connections",
-           happened=f"{rps:.0f} requests/s",
-           hint="a keep-alive request should cost one read and one write: no per-request "
-                "connection, no sleeps, no timeouts polling")
     prog.expect_running(expected="the server still runs after the load")
+    if opened is not None:
+        reconnects = max(0, opened - WRK_CONNECTIONS)
+        expect(reconnects * MIN_REQUESTS_PER_CONNECTION <= run.requests,
+               expected=f"wrk's {WRK_CONNECTIONS} connections kept alive: at least "
+                        f"{MIN_REQUESTS_PER_CONNECTION} requests on each before it is closed",
+               happened=f"wrk had to open {opened} connections for {run.requests} requests",
+               hint="an HTTP/1.1 connection stays open after a response unless a side said "
+                    "`Connection: close`; ending it costs the client a new handshake per request")
+
+    ref_port, why = start_nginx(lab, lab.tmp / "www")
+    ref = run_wrk(wrk, ref_port) if ref_port else None
+    if ref_port and (ref is None or ref.error or not ref.rps):
+        why = "wrk against nginx " + ("hung" if ref is None else f"failed: {ref.error or ref.out[-80:]}")
+    if ref is not None:
+        lab.note("wrk nginx", ref.out)
+    ratio = run.rps / ref.rps if not why else None
+    versus = (f"{ratio:.2f}x nginx ({run.rps:.0f} vs {ref.rps:.0f} req/s)" if ratio is not None
+              else f"{run.rps:.0f} req/s; the ratio to nginx is unavailable: {why}")
+    slow_hint = ("a keep-alive request should cost one read and one write: no per-request "
+                 "connection, no sleeps, no timeouts polling, no 40 ms Nagle stall (one send "
+                 "per response, TCP_NODELAY)")
+    expect(run.rps >= MIN_RPS,
+           expected=f"at least {MIN_RPS} requests/s over {WRK_CONNECTIONS} keep-alive connections",
+           happened=versus, hint=slow_hint)
+    if ratio is not None:
+        expect(ratio >= MIN_RATIO,
+               expected=f"at least {MIN_RATIO:g}x the requests/s of nginx (one process) on this "
+                        "machine, with the same wrk run",
+               happened=versus, hint=slow_hint)
+    lab.measure(f"keep-alive throughput {versus}")
