@@ -9,9 +9,10 @@ repository, or just its chapters/) or a .zip / .tar / .tar.gz of one.  For each:
      only the submission's *.c / *.h files of each lesson are put in it: a submission's
      own graders, build files or results files are never used;
   2. it is built and graded as an unprivileged uid of its own (one per worker slot),
-     with rlimits (processes, CPU, memory, file size, open files), inside a user and
-     mount namespace whose /tmp, /var/tmp and /dev/shm are private tmpfs, and with a
-     wall-clock bound; each test still gets its own network namespace;
+     with rlimits (processes, CPU, file size, open files), a bound on the memory all its
+     processes together hold (MemoryWatchdog), inside a user and mount namespace whose
+     /tmp, /var/tmp and /dev/shm are private tmpfs, and with a wall-clock bound; each
+     test still gets its own network namespace;
   3. the grader returns its results through an inherited pipe (the grader process is
      made non-dumpable), so a program under test cannot forge them;
   4. afterwards every process of that uid is killed.
@@ -42,7 +43,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import lessons
+from grader import isolation, lessons
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE_PARTS = ("CMakeLists.txt", "lib", "grader", "chapters", "pytest.ini", "tools", "lab")
@@ -58,6 +59,9 @@ SOFT_NOFILE = 4096  # programs start with this; the hard limit above is what the
 BUILD_SECONDS = 120
 LESSON_SECONDS = 60
 REPORT_LIMIT = 256 << 10
+MEMORY_LIMIT_MIB = 1024  # resident, per submission: a correct whole course (ASan, C10K) peaks near 150
+MEMORY_POLL_SECONDS = 0.1
+OVER_MEMORY = f"used more than {MEMORY_LIMIT_MIB} MiB of memory"
 
 
 def fingerprint(path):
@@ -144,6 +148,63 @@ def private_temporary_dirs():
             raise OSError(ctypes.get_errno(), f"mount tmpfs on {d.decode()}")
 
 
+STATUS_FIELDS = re.compile(rb"^(Uid|VmRSS):\s*(\d+)", re.M)
+
+
+def process_table():
+    """(pid, real uid, resident KiB) of every process now, from /proc."""
+    table = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as f:
+                fields = dict(STATUS_FIELDS.findall(f.read()))
+            # no VmRSS: a zombie or a kernel thread
+            table.append((int(name), int(fields[b"Uid"]), int(fields.get(b"VmRSS", 0))))
+        except (OSError, KeyError):
+            continue  # it exited meanwhile
+    return table
+
+
+class MemoryWatchdog:
+    """Sums the resident memory (VmRSS) of a sandbox's processes every MEMORY_POLL_SECONDS
+    and kills them all once the sum passes MEMORY_LIMIT_MIB.
+
+    Why not an rlimit: RLIMIT_AS and RLIMIT_DATA count address space, and the ASan
+    programs some lessons grade reserve terabytes of it.  Why not a cgroup memory limit:
+    it needs a writable cgroup v1 memory controller or a delegated v2 subtree, which CI
+    machines and containers often lack, so the fallback would be needed anyway; and its
+    OOM killer ends one process while grading goes on, with a vaguer reason.  Polling
+    /proc works everywhere, sees the processes kill_all ends, and stops the whole
+    submission.  Its limits: a program can overshoot by what it touches within one poll
+    (a few hundred MiB), shared pages (libraries) are counted in every process (so it
+    errs high), and memory no process maps (files in the private tmpfs, 256 MiB each;
+    kernel socket buffers) is not counted."""
+
+    def __init__(self, sandbox, proc):
+        self.sandbox, self.proc = sandbox, proc
+        self.peak_kib = 0
+        self.exceeded = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while True:
+            pids, kib = self.sandbox.resident(self.proc)
+            self.peak_kib = max(self.peak_kib, kib)
+            if kib > MEMORY_LIMIT_MIB << 10:
+                self.exceeded = True
+                self.sandbox.signal_all(self.proc, pids)
+            if self._stopped.wait(MEMORY_POLL_SECONDS):
+                return
+
+    def stop(self):
+        self._stopped.set()
+        self._thread.join()
+
+
 class Sandbox:
     """One worker slot: an unprivileged uid (when we are root) and the limits."""
 
@@ -185,10 +246,12 @@ class Sandbox:
         return ["unshare", "-r", "-m", "--", "sh", "-c", script, "sandbox", *argv]
 
     def run(self, argv, cwd, timeout, env, pass_fds=()):
-        """Run argv sandboxed; returns (returncode or None on timeout, output capped)."""
+        """Run argv sandboxed; returns (returncode or None on timeout, output capped,
+        its MemoryWatchdog: peak_kib and whether it exceeded the limit)."""
         proc = subprocess.Popen(self.command(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 preexec_fn=self.preexec, pass_fds=pass_fds)
+        memory = MemoryWatchdog(self, proc)
         chunks, size = [], 0
 
         def drain():
@@ -205,24 +268,56 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             rc = None
         self.kill_all(proc)
+        memory.stop()  # only now: orphans count until kill_all has ended them
         reader.join(timeout=5)
         text = b"".join(chunks).decode("utf-8", "replace")
         if size > REPORT_LIMIT:
             text += f"\n[... output cut at {REPORT_LIMIT // 1024} KiB of {size // 1024} KiB]"
-        return rc, text
+        if memory.exceeded:
+            text += f"\n[stopped: its processes together {OVER_MEMORY}, so all were killed]"
+        return rc, text, memory
 
-    def kill_all(self, proc):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def members(self, proc, table):
+        """The pids of this sandbox: as root every process of its uid, whatever session
+        (the same ones kill_all ends); otherwise proc's process tree."""
+        if self.root_mode:
+            return {pid for pid, uid, _ in table if uid == self.uid}
+        return {proc.pid, *isolation.descendants(proc.pid)}
+
+    def resident(self, proc):
+        """(pids, their summed resident KiB) of this sandbox's processes."""
+        table = process_table()
+        pids = self.members(proc, table)
+        return pids, sum(kib for pid, _, kib in table if pid in pids)
+
+    def signal_all(self, proc, pids=()):
+        """SIGKILL to proc's process group, to pids, and as root to every process of our uid."""
+        for kill, target in [(os.killpg, proc.pid), *((os.kill, pid) for pid in pids)]:
+            try:
+                kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.root_mode:
             # everything the submission started runs as our sandbox uid, whatever session
             subprocess.run(["pkill", "-KILL", "-U", str(self.uid)], capture_output=True)
+
+    def kill_all(self, proc):
+        self.signal_all(proc)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        if self.root_mode:
+            self.wait_until_uid_is_empty(proc)
+
+    def wait_until_uid_is_empty(self, proc, seconds=10):
+        """Killed orphans stay zombies until init reaps them (up to seconds where init polls),
+        and the next submission in this slot must not inherit them: they count against its
+        RLIMIT_NPROC.  Nothing reports another process's reaping, so poll, bounded."""
+        deadline = time.monotonic() + seconds
+        while (pids := self.members(proc, process_table())) and time.monotonic() < deadline:
+            self.signal_all(proc, pids)  # whatever forked since the last kill
+            time.sleep(0.1)
 
 
 def prepare(sub, work, lesson_names):
@@ -287,11 +382,13 @@ def grade_one(sub, out, work_root, lesson_names, slot, course_fp, needed=()):
     course = work / "course"
     t0 = time.monotonic()
     reasons = []
-    rc, build_log = sandbox.run(
+    rc, build_log, build_memory = sandbox.run(
         ["sh", "-c", f"cmake -S {course} -B {build} -DSOCKLAB_TESTS=OFF >/dev/null && "
                      f"cmake --build {build} -j 1 -- -k"], course, BUILD_SECONDS, env)
     compiled = rc == 0
-    if rc is None:
+    if build_memory.exceeded:
+        reasons.append(f"the build {OVER_MEMORY}")
+    elif rc is None:
         reasons.append(f"the build took more than {BUILD_SECONDS} s")
     elif rc != 0:
         reasons.append("some programs do not compile")
@@ -309,15 +406,17 @@ def grade_one(sub, out, work_root, lesson_names, slot, course_fp, needed=()):
 
     reader = threading.Thread(target=read_all, daemon=True)
     reader.start()
-    rc, report = sandbox.run(argv, course, LESSON_SECONDS * len(lesson_names), dict(env, PYTHONPATH=str(course)),
-                             pass_fds=(write_fd,))
+    rc, report, grading_memory = sandbox.run(argv, course, LESSON_SECONDS * len(lesson_names),
+                                             dict(env, PYTHONPATH=str(course)), pass_fds=(write_fd,))
     os.close(write_fd)
     reader.join(timeout=5)
     try:
         raw = json.loads(b"".join(chunks) or b"{}")
     except ValueError:
         raw = {}
-    if rc is None:
+    if grading_memory.exceeded:
+        reasons.append(OVER_MEMORY)
+    elif rc is None:
         reasons.append("grading hit the wall-clock limit")
     elif rc not in (0, 1):
         reasons.append(f"the grader ended abnormally ({rc})")
@@ -333,6 +432,7 @@ def grade_one(sub, out, work_root, lesson_names, slot, course_fp, needed=()):
         "student": student, "fingerprint": fp, "compiled": compiled, "files": taken,
         "scores": scores, "total": sum(v["score"] for v in scores.values()),
         "notes": reasons, "seconds": round(time.monotonic() - t0, 1),
+        "peak_memory_mib": max(build_memory.peak_kib, grading_memory.peak_kib) >> 10,
     }
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "report.txt").write_text(

@@ -2,11 +2,12 @@
 
 Every hostile kind from the instructor's point of view: does not compile, fork bomb,
 infinite output, never exits, leaves a child holding a port, writes outside its
-directory, tampers with the grader, ships a fake results file.  The batch must grade
-each as a failure with a reason, finish in bounded time, leave nothing running, and
-give the same gradebook when re-run (resuming)."""
+directory, tampers with the grader, ships a fake results file, allocates memory without
+bound.  The batch must grade each as a failure with a reason, finish in bounded time,
+leave nothing running, and give the same gradebook when re-run (resuming)."""
 import csv
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from grader.batch import MEMORY_LIMIT_MIB
 
 REPO = Path(__file__).resolve().parent.parent
 SOL = REPO / "solutions" / "01-sockets"
@@ -34,6 +37,13 @@ HOSTILE_MAIN = {
                " char p[4096]; snprintf(p, sizeof p, \"%s/../../course/grader/plugin.py\", getenv(\"PWD\") ? getenv(\"PWD\") : \".\");"
                " f = fopen(\"../course/grader/plugin.py\", \"a\"); if (f) fputs(\"# pwned\", f);"
                " f = fopen(\"../results.json\", \"w\"); if (f) fputs(\"{}\", f); return 0; }"),
+    # touches 64 MiB after 64 MiB once it listens; it stops at 4 GiB only so that a broken
+    # memory bound fails this test instead of exhausting the machine
+    "memhog": ("int main(int c, char **v) { int fd = tcp_listen_or_die(NULL, parse_port_or_die(v[1]), 4);"
+               " printf(\"listening on 0.0.0.0:%d\\n\", local_port(fd)); fflush(stdout);"
+               " for (size_t used = 0; used < (4UL << 30); used += 64 << 20) {"
+               " char *p = malloc(64 << 20); if (p) memset(p, 1, 64 << 20); }"
+               " for (;;) pause(); }"),
 }
 
 
@@ -71,6 +81,7 @@ def make_class(root):
     hostile(root / "heidi", "server", HOSTILE_MAIN["hang"])
     hostile(root / "ivan", "server", HOSTILE_MAIN["orphan"])
     hostile(root / "judy", "addr", HOSTILE_MAIN["escape"])
+    hostile(root / "peggy", "server", HOSTILE_MAIN["memhog"])
     fake = solution_dir(root / "mallory" / "chapters" / "01-sockets")
     (fake / "addr.c").write_text('#include "common.h"\nint main(void) { return 0; }\n')
     (fake / "test_sockets.py").write_text("def test_everything():\n    pass\n")
@@ -87,6 +98,14 @@ def digest(paths):
     return h.hexdigest()
 
 
+def kernel_oom_kills():
+    """How many processes the kernel's OOM killer has ended since boot."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
 def sandbox_processes():
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if l.split() and 61000 <= int(l.split()[0]) < 61100]
@@ -100,6 +119,7 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     before = digest([REPO / "grader", REPO / "chapters" / "01-sockets", REPO / "lib"])
     for marker in ("/tmp/socklab-escape-marker", "/var/tmp/socklab-escape-marker"):
         Path(marker).unlink(missing_ok=True)
+    oom_kills = kernel_oom_kills()
 
     t0 = time.monotonic()
     res = subprocess.run([REPO / "lab", "batch", subs, "--out", out, "--lessons", "01", "--jobs", "2"],
@@ -108,15 +128,20 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     print(res.stdout)
     rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
-    assert len(rows) == 12
+    assert len(rows) == 13
     score = {s: int(r["01-sockets"]) for s, r in rows.items()}
     for s in ("alice", "bob", "carol"):
         assert score[s] == FULL, (s, rows[s])
     assert 0 < score["dave"] < FULL
     assert score["erin"] < FULL and "compile" in rows["erin"]["notes"]
-    for s in ("frank", "grace", "heidi", "ivan", "judy", "mallory", "nobody"):
+    for s in ("frank", "grace", "heidi", "ivan", "judy", "mallory", "nobody", "peggy"):
         assert score[s] < FULL, (s, rows[s])
-    assert (out / "gradebook.html").read_text().count("<tr>") == 13
+    assert f"used more than {MEMORY_LIMIT_MIB} MiB of memory" in rows["peggy"]["notes"], rows["peggy"]
+    assert "memory" in (out / "students" / "peggy" / "report.txt").read_text()
+    for s in ("alice", "bob"):  # correct programs stay far below the bound
+        peak = json.loads((out / "students" / s / "result.json").read_text())["peak_memory_mib"]
+        assert "memory" not in rows[s]["notes"] and peak < MEMORY_LIMIT_MIB // 4, (s, peak)
+    assert (out / "gradebook.html").read_text().count("<tr>") == 14
     assert "flood" in (out / "students" / "grace" / "report.txt").read_text()
 
     # nothing escaped, nothing was tampered with, nothing is left running
@@ -125,6 +150,7 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert not (tmp_path / "evil-outside.txt").exists()
     assert digest([REPO / "grader", REPO / "chapters" / "01-sockets", REPO / "lib"]) == before
     assert not sandbox_processes(), sandbox_processes()
+    assert kernel_oom_kills() == oom_kills  # the batch's bound stopped peggy, not the kernel
 
     # a re-run resumes (nothing regraded) and gives the same gradebook
     t0 = time.monotonic()
