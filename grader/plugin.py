@@ -45,6 +45,8 @@ def pytest_addoption(parser):
                 help="print only failures and the totals")
     g.addoption("--first-failure-only", dest="socklab_first_only", action="store_true",
                 help="explain only the first failing test in full (the others get one line)")
+    g.addoption("--fail-on-skip", dest="socklab_fail_on_skip", action="store_true",
+                help="a skipped test makes the run fail (Classroom: a step passes on exit 0)")
 
 
 def pytest_configure(config):
@@ -291,6 +293,8 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller writes the files
+    if config.getoption("socklab_fail_on_skip"):
+        fail_if_skipped(session)
     fd = config.getoption("socklab_raw_fd")
     if fd is not None:
         with os.fdopen(fd, "w") as f:
@@ -302,6 +306,21 @@ def pytest_sessionfinish(session, exitstatus):
     if path:
         elapsed = time.monotonic() - config._socklab_started
         write_json_atomic(path, gradescope_results(config._socklab_results, elapsed))
+
+
+def fail_if_skipped(session):
+    """--fail-on-skip: a test that did not run must not pass as if it had (a Classroom step
+    scores by exit status alone).  The board below says why each one was skipped."""
+    skipped = [r for r in session.config._socklab_results.values() if r["outcome"] == "skipped"]
+    if not skipped:
+        return
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    if terminal:
+        terminal.write("\n")  # pytest's progress line is still open
+        terminal.write_line(f"--fail-on-skip: {len(skipped)} skipped, so this run fails: a test "
+                            "that did not run earns no points (why: below)", yellow=True)
 
 
 def write_json_atomic(path, data):

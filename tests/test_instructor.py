@@ -1,20 +1,78 @@
 """Instructor tools: the student release and the Gradescope bundle work end to end."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from grader import instructor
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, NO_COLOR="1")
+# all that GitHub Classroom's command grader passes on to a step's command
+CLASSROOM_ENV = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+                 "FORCE_COLOR": "true"}
+STUDENT_COMMANDS = {"check", "hint", "watch", "run", "help", "docs", "board"}
 
 
-def run(cmd, cwd, **kw):
+def run(cmd, cwd, timeout=300, **kw):
     return subprocess.run(cmd, cwd=cwd, env=kw.pop("env", ENV), capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL, **kw)
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def make_release(out):
+    res = run([REPO / "lab", "release", out], REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out
+
+
+def copy_solutions_into(out, lessons=None):
+    """shutil.copy, not copy2: fresh mtimes, as an editor would leave them, so make rebuilds."""
+    for sol in sorted((REPO / "solutions").iterdir()):
+        if lessons is None or sol.name in lessons:
+            shutil.copytree(sol, out / "chapters" / sol.name, dirs_exist_ok=True,
+                            copy_function=shutil.copy)
+
+
+def workflow_steps(out):
+    """[(test-name, command, max-score)] of the release's Classroom workflow, in order."""
+    text = (out / ".github" / "workflows" / "classroom.yml").read_text()
+    names = [json.loads(m) for m in re.findall(r'^ +test-name: (".*")$', text, re.M)]
+    commands = [json.loads(m) for m in re.findall(r'^ +command: (".*")$', text, re.M)]
+    scores = [int(m) for m in re.findall(r"^ +max-score: (\d+)$", text, re.M)]
+    assert len(names) == len(commands) == len(scores) > 0
+    return list(zip(names, commands, scores))
+
+
+def grade(out, tmp_path, name):
+    """`./lab grade --json` in a release: ({test name: (status, max_score)}, results.json)."""
+    results = tmp_path / name
+    res = run([out / "lab", "grade", "--json", results], out, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    data = json.loads(results.read_text())
+    graded = {t["name"]: (t["status"], t["max_score"])
+              for t in data["tests"] if t["name"] != "compile"}
+    return graded, data
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """A fresh release, made a git repository as the template repository made from it is."""
+    out = make_release(tmp_path_factory.mktemp("release") / "socklab")
+    subprocess.run(["git", "init", "-q"], cwd=out, check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def solved_release(tmp_path_factory):
+    """A release with every reference solution copied back in."""
+    out = make_release(tmp_path_factory.mktemp("solved") / "socklab")
+    copy_solutions_into(out)
+    return out
 
 
 def test_hidden_tests_are_stripped_from_a_release():
@@ -28,26 +86,122 @@ def test_hidden_tests_are_stripped_from_a_release():
     compile(out, "x.py", "exec")
 
 
-def test_release_has_no_solutions_fails_as_shipped_and_passes_with_them(tmp_path):
-    out = tmp_path / "release"
-    res = run([REPO / "lab", "release", out], REPO)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert not (out / "solutions").exists() and not (out / "tests" / "selftest").exists()
-    wf = (out / ".github" / "workflows" / "classroom.yml").read_text()
-    assert "autograding-command-grader" in wf and "max-score" in wf
+def test_a_step_runs_exactly_its_one_case():
+    """A step names its case with --only (pytest -k would match every name containing
+    it): one parameter of a parametrized test runs alone."""
+    steps = instructor.classroom_workflow([instructor.GradedCase("09-x", "test_echo[poll]", "t", 2)])
+    assert "./lab check 09 --only 'test_echo[poll]' --fail-on-skip" in steps
+    res = run([REPO / "lab", "check", "09", "--solutions", "--only",
+               "test_server_answers_each_line_in_rot13[pollsrv]"], REPO)
+    assert res.returncode == 0 and re.search(r"^1 passed", res.stdout, re.M), res.stdout[-2000:]
+
+
+def test_release_leaves_out_the_solutions_and_what_needs_them(release):
+    """No solutions/, no maintainer self-tests, no project test that uses the solutions."""
+    assert not (release / "solutions").exists() and not (release / "tests" / "selftest").exists()
+    assert not (release / "bench").exists()
+    for name in ("test_fallback.py", "test_batch.py", "test_selftests.py", "test_instructor.py"):
+        assert not (release / "tests" / name).exists(), name
+    for test_file in (release / "tests").glob("test_*.py"):
+        assert not re.search(r"\bsolutions\b", test_file.read_text()), test_file.name
+    assert (release / "tests" / "test_cli.py").exists()
+
+
+@pytest.mark.timeout(900)
+def test_lab_test_passes_in_a_student_repository(release):
+    """`./lab test` in a release runs what applies there (the lib unit tests and the tests
+    that need no solutions), skips verify, and passes."""
+    res = run([release / "lab", "test"], release, timeout=800)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-3000:]
+    assert "verify skipped" in res.stdout and "socklab: 2 passed, 0 failed" in res.stdout
+
+
+def test_release_readme_is_for_students_and_follows_the_release(release):
+    """The README names only what a student has: the lessons present, every top-level
+    entry, student commands, and the Classroom workflow's own step count and total."""
+    readme = (release / "README.md").read_text()
+    for maintainer_only in ("solutions/", "./lab verify", "./lab test", ".ci/", "bench/"):
+        assert maintainer_only not in readme
+    assert set(re.findall(r"\./lab (\w+)", readme)) <= STUDENT_COMMANDS
+    for lesson in instructor.released_lessons(release):
+        assert f"**{lesson.number}** {lesson.title}" in readme
+        assert f"(chapters/{lesson.name}/README.md)" in readme
+    described = re.findall(r"^\| `([^`]+)` \|", readme, re.M)
+    assert described and all((release / path).exists() for path in described)
+    for entry in release.iterdir():
+        if entry.name not in (".git", ".gitignore", "build", "README.md"):
+            assert any(p.rstrip("/") == entry.name or p.startswith(entry.name + "/")
+                       for p in described), f"the README's layout leaves out {entry.name}"
+    steps = workflow_steps(release)
+    assert f"{len(steps)} steps" in readme and f"{sum(s for _, _, s in steps)} points" in readme
+
+
+def test_the_workflow_is_yaml_with_one_step_per_case_and_a_reporter_for_all(release):
+    yaml = pytest.importorskip("yaml")
+    wf = yaml.safe_load((release / ".github" / "workflows" / "classroom.yml").read_text())
+    steps = wf["jobs"]["run-autograding-tests"]["steps"]
+    graders = [s for s in steps if "autograding-command-grader" in s.get("uses", "")]
+    assert [(s["with"]["test-name"], s["with"]["command"], s["with"]["max-score"])
+            for s in graders] == workflow_steps(release)
+    assert steps[-1]["with"]["runners"].split(",") == [s["id"] for s in graders]
+
+
+@pytest.mark.timeout(900)
+def test_release_skeletons_fail_and_a_compile_error_is_never_graded_with_the_last_binary(tmp_path):
+    out = make_release(tmp_path / "release")
+    graded, _ = grade(out, tmp_path, "skeletons.json")
+    assert graded and not any(status == "passed" for status, _ in graded.values())
     lesson = "01-sockets"
     shipped = run([out / "lab", "check", lesson[:2]], out)
     assert shipped.returncode == 1 and "Score: 0/" in shipped.stdout, shipped.stdout[-2000:]
-    # shutil.copy, not copy2: fresh mtimes, as an editor would leave them, so make rebuilds
-    shutil.copytree(REPO / "solutions" / lesson, out / "chapters" / lesson, dirs_exist_ok=True,
-                    copy_function=shutil.copy)
+    copy_solutions_into(out, [lesson])
     solved = run([out / "lab", "check", lesson[:2]], out)
     assert solved.returncode == 0, solved.stdout[-3000:]
-    # a compile error must never be graded with the last good binary
     client = out / "chapters" / lesson / "client.c"
     client.write_text(client.read_text().replace("return 0;", "return 0", 1))
     broken = run([out / "lab", "check", lesson[:2]], out)
     assert broken.returncode == 1 and "did not compile" in broken.stdout, broken.stdout[-3000:]
+
+
+@pytest.mark.timeout(900)
+def test_classroom_points_are_exactly_what_lab_grade_gives_the_solutions(solved_release, tmp_path):
+    """One step per graded case (each parameter its own), named and scored as in
+    results.json: the solutions pass every one, and the totals agree."""
+    graded, data = grade(solved_release, tmp_path, "solutions.json")
+    assert all(status == "passed" for status, _ in graded.values())
+    steps = workflow_steps(solved_release)
+    assert len(steps) == len(graded)
+    assert {name: score for name, _, score in steps} == {n: m for n, (_, m) in graded.items()}
+    assert sum(score for _, _, score in steps) == data["score"]
+    assert any("[" in name for name, _, _ in steps)  # the parametrized cases are steps too
+
+
+def needs_netns_test(root):
+    """(lesson, test name) of the first test marked @needs_netns in root's graders."""
+    for test_file in sorted(root.glob("chapters/*/test_*.py")):
+        m = re.search(r"^@needs_netns\n(?:@.*\n)*def (test_\w+)", test_file.read_text(), re.M)
+        if m:
+            return test_file.parent.name, m.group(1)
+    pytest.skip("no grader needs a network namespace")
+
+
+@pytest.mark.timeout(600)
+def test_a_skipped_test_earns_nothing_in_its_classroom_step(solved_release):
+    """Where namespaces are forbidden a @needs_netns test is skipped: its step fails and
+    says why, instead of passing; where they work, the same step passes."""
+    lesson, name = needs_netns_test(solved_release)
+    command = next(cmd for _, cmd, _ in workflow_steps(solved_release)
+                   if f" {lesson[:2]} --only {name} " in cmd)
+
+    def step(env):  # as the command grader runs it: sh -c, its environment
+        return run(["sh", "-c", command], solved_release, env=env)
+
+    forbidden = step(dict(CLASSROOM_ENV, SOCKLAB_NO_NAMESPACES="1"))
+    assert forbidden.returncode != 0, forbidden.stdout[-3000:]
+    assert "skipped: needs a private network namespace" in forbidden.stdout
+    assert "earns no points" in forbidden.stdout
+    allowed = step(CLASSROOM_ENV)
+    assert allowed.returncode == 0, allowed.stdout[-3000:] + allowed.stderr[-2000:]
 
 
 def test_gradescope_bundle_grades_a_submission_and_ignores_tampering(tmp_path):
