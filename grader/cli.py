@@ -189,6 +189,7 @@ def cmd_board(args):
     print(f"{BOLD}socklab{RESET} -- network programming in C, one lesson at a time\n")
     next_up = None
     total_score = total_max = 0
+    width = max((len(l.title) for l in lessons.all_lessons()), default=0)
     for lesson in lessons.all_lessons():
         res = lessons.load_progress(lesson)
         built = BUILD / "student" / "chapters" / lesson.name
@@ -207,7 +208,7 @@ def cmd_board(args):
             else:
                 status, colour = f"failing {failed} of {res['count']:<3}  {score:>3}/{maximum} points", RED
                 next_up = next_up or lesson
-        print(f"  {colour}{lesson.number}  {lesson.title:<40} {status}{RESET}")
+        print(f"  {colour}{lesson.number}  {lesson.title:<{width}}  {status}{RESET}")
     print()
     if total_max:
         checked = sum(1 for l in lessons.all_lessons() if lessons.load_progress(l))
