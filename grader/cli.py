@@ -539,6 +539,10 @@ def main(argv=None):
         # Ctrl-C reached pytest too (same process group): its teardown kills what it started
         print(f"\n{YELLOW}interrupted{RESET}")
         return 130
+    except BrokenPipeError:
+        # `./lab | head`: the reader has gone; say nothing more (not even at exit's flush)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
