@@ -66,3 +66,57 @@ def test_grade_writes_gradescope_results(lab, tmp_path):
 def test_run_executes_one_program(lab):
     res = lab("run", "--solutions", "01", "addr", "127.0.0.1", "80", check=False)
     assert "port 80 bytes 00 50" in res.stdout, res.stdout + res.stderr
+
+
+def test_grade_writes_junit_xml_with_points(lab, tmp_path):
+    """--junit: one testcase per test, its points, title and lesson as properties."""
+    import xml.etree.ElementTree as ET
+    xml = tmp_path / "junit.xml"
+    lab("grade", "--solutions", "--json", str(tmp_path / "r.json"), "--junit", str(xml), "01")
+    cases = list(ET.parse(xml).getroot().iter("testcase"))
+    assert cases
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props.get("lesson") == "01-sockets" and props.get("points", "").isdigit()
+        assert props.get("title")
+
+
+def proc_file(pid, name):
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def processes_with(marker):
+    """pids whose environment holds marker (everything ./lab started inherits it)."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and marker.encode() in proc_file(p, "environ")]
+
+
+def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_path):
+    """Ctrl-C (SIGINT to the foreground process group) while the graders run: ./lab waits
+    for their teardown, prints `interrupted`, exits 130, no traceback, no process left."""
+    import signal
+    import time
+    import uuid
+    marker = f"SOCKLAB_CTRL_C_TEST={uuid.uuid4()}"
+    env = dict(os.environ, NO_COLOR="1", SOCKLAB_STATE_DIR=str(tmp_path / "state"),
+               **dict([marker.split("=", 1)]))
+    proc = subprocess.Popen([REPO / "lab", "check", "12", "--solutions"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True,   # a process group, as a terminal makes
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:   # until a server runs
+        if any(b"/chapters/12-concurrency/" in proc_file(p, "cmdline") for p in processes_with(marker)):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the check ended before any server started"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out[-3000:]
+    deadline = time.monotonic() + 5
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)      # SIGKILLed programs may still be on their way out
+    assert not processes_with(marker)
