@@ -231,8 +231,26 @@ def _build_or_report(variant, lesson_list):
     return ok, log
 
 
+def bad_k_expression(expr):
+    """Why pytest would reject `-k expr` (under xdist it crashes instead of saying so)."""
+    try:
+        from _pytest.mark.expression import Expression, ParseError
+    except ImportError:     # another pytest: let it judge for itself
+        return None
+    try:
+        Expression.compile(expr)
+    except ParseError as e:
+        return str(e)
+    return None
+
+
 def cmd_check(args):
     lesson_list = lessons.select(args.lesson)
+    if args.k and bad_k_expression(args.k):
+        print(f"{RED}-k '{args.k}' is not a test filter: {bad_k_expression(args.k)}{RESET}\n"
+              "  it is a test-name fragment, or fragments joined with and / or / not, e.g.\n"
+              "  -k client   -k 'server and not wildcard'")
+        return 2
     variant = ("solutions" if args.solutions else "student") + ("-asan" if args.sanitize else "")
     _build_or_report(variant, lesson_list)
     extra = []

@@ -70,7 +70,7 @@ class Lab:
             raise GradeFailure(
                 expected=f"the program {self.lesson}/{name} is built",
                 happened=f"{path} does not exist -- it did not compile, or the build has not run",
-                hint=f"run ./lab check {self.lesson[:2]} to build it and see the compiler's messages")
+                hint=f"the compiler's messages are at the top of ./lab check {self.lesson[:2]}'s output")
         return path
 
     def start(self, name, *args, stdin=None, env=None, cwd=None):
@@ -142,6 +142,19 @@ class Lab:
 
     def sockets(self, proto="tcp", **filters):
         return probes.find(proto, **filters)
+
+    def listening(self, program, **filters):
+        """The LISTEN sockets matching filters (local_port=, pid=).  When there are none
+        because `program` has already exited, that is the failure to report -- not a
+        guess about why it listens on the wrong address."""
+        found = probes.find("tcp", state="LISTEN", **filters)
+        if not found and not program.running():
+            program.wait_exit(0.5)
+            raise GradeFailure(
+                expected=f"{program.name} keeps listening until it is stopped",
+                happened=f"it {program.status()} before the grader could look at its socket",
+                hint="after listen(), serve clients in a loop; only a signal or an error ends it")
+        return found
 
     def sockets_text(self, proto="tcp"):
         """All sockets of `proto` in this test's namespace, as `ss` shows them."""

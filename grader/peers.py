@@ -49,12 +49,17 @@ def show_bytes(data, limit=80):
     return repr(data)[1:]
 
 
+class _Piece(bytearray):
+    """Bytes the grader sent as one piece of a split message: kept apart in the
+    transcript, since the split is what the test is about."""
+
+
 class Transcript:
     def __init__(self):
         self.events = []  # (direction, bytes or marker)
 
-    def sent(self, data):
-        self._add("→", data)
+    def sent(self, data, piece=False):
+        self._add("→", data, piece)
 
     def received(self, data):
         self._add("←", data)
@@ -62,21 +67,28 @@ class Transcript:
     def mark(self, direction, marker):
         self.events.append((direction, marker))
 
-    def _add(self, direction, data):
+    def _add(self, direction, data, piece=False):
         if not data:
             return
+        last = self.events[-1] if self.events else None
         # consecutive bytes in one direction grow one bytearray (appending is amortised O(1))
-        if self.events and self.events[-1][0] == direction and isinstance(self.events[-1][1], bytearray):
-            self.events[-1][1].extend(data)
+        if (not piece and last and last[0] == direction and type(last[1]) is bytearray):
+            last[1].extend(data)
         else:
-            self.events.append((direction, bytearray(data)))
+            self.events.append((direction, _Piece(data) if piece else bytearray(data)))
 
     def render(self, limit=12):
         parts = []
+        previous = None
         for direction, item in self.events[-limit:]:
             who = "grader→" if direction == "→" else "program→"
-            parts.append(f"{who} {show_bytes(bytes(item))}" if isinstance(item, bytearray)
-                         else f"{who} [{item}]")
+            if isinstance(item, _Piece) and isinstance(previous, _Piece):
+                parts[-1] += f" | {show_bytes(bytes(item))}"   # the next piece of one message
+            elif isinstance(item, bytearray):
+                parts.append(f"{who} {show_bytes(bytes(item))}")
+            else:
+                parts.append(f"{who} [{item}]")
+            previous = item
         if len(self.events) > limit:
             parts.insert(0, f"(… {len(self.events) - limit} earlier)")
         return "   ".join(parts)
@@ -121,7 +133,7 @@ class StreamPeer:
         self._nodelay()
         waiting = True
         for i in range(0, len(data), pieces):
-            self._sendall(data[i:i + pieces])
+            self._sendall(data[i:i + pieces], piece=True)
             waiting = waiting and self.wait_read(PIECE_READ_TIMEOUT)
             if delay:
                 time.sleep(delay)   # the spacing is the behaviour under test
@@ -130,15 +142,16 @@ class StreamPeer:
         """Wait until the program has read all the grader sent; False if it has not in time."""
         return probes.wait_read([self.sock], timeout)
 
-    def _sendall(self, data):
+    def _sendall(self, data, piece=False):
         try:
             self.sock.sendall(data)
         except OSError as e:
             self.wire.mark("→", f"send failed: {errno.errorcode.get(e.errno, e.errno)}")
             raise GradeFailure(
                 expected=f"the grader could send {show_bytes(data)} to your program",
-                happened=f"send failed: {e.strerror}", wire=self.wire.render())
-        self.wire.sent(data)
+                happened=f"send failed: {e.strerror} -- your program had closed the connection",
+                wire=self.wire.render())
+        self.wire.sent(data, piece)
 
     def _nodelay(self):
         if self.sock.family in (socket.AF_INET, socket.AF_INET6):

@@ -301,7 +301,7 @@ def test_server_serves_clients_in_turn(lab):
                            hint="accept() gives you the client's address; format_addr() prints it")
     server.expect_running("server keeps listening after serving clients",
                           hint="accept() in a loop; close only the accepted socket")
-    expect(lab.sockets("tcp", state="LISTEN", local_port=port),
+    expect(lab.listening(server, local_port=port),
            expected=f"the listening socket on port {port} is still open",
            happened="it is gone", sockets=lab.sockets_text)
 

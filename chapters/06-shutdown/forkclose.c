@@ -48,7 +48,8 @@ int main(int argc, char **argv)
         fatal(0, "invalid mode '%s' (close or shutdown)", mode);
 
     /* TODO: the child's write after a shutdown fails; it must be able to report that
-     * (README, "SIGPIPE").  Whatever you set here is inherited across fork(). */
+     * (README, "Writing to a peer that has gone: EPIPE and SIGPIPE").  Whatever you set
+     * here is inherited across fork(). */
 
     int fd = tcp_connect_or_die(argv[1], port);
 

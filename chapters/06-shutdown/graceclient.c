@@ -39,7 +39,8 @@ int main(int argc, char **argv)
     uint16_t port = parse_port_or_die(argv[2]);
 
     /* TODO: a write to a server that is gone must fail with EPIPE, not kill the
-     * program: decide what SIGPIPE does (README, "SIGPIPE"). */
+     * program: decide what SIGPIPE does (README, "Writing to a peer that has gone: EPIPE
+     * and SIGPIPE"). */
 
     int fd = tcp_connect_or_die(argv[1], port);
 
@@ -50,7 +51,8 @@ int main(int argc, char **argv)
     }
 
     /* TODO: stdin has ended: tell the server "no more requests" (a FIN) while still
-     * being able to read its replies.  close() cannot do that (README, "Half-close").
+     * being able to read its replies.  close() cannot do that (README, "Two directions,
+     * ended one at a time").
      * Then print the replies, print `server closed`, close the socket, exit 0. */
     TODO("half-close, then read the replies");
     print_replies(fd);

@@ -23,7 +23,8 @@ int main(int argc, char **argv)
         fatal(0, "usage: %s HOST PORT", argv[0]);
     uint16_t port = parse_port_or_die(argv[2]);
 
-    /* TODO: decide what SIGPIPE does (README, "SIGPIPE"). */
+    /* TODO: decide what SIGPIPE does (README, "Writing to a peer that has gone: EPIPE and
+     * SIGPIPE"). */
 
     int fd = tcp_connect_or_die(argv[1], port);
     struct line_reader lr;

@@ -75,7 +75,7 @@ def send_or_explain(peer, data, expected, hint):
 HALF_CLOSE_EXPECTED = ("after stdin ended, the server saw EOF (a FIN) within 1 s, and your client "
                        "still printed the reply the server sent after that")
 HALF_CLOSE_HINT = ("close() gives up both directions, and sends RST when unread data is queued; "
-                   "shutdown(fd, SHUT_WR) sends FIN and keeps the read side open (README, \"Half-close\")")
+                   "shutdown(fd, SHUT_WR) sends FIN and keeps the read side open (README, \"Two directions, ended one at a time\")")
 
 
 @points(3)

@@ -506,16 +506,24 @@ class SlowSender(threading.Thread):
 def wait_stalled(port, client_port, timeout=3.0):
     """Wait until the server's side of the slow connection stops changing: replies stuck
     in its send queue (the client does not read) or, for a server that stopped reading,
-    requests stuck in its receive queue.  Returns (Send-Q, Recv-Q) of that socket."""
+    requests stuck in its receive queue.  Returns (Send-Q, Recv-Q) of that socket, or
+    None once the server has closed it."""
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
         socks = probes.find("tcp", local_port=port, peer_port=client_port)
-        seen.append((socks[0].send_q, socks[0].recv_q) if socks else (0, 0))
+        if not socks:
+            return None
+        seen.append((socks[0].send_q, socks[0].recv_q))
         if len(seen) >= 4 and any(seen[-1]) and len(set(seen[-4:])) == 1:
             break
         time.sleep(0.03)    # ss offers no event; bounded poll
     return seen[-1] if seen else (0, 0)
+
+
+EAGAIN_HINT = ("write() failing with EAGAIN (EWOULDBLOCK) means `the socket's buffer is full, try "
+               "later', not an error: keep what it did not take in the connection's output buffer "
+               "and send it when EPOLLOUT says there is room")
 
 
 @pytest.mark.parametrize("variant", EPOLL_SERVERS)
@@ -530,7 +538,13 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
     data = data[:data.rindex(b"\n") + 1]
     sender = SlowSender(slow, data)
     sender.start()
-    send_q, recv_q = wait_stalled(port, slow.getsockname()[1])
+    stalled = wait_stalled(port, slow.getsockname()[1])
+    expect(stalled is not None,
+           expected="the server keeps the slow client's connection open while its replies wait",
+           happened="the server closed it (ss shows no socket for it any more), though the client "
+                    "only stopped reading" + ("" if srv.running() else f"; {srv.name} {srv.status()}"),
+           hint=EAGAIN_HINT, sockets=lambda: lab.sockets_text())
+    send_q, recv_q = stalled
     expect(send_q > 0,
            expected="the server reads the slow client's lines, and its replies pile up in the send "
                     "queue of its socket (ss: Send-Q) because that client does not read",
@@ -575,9 +589,11 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
         # if the grader is still sending, the server stopped reading input: that is the
         # mistake to name, not the output path (which timing may or may not reach first)
         stopped_reading = not sender.sent_all
+        cut_short = bytes(got) == want[:len(got)]
         raise GradeFailure(
             expected=f"the slow client gets all {len(want)} bytes of replies, in order, once it reads",
-            happened=(f"it got {len(got)} bytes; they differ from byte {first_bad} on"
+            happened=((f"it got the first {len(got)} bytes, right, and no more" if cut_short else
+                       f"it got {len(got)} bytes; they differ from byte {first_bad} on")
                       + ("" if srv.running() else f"; {srv.name} {srv.status()}")
                       + ("" if not stopped_reading else
                          f"; the server stopped reading: the grader could not send all its lines "
@@ -585,6 +601,7 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
             hint=(read_hint(variant) if stopped_reading and variant[-1] == "et" else
                   "keep reading every client that sends: EPOLLIN stays registered until its EOF"
                   if stopped_reading else
+                  EAGAIN_HINT if cut_short else
                   "keep unsent replies in the connection's output buffer (never drop what write() "
                   "did not take) and send them, in order, when the socket is writable again"))
     slow.settimeout(1.5)

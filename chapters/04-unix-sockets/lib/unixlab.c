@@ -47,6 +47,6 @@ void remove_on_exit(const char *name)
      *   - sigaction() for SIGINT and SIGTERM: a handler may only call
      *     async-signal-safe functions, and unlink() and _exit() are.  Exit 0 there.
      * (A handler that only sets a flag also works, if every blocking call then fails
-     * with EINTR: see the README, "Cleaning up".) */
+     * with EINTR: see the README, "Cleaning up on a signal".) */
     TODO("remove_on_exit: atexit and SIGINT/SIGTERM handlers that unlink the path");
 }
