@@ -356,6 +356,10 @@ def cmd_watch(args):
 
 def cmd_run(args):
     lesson = lessons.select(args.lesson)[0]
+    if not args.program:
+        print(f"which program? ./lab run {lesson.number} PROGRAM [ARGS...]; "
+              f"programs in this lesson: {', '.join(lesson.programs()) or '(none)'}")
+        return 2
     variant = "solutions" if args.solutions else "student"
     ok, log = build(variant, [lesson])
     binary = BUILD / variant / "chapters" / lesson.name / args.program
@@ -520,7 +524,7 @@ def main(argv=None):
     w.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     r = sub.add_parser("run", help="build and run one program of a lesson")
     r.add_argument("lesson")
-    r.add_argument("program")
+    r.add_argument("program", nargs="?")
     r.add_argument("args", nargs=argparse.REMAINDER)
     r.add_argument("--solutions", action="store_true")
     v = sub.add_parser("verify", help="solutions get full points, skeletons fail quickly")
