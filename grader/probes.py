@@ -104,56 +104,70 @@ def render(states):
 #
 # A test that sends a message in pieces wants the program to see the pieces in
 # separate read()s.  Sleeping between them only makes that likely; waiting until the
-# program has read each piece makes it certain.  The kernel shows it: for TCP, the
-# program's socket has nothing left in its receive queue (/proc/net/tcp rx_queue) and
-# ours nothing unacknowledged; for a Unix stream socket, the bytes we sent stay charged
-# to our socket (SIOCOUTQ) until the reader consumes them.
+# program has read each piece makes it certain.  The kernel shows it: for TCP, ours has
+# nothing unacknowledged (SIOCOUTQ) and the program's socket nothing in its receive
+# queue -- asked of sock_diag for that one connection, which costs microseconds however
+# many sockets the machine has (/proc/net/tcp lists them all: with 10,000 TIME-WAIT
+# entries about, reading it took longer than a test's timing allows).  For a Unix stream
+# socket the bytes we sent stay charged to our socket (SIOCOUTQ) until the reader
+# consumes them.
 
-def _tcp_queues():
-    """{(local_port, remote_port): (tx_queue, rx_queue)} in this thread's namespace."""
-    queues = {}
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/thread-self/net/{name}") as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    key = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
-                    tx, rx = (int(x, 16) for x in fields[4].split(":"))
-                    old = queues.get(key, (0, 0))
-                    queues[key] = (max(tx, old[0]), max(rx, old[1]))
-        except (FileNotFoundError, StopIteration):
-            pass
-    return queues
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST = 1
+NLMSG_ERROR = 2
+INET_DIAG_NOCOOKIE = 0xFFFFFFFF
+TCP_CLOSE = 7                # tcpi_state of a connection that was reset
+_RQUEUE_OFFSET = 16 + 56     # nlmsghdr, then inet_diag_msg's idiag_rqueue
 
 
-def _unix_outq(sock):
+def _outq(sock):
+    """Bytes we sent that the other side has not taken (TCP: not acknowledged; Unix:
+    not consumed by the reader)."""
     try:
         return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
     except OSError:
         return 0
 
 
+def _packed(family, host):
+    raw = socket.inet_pton(family, host.split("%", 1)[0])
+    return raw + b"\0" * (16 - len(raw))
+
+
+def _receive_queue(family, local, peer):
+    """Bytes waiting unread in the receive queue of the TCP socket bound to `local` and
+    connected to `peer` (in this thread's network namespace), or None if there is none."""
+    sockid = (struct.pack("!HH", local[1], peer[1]) + _packed(family, local[0])
+              + _packed(family, peer[0]) + struct.pack("=III", 0, INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE))
+    request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
+    header = struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, 1, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
+        nl.send(header + request)
+        reply = nl.recv(65536)
+    if struct.unpack_from("=H", reply, 4)[0] == NLMSG_ERROR or len(reply) < _RQUEUE_OFFSET + 4:
+        return None     # ENOENT: the program has closed it
+    return struct.unpack_from("=I", reply, _RQUEUE_OFFSET)[0]
+
+
 def unread_count(socks):
     """How many of the grader's connected stream sockets `socks` hold bytes that the
-    program at the other end has not read yet (sockets we cannot see count as read)."""
-    queues = None
+    program at the other end has not read yet (a socket it has closed counts as read)."""
     count = 0
     for s in socks:
         if s.fileno() < 0:
             continue
-        if s.family == socket.AF_UNIX:
-            count += _unix_outq(s) > 0
-            continue
-        if queues is None:
-            queues = _tcp_queues()
-        try:
-            mine, theirs = s.getsockname()[1], s.getpeername()[1]
-        except OSError:
-            continue
-        unacked = queues.get((mine, theirs), (0, 0))[0]
-        unread = queues.get((theirs, mine), (0, 0))[1]
-        count += unacked + unread > 0
+        tcp = s.family in (socket.AF_INET, socket.AF_INET6)
+        if tcp and s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE:
+            continue    # reset: what we sent will never be read, and SIOCOUTQ stays stale
+        if _outq(s) > 0:
+            count += 1
+        elif tcp:
+            try:
+                theirs = _receive_queue(s.family, s.getpeername(), s.getsockname())
+            except OSError:
+                continue
+            count += bool(theirs)
     return count
 
 
