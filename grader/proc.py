@@ -277,7 +277,7 @@ class Program:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
-        self.join_output()
+        self.settle_output()
         return self.proc.returncode
 
     def expect_exit(self, status, timeout=2.0, expected=None, hint=None):
