@@ -181,3 +181,23 @@ def wait_read(socks, timeout):
             return False
         time.sleep(0.002)
     return True
+
+
+def wait_stalled(port, peer_port, timeout=3.0):
+    """Wait until the program's socket (local `port`, connected to the grader's `peer_port`)
+    holds bytes and stops changing: replies stuck in its send queue because the grader does
+    not read (the program has met a full socket: write() said EAGAIN, or blocks), or
+    requests stuck in its receive queue because it stopped reading.  Returns (Send-Q,
+    Recv-Q) as last seen, or None once the program has closed the socket.  Polled,
+    bounded: the kernel has no event for "nothing more moves"."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        socks = find("tcp", local_port=port, peer_port=peer_port)
+        if not socks:
+            return None
+        seen.append((socks[0].send_q, socks[0].recv_q))
+        if len(seen) >= 4 and any(seen[-1]) and len(set(seen[-4:])) == 1:
+            break
+        time.sleep(0.03)
+    return seen[-1] if seen else (0, 0)

@@ -503,24 +503,6 @@ class SlowSender(threading.Thread):
             self.error = e
 
 
-def wait_stalled(port, client_port, timeout=3.0):
-    """Wait until the server's side of the slow connection stops changing: replies stuck
-    in its send queue (the client does not read) or, for a server that stopped reading,
-    requests stuck in its receive queue.  Returns (Send-Q, Recv-Q) of that socket, or
-    None once the server has closed it."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        socks = probes.find("tcp", local_port=port, peer_port=client_port)
-        if not socks:
-            return None
-        seen.append((socks[0].send_q, socks[0].recv_q))
-        if len(seen) >= 4 and any(seen[-1]) and len(set(seen[-4:])) == 1:
-            break
-        time.sleep(0.03)    # ss offers no event; bounded poll
-    return seen[-1] if seen else (0, 0)
-
-
 EAGAIN_HINT = ("write() failing with EAGAIN (EWOULDBLOCK) means `the socket's buffer is full, try "
                "later', not an error: keep what it did not take in the connection's output buffer "
                "and send it when EPOLLOUT says there is room")
@@ -538,7 +520,7 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
     data = data[:data.rindex(b"\n") + 1]
     sender = SlowSender(slow, data)
     sender.start()
-    stalled = wait_stalled(port, slow.getsockname()[1])
+    stalled = probes.wait_stalled(port, slow.getsockname()[1])
     expect(stalled is not None,
            expected="the server keeps the slow client's connection open while its replies wait",
            happened="the server closed it (ss shows no socket for it any more), though the client "

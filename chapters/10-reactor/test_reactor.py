@@ -281,7 +281,8 @@ def test_quit_sends_fin_only_after_queued_output(lab):
     c = slow_reader(lab, port)
     size = 4_000_000
     c.send(b"big %d\nquit\n" % size)
-    c.wait_read(2.0)    # the server has read both commands: the output queues up behind the stalled reader
+    # the server has read both commands and its output has met the full socket
+    probes.wait_stalled(port, c.local_port(), TIMEOUT)
     got = c.recv_all_until_eof(timeout=5.0)
     want = pattern(size) + b"\nbye\n"
     expect(got == want, expected=f"{len(want)} bytes (the big reply, then `bye`) and then EOF",
@@ -322,7 +323,8 @@ def test_close_and_reset_release_every_connection_once(lab):
     for c in clients[6:]:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         c.send(b"big 4000000\n")
-    probes.wait_read([c.sock for c in clients[6:]], 2.0)   # big replies queue up before the resets
+    for c in clients[6:]:   # the big replies have met the full socket: queued when the resets come
+        probes.wait_stalled(port, c.local_port(), TIMEOUT)
     for c in clients[:3]:
         c.close()
     for c in clients[3:]:
