@@ -4,7 +4,7 @@
     bench/run.py [--seconds 2] [--rounds 3] [--idle 10000] [--out FILE]
 
 Builds everything with gcc -O2 into /tmp/socklab-bench (needs libevent-dev and
-libuv1-dev: apt-get install libevent-dev libuv1-dev), then for each server and each
+libuv1-dev: sudo bash tools/setup.sh --bench), then for each server and each
 concurrency (1, 100, 1000 connections) runs bench/loadgen for SECONDS, ROUNDS times
 interleaved, and prints the medians of requests/s, p50/p99 latency and RSS growth per
 connection, with ratios to libevent.
@@ -32,17 +32,26 @@ def build():
     for hdr, pkg in (("/usr/include/event2/event.h", "libevent-dev"), ("/usr/include/uv.h", "libuv1-dev")):
         if not Path(hdr).exists():
             sys.exit(f"{hdr} missing: apt-get install {pkg}")
-    sol = REPO / "solutions" / "10-reactor"
     jobs = {
         "loadgen": ["bench/loadgen.c"],
         "echo_libevent": ["bench/echo_libevent.c", "-levent"],
         "echo_libuv": ["bench/echo_libuv.c", "-luv"],
-        "echo_socklab": [str(sol / "echo.c"), *map(str, sorted((sol / "lib").glob("*.c"))),
+        "echo_socklab": [*map(str, reference_reactor_sources()),
                          *map(str, sorted((REPO / "lib").glob("*.c"))),
-                         "-I", str(sol / "lib"), "-I", str(REPO / "lib")],
+                         "-I", str(REPO / "solutions" / "10-reactor" / "lib"),
+                         "-I", str(REPO / "chapters" / "10-reactor" / "lib"), "-I", str(REPO / "lib")],
     }
     for name, args in jobs.items():
         subprocess.run(["gcc", *CFLAGS, "-o", str(OUT / name), *args], cwd=REPO, check=True)
+
+
+def reference_reactor_sources():
+    """echo.c and the library, as the solutions build takes them: solutions/10-reactor
+    holds only what differs from the chapter's given code (the CMake rule, too)."""
+    chapter, solution = REPO / "chapters" / "10-reactor", REPO / "solutions" / "10-reactor"
+    given = [chapter / "echo.c", *sorted((chapter / "lib").glob("*.c"))]
+    return [solution / f.relative_to(chapter) if (solution / f.relative_to(chapter)).exists() else f
+            for f in given]
 
 
 def free_port():
@@ -131,8 +140,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--out")
+    ap.add_argument("--build-only", action="store_true", help="build everything, measure nothing")
     a = ap.parse_args()
     build()
+    if a.build_only:
+        return
     servers = ["echo_libevent", "echo_libuv", "echo_socklab"]
     lines = [f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
              f"median of {a.rounds} interleaved rounds of {a.seconds:g} s per point, 64-byte echo, "

@@ -4,15 +4,13 @@
 # otherwise it prints the exact sudo command and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# --docs: the packages only `./lab docs` needs (tools/packages-docs.txt); --vm: only the
-# project's Vagrantfile test (tools/packages-vm.txt); same rules.
+# --NAME: the packages of tools/packages-NAME.txt instead, same rules: --docs for
+# `./lab docs`, --vm and --bench for the project's own tests of the Vagrantfile and bench/.
 list="$here/packages.txt"
-case "${1:-}" in
-    --docs) list="$here/packages-docs.txt" ;;
-    --vm) list="$here/packages-vm.txt" ;;
-    "") ;;
-    *) echo "usage: tools/setup.sh [--docs|--vm]" >&2; exit 2 ;;
-esac
+if [ -n "${1:-}" ]; then
+    list="$here/packages-${1#--}.txt"
+    [[ "$1" == --* && -f "$list" ]] || { echo "usage: tools/setup.sh [--docs|--vm|--bench]" >&2; exit 2; }
+fi
 # One package a line; a second word `no-service` means: we want the program, not the
 # system service the package starts and enables (nginx, the lesson 13 yardstick, would
 # otherwise serve port 80 on a student's VM from now on).
