@@ -8,7 +8,8 @@ repository, or just its chapters/) or a .zip / .tar / .tar.gz of one.  For each:
   1. a private copy of the course is made (root-owned, so read-only to the sandbox) and
      only the submission's *.c / *.h files of each lesson are put in it: a submission's
      own graders, build files or results files are never used;
-  2. it is built and graded as an unprivileged uid of its own (one per worker slot),
+  2. it is built and graded as an unprivileged uid of its own (one per worker slot; a
+     lock file keeps another batch running at the same time off it),
      with rlimits (processes, CPU, file size, open files), a bound on the memory all its
      processes together hold (MemoryWatchdog), inside a user and mount namespace whose
      /tmp, /var/tmp and /dev/shm are private tmpfs, and with a wall-clock bound; each
@@ -25,6 +26,7 @@ batch still runs, namespaced, and says so.
 """
 import csv
 import ctypes
+import fcntl
 import hashlib
 import html
 import json
@@ -210,9 +212,9 @@ class Sandbox:
 
     userns = None  # decided once per batch: user_namespaces_work()
 
-    def __init__(self, slot):
+    def __init__(self, slot_uid):
         self.root_mode = os.geteuid() == 0
-        self.uid = SANDBOX_UID_BASE + slot if self.root_mode else os.geteuid()
+        self.uid = slot_uid if self.root_mode else os.geteuid()
         self.gid = self.uid if self.root_mode else os.getegid()
         if Sandbox.userns is None:
             Sandbox.userns = user_namespaces_work()
@@ -433,6 +435,7 @@ def grade_one(sub, out, work_root, lesson_names, slot, course_fp, needed=()):
         "scores": scores, "total": sum(v["score"] for v in scores.values()),
         "notes": reasons, "seconds": round(time.monotonic() - t0, 1),
         "peak_memory_mib": max(build_memory.peak_kib, grading_memory.peak_kib) >> 10,
+        "sandbox_uid": sandbox.uid,
     }
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "report.txt").write_text(
@@ -508,7 +511,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None):
               "run as root for the full sandbox")
     course_fp = course_fingerprint(names)
     work_root = make_work_root(out)
-    slots = list(range(jobs))
+    slots, claims = claim_sandbox_uids(jobs)
     lock = threading.Lock()
 
     def task(sub):
@@ -534,7 +537,32 @@ def batch(submissions, out, lesson_keys=None, jobs=None):
     print(f"graded {len(results)} submissions in {elapsed:.1f} s with {jobs} workers; "
           f"gradebook: {out / 'gradebook.csv'} and {out / 'gradebook.html'}")
     shutil.rmtree(work_root, ignore_errors=True)
+    for claim in claims:
+        claim.close()
     return 0
+
+
+def claim_sandbox_uids(count):
+    """`count` sandbox uids that no other batch on this machine is using, each held by a
+    lock file until this batch ends (or dies: the kernel drops the lock).  Two batches
+    sharing a uid would kill each other's programs: every process of a slot's uid is
+    killed after each submission.  Without root the uid is our own; slots are numbers."""
+    if os.geteuid() != 0:
+        return list(range(count)), []
+    locks = Path("/run/lock" if Path("/run/lock").is_dir() else tempfile.gettempdir())
+    uids, claims = [], []
+    for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + 1000):
+        f = open(locks / f"socklab-sandbox-uid-{uid}.lock", "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        uids.append(uid)
+        claims.append(f)
+        if len(uids) == count:
+            return uids, claims
+    raise SystemExit("no free sandbox uid: a thousand batches are running?")
 
 
 def make_work_root(out):

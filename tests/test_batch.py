@@ -106,9 +106,11 @@ def kernel_oom_kills():
     return 0
 
 
-def sandbox_processes():
+def sandbox_processes(uids):
+    """Processes still running as the batch's sandbox uids (those its results name: a
+    batch running beside this one has uids of its own)."""
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    return [l for l in out.splitlines() if l.split() and 61000 <= int(l.split()[0]) < 61100]
+    return [l for l in out.splitlines() if l.split() and int(l.split()[0]) in uids]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox (uid switch, process limit) needs root")
@@ -149,7 +151,9 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert not Path("/var/tmp/socklab-escape-marker").exists()
     assert not (tmp_path / "evil-outside.txt").exists()
     assert digest([REPO / "grader", REPO / "chapters" / "01-sockets", REPO / "lib"]) == before
-    assert not sandbox_processes(), sandbox_processes()
+    uids = {json.loads((out / "students" / s / "result.json").read_text())["sandbox_uid"] for s in rows}
+    assert uids and all(uid != os.geteuid() for uid in uids)
+    assert not sandbox_processes(uids), sandbox_processes(uids)
     assert kernel_oom_kills() == oom_kills  # the batch's bound stopped peggy, not the kernel
 
     # a re-run resumes (nothing regraded) and gives the same gradebook
@@ -159,6 +163,20 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert again.returncode == 0
     assert time.monotonic() - t0 < first / 2 + 5
     assert {s: r for s, r in ((r["student"], r) for r in csv.DictReader(open(out / "gradebook.csv")))} == rows
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are claimed only as root")
+def test_two_batches_at_once_never_share_a_sandbox_uid():
+    """Each slot's uid is killed wholesale after a submission: a second batch running at
+    the same time must get other uids (a lock file per uid), not the first one's."""
+    from grader import batch
+    first, held = batch.claim_sandbox_uids(2)
+    second, held2 = batch.claim_sandbox_uids(2)
+    try:
+        assert len(set(first) | set(second)) == 4
+    finally:
+        for f in held + held2:
+            f.close()
 
 
 def test_batch_takes_a_submissions_chapter_library(tmp_path):
