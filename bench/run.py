@@ -28,7 +28,7 @@ CFLAGS = ["-O2", "-D_GNU_SOURCE", "-std=gnu11", "-pthread"]
 
 
 def build():
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     for hdr, pkg in (("/usr/include/event2/event.h", "libevent-dev"), ("/usr/include/uv.h", "libuv1-dev")):
         if not Path(hdr).exists():
             sys.exit(f"{hdr} missing: apt-get install {pkg}")
@@ -135,13 +135,16 @@ def idle(server, conns, hold=2.0):
 
 
 def main():
+    global OUT
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--out")
     ap.add_argument("--build-only", action="store_true", help="build everything, measure nothing")
+    ap.add_argument("--build-dir", default=str(OUT), help=f"where the programs go (default {OUT})")
     a = ap.parse_args()
+    OUT = Path(a.build_dir)
     build()
     if a.build_only:
         return

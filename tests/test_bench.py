@@ -38,7 +38,7 @@ def test_bench_builds_and_prints_every_figure(tmp_path):
     out = tmp_path / "bench.txt"
     res = subprocess.run(in_own_netns([sys.executable, str(REPO / "bench" / "run.py"),
                                        "--seconds", "0.3", "--rounds", "1", "--idle", "300",
-                                       "--out", str(out)]),
+                                       "--out", str(out), "--build-dir", str(tmp_path / "bin")]),
                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     text = out.read_text()
