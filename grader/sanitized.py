@@ -67,7 +67,9 @@ def guessed_sources(name, lesson):
         return []
     uses = REPO / "chapters" / lesson / "uses.txt"
     chapters = [lesson] + (uses.read_text().split() if uses.exists() else [])
-    libs = sorted(REPO.glob("lib/*.c")) + [p for c in chapters for p in sorted((REPO / "chapters" / c / "lib").glob("*.c"))]
+    libs = sorted(REPO.glob("lib/*.c"))
+    for c in chapters:
+        libs += sorted((REPO / "chapters" / c / "lib").glob("*.c"))
     return [main] + libs
 
 
@@ -116,7 +118,8 @@ def headers_digest(includes):
 def _object(cache, kind, source, includes, headers):
     """One source compiled once per content (with its headers), shared by every program
     and every build -- a self-test's patched program reuses the unpatched library."""
-    out = cache / "obj" / f"{source.stem}-{_key(kind, str(source).encode(), source.read_bytes(), headers)}.o"
+    key = _key(kind, str(source).encode(), source.read_bytes(), headers)
+    out = cache / "obj" / f"{source.stem}-{key}.o"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{os.getpid()}")
