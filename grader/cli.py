@@ -246,8 +246,9 @@ def bad_k_expression(expr):
 
 def cmd_check(args):
     lesson_list = lessons.select(args.lesson)
-    if args.k and bad_k_expression(args.k):
-        print(f"{RED}-k '{args.k}' is not a test filter: {bad_k_expression(args.k)}{RESET}\n"
+    why = bad_k_expression(args.k) if args.k else None
+    if why:
+        print(f"{RED}-k '{args.k}' is not a test filter: {why}{RESET}\n"
               "  it is a test-name fragment, or fragments joined with and / or / not, e.g.\n"
               "  -k client   -k 'server and not wildcard'")
         return 2
@@ -288,17 +289,21 @@ def cmd_check(args):
     return rc
 
 
+def _test_functions(lesson):
+    """[(test file, test function name)] of a lesson's graders."""
+    return [(f, m) for f in sorted(lesson.path.glob("test_*.py"))
+            for m in re.findall(r"^def (test_\w+)", f.read_text(), flags=re.M)]
+
+
 def _node_ids(lesson_list, name):
     """pytest node ids of the one test case called `name` (`test_x`, or `test_x[param]` for
     one parameter of it): exactly that case, where -k would match every name containing it."""
     base = name.split("[", 1)[0]
-    return [f"{f}::{name}" for l in lesson_list for f in sorted(l.path.glob("test_*.py"))
-            if re.search(rf"^def {re.escape(base)}\(", f.read_text(), re.M)]
+    return [f"{f}::{name}" for l in lesson_list for f, test in _test_functions(l) if test == base]
 
 
 def _test_names(lesson):
-    return [m for f in lesson.path.glob("test_*.py")
-            for m in re.findall(r"^def (test_\w+)", f.read_text(), flags=re.M)]
+    return [test for _, test in _test_functions(lesson)]
 
 
 def cmd_hint(args):

@@ -445,11 +445,8 @@ def workout(lab, kind):
     use_sanitized_programs(lab, kind)
     slow = 4 * TIMEOUT          # sanitized code runs several times slower
     prog, port = start(lab, "linesrv", 2)
-    doing = "the start-up"
 
     def step(what, action):
-        nonlocal doing
-        doing = what
         try:
             action()
         except GradeFailure as failure:
@@ -473,7 +470,8 @@ def workout(lab, kind):
         stalled = [slow_reader(lab, port) for _ in range(2)]
         for c in stalled:
             c.send(b"big 1000000\n")
-        probes.wait_read([c.sock for c in stalled], slow)
+        for c in stalled:   # the big replies have met the full socket: queued when the resets come
+            probes.wait_stalled(port, c.local_port(), slow)
         for c in stalled:
             c.reset()
         wait_lines(prog, CLOSE, 2, timeout=slow)
