@@ -53,7 +53,8 @@ def pytest_configure(config):
     for line in ("points(n): the test is worth n points (default 1)",
                  "hidden: hidden from students until after the due date",
                  "needs_netns: needs a private network namespace",
-                 "slow: waits on timers for seconds; scheduled first"):
+                 "slow: waits on timers for seconds; scheduled first",
+                 "contract(program, *phrases): the README Contract bullets the test checks"):
         config.addinivalue_line("markers", line)
     isolation.become_subreaper()
     if config.getoption("socklab_raw_fd") is not None:
