@@ -17,6 +17,7 @@ import argparse
 import fcntl
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -25,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import lessons
+from grader import calibrate, host, lessons
 from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,6 +37,11 @@ JOBS = str(max(1, min(os.cpu_count() or 1, 4)))
 BOLD, GREEN, RED, YELLOW, DIM, RESET = (
     ("\033[1m", "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m")
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else ("",) * 6)
+
+
+# Package lists (tools/packages-NAME.txt) of the project's own tests: `./lab test`
+# installs them once, before its tests start in parallel (two apt-gets at once fail).
+TEST_PACKAGE_LISTS = ("bench", "docs", "vm")
 
 
 # -- building ---------------------------------------------------------------------
@@ -374,6 +380,7 @@ def cmd_run(args):
             print(compiler_errors(log, lesson.name))
         print(f"programs in this lesson: {', '.join(lesson.programs()) or '(none)'}")
         return 1
+    give_build_back()                   # exec leaves no finally to do it
     os.execv(str(binary), [str(binary)] + args.args)
 
 
@@ -400,21 +407,27 @@ def cmd_verify(args):
     t_skel = time.monotonic() - t0
     sol_totals = lessons.totals_from_results(out / "solutions.json")
     skel_totals = lessons.totals_from_results(out / "skeletons.json")
+    # the skeleton time limit was set on a quiet 2-core machine
+    factor = calibrate.slowness()
+    skeleton_limit = args.skeleton_test_limit * factor
+    too_slow = []
 
     print(f"{'lesson':<26} {'solution':>10} {'skeleton':>10} {'skeleton time':>14}")
     for lesson in lesson_list:
         s = sol_totals.get(lesson.name)
         k = skel_totals.get(lesson.name)
         verdicts = []
+        slow_skips = [t["title"] for t in (s or {}).get("tests", []) if t.get("skip_kind") == "too-slow"]
+        too_slow += [f"{lesson.name} › {title}" for title in slow_skips]
         if not s or s["max"] == 0:
             verdicts.append("no graded tests")
         else:
-            if s["score"] != s["max"] or s["failed"] or s["skipped"]:
+            if s["score"] != s["max"] or s["failed"] or s["skipped"] > len(slow_skips):
                 verdicts.append("solution does not get full points")
             if not k or k["score"] >= k["max"]:
                 verdicts.append("skeleton passes")
-            elif k["slowest"] > args.skeleton_test_limit:
-                verdicts.append(f"a skeleton test took {k['slowest']:.1f} s (limit {args.skeleton_test_limit:g} s)")
+            elif k["slowest"] > skeleton_limit:
+                verdicts.append(f"a skeleton test took {k['slowest']:.1f} s (limit {skeleton_limit:.1f} s)")
         mark = f"{GREEN}ok{RESET}" if not verdicts else f"{RED}{'; '.join(verdicts)}{RESET}"
         sol_txt = f"{s['score']}/{s['max']}" if s else "-"
         skel_txt = f"{k['score']}/{k['max']}" if k else "-"
@@ -422,6 +435,12 @@ def cmd_verify(args):
         print(f"{lesson.name:<26} {sol_txt:>10} {skel_txt:>10} {skel_time:>14}  {mark}")
         problems += [f"{lesson.name}: {v}" for v in verdicts]
     print(f"\nsolutions graded in {t_sol:.1f} s, skeletons in {t_skel:.1f} s (2 workers)")
+    if factor > 1:
+        print(f"{DIM}this machine is slow right now ({calibrate.describe(factor)}): time limits "
+              f"stretched {factor:.1f}x{RESET}")
+    if too_slow:
+        print(f"{YELLOW}skipped as this machine is too slow for them (not a failure; run verify on a "
+              f"faster machine before a release):{RESET}\n  " + "\n  ".join(too_slow))
     if problems:
         print(f"{RED}verify failed:{RESET}\n  " + "\n  ".join(problems))
         if sol.returncode not in (0, 1):
@@ -464,6 +483,7 @@ def cmd_grade(args):
 def cmd_test(args):
     """The project's own tests: lib unit tests (CTest), grader self-tests, verify."""
     steps = []
+    install_test_packages()
     dev = BUILD / "dev"
     # a student repository (./lab release) has no solutions/: build and verify what is there
     solutions = (REPO / "solutions").is_dir()
@@ -490,6 +510,14 @@ def cmd_test(args):
     return 1 if failed else 0
 
 
+def install_test_packages():
+    """What the project's own tests need beyond ./lab's packages, installed once, now --
+    as root; a normal user gets the sudo line (from setup.sh) and those tests skip."""
+    opts = [f"--{name}" for name in TEST_PACKAGE_LISTS]
+    if subprocess.run([str(REPO / "tools" / "setup.sh"), *opts], stdin=subprocess.DEVNULL).returncode:
+        print(f"{YELLOW}the tests that need them will be skipped{RESET}")
+
+
 def cmd_batch(args):
     from grader import batch
     return batch.batch(args.submissions, args.out, args.lessons, args.jobs)
@@ -503,6 +531,35 @@ def cmd_release(args):
 def cmd_gradescope(args):
     from grader import instructor
     return instructor.gradescope(args.zip)
+
+
+def give_build_back():
+    """After a run as root in a user's checkout (`sudo ./lab check`): what it made under
+    build/ goes back to the checkout's owner, whose next run must write there."""
+    if not host.real_root() or not BUILD.exists():
+        return
+    uid, gid = host.checkout_owner(REPO)
+    if uid == 0:
+        return
+    for path in [BUILD, *BUILD.rglob("*")]:
+        try:
+            if path.lstat().st_uid == 0:
+                os.lchown(path, uid, gid)
+        except OSError:
+            pass                        # removed meanwhile
+
+
+def build_dir_is_ours():
+    """False, after saying what to do, when build/ holds folders we cannot write (left
+    by a run as root from before ./lab gave them back)."""
+    if not BUILD.is_dir():
+        return True
+    stuck = [p for p in [BUILD, *BUILD.iterdir()] if p.is_dir() and not os.access(p, os.W_OK | os.X_OK)]
+    if not stuck:
+        return True
+    print(f"{RED}{', '.join(str(p.relative_to(REPO)) + '/' for p in stuck)} belong to another user "
+          f"(a run with sudo?); give them back with:{RESET}\n    sudo chown -R {pwd.getpwuid(os.getuid()).pw_name}: {BUILD}")
+    return False
 
 
 def main(argv=None):
@@ -557,6 +614,8 @@ def main(argv=None):
     if command == "help":
         p.print_help()
         return 0
+    if not build_dir_is_ours():
+        return 1
     try:
         return globals()[f"cmd_{command}"](args)
     except lessons.UnknownLesson as e:
@@ -570,6 +629,8 @@ def main(argv=None):
         # `./lab | head`: the reader has gone; say nothing more (not even at exit's flush)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        give_build_back()
 
 
 if __name__ == "__main__":

@@ -17,13 +17,14 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
-
-from grader import capture, isolation, peers, probes
-from grader.failure import GradeFailure
+from grader import calibrate, capture, host, isolation, peers, probes
+from grader.failure import GradeFailure, skip
 from grader.proc import Program
 
 TAIL_LINES = 8
+# Beyond this many times slower than the machine the time bounds were set on, a timed
+# check is skipped, not stretched: too slow to judge a program fairly.
+MOST_SLOWNESS = 10.0
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -57,10 +58,11 @@ class Lab:
         self.default_env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:print_legend=0",
                             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         self.launcher = []        # a command that runs each program (e.g. setarch -R)
+        self._slowness = None
         self._before = set(isolation.descendants())
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
-            pytest.skip("needs a private network namespace: " + isolation.netns_unavailable_reason())
+            skip("no-netns", "needs a private network namespace: " + isolation.netns_unavailable_reason())
 
     # -- programs ------------------------------------------------------------
 
@@ -160,13 +162,36 @@ class Lab:
         """All sockets of `proto` in this test's namespace, as `ss` shows them."""
         return probes.render(probes.sockets(proto))
 
+    def can_capture(self):
+        """Packets can be recorded: on this test's own loopback, or as real root on the
+        host's (the root `unshare -r` makes has no say over the host's network)."""
+        return self.netns or host.real_root()
+
     def capture(self):
         """Start recording packets on this test's loopback."""
-        if not self.netns and os.geteuid() != 0:
-            pytest.skip("packet capture needs a private network namespace or root")
+        if not self.can_capture():
+            skip("no-netns", "packet capture needs a private network namespace or root")
         rec = capture.Recorder()
         self.recorders.append(rec)
         return rec
+
+    # -- the machine's speed -----------------------------------------------------
+
+    def slowness(self):
+        """How many times slower than the machine the time bounds were set on this one
+        is right now (>= 1; grader/calibrate.py), measured once per test, when first asked."""
+        if self._slowness is None:
+            self._slowness = calibrate.slowness()
+        return self._slowness
+
+    def scaled(self, seconds, most=MOST_SLOWNESS):
+        """A time bound set on the reference machine, stretched to this one.  On a machine
+        more than `most` times slower the test is skipped as too slow -- never failed."""
+        factor = self.slowness()
+        if factor > most:
+            skip("too-slow", f"this machine is too slow for this check right now "
+                             f"({calibrate.describe(factor)})")
+        return seconds * factor
 
     def note(self, title, text):
         """Add a section to this test's report if it fails."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from grader import isolation
-from grader.failure import GradeFailure
+from grader.failure import GradeFailure, Skipped
 from grader.lab import Lab
 from grader.proc import TODO_EXIT_STATUS
 
@@ -154,6 +154,10 @@ def pytest_runtest_makereport(item, call):
         measured = ("measured", "; ".join(the_lab.measured))
         item.user_properties.append(measured)
         rep.user_properties.append(measured)
+    if rep.skipped and call.excinfo is not None and isinstance(call.excinfo.value, Skipped):
+        kind = ("skip_kind", call.excinfo.value.kind)
+        item.user_properties.append(kind)
+        rep.user_properties.append(kind)
     if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
         rep.longrepr = _format_failure(item, call.excinfo)
     # the lab object holds programs and sockets: drop it once the test is over
@@ -240,16 +244,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 explained += 1
             elif r["outcome"] == "skipped" and r["text"]:
                 reason = r["text"].strip().splitlines()[0]
-                if "needs a private network namespace" in reason:
+                if r.get("skip_kind") == "no-netns":
                     reason = "skipped: needs a private network namespace (see the note below)"
                 tr.write_line("  " + reason)
         tr.write_line(f"  {name}: {t['score']}/{t['max']} points"
                       f" ({t['passed']} passed, {t['failed']} failed"
                       + (f", {t['skipped']} skipped" if t["skipped"] else "") + ")", bold=True)
     # said once, whichever process (this one or an xdist worker) found out
-    reasons = {r["text"].split("needs a private network namespace: ", 1)[1].strip()
-               for r in results.values()
-               if r["outcome"] == "skipped" and "needs a private network namespace: " in r["text"]}
+    reasons = {r["text"].split(": ", 1)[-1].strip() for r in results.values()
+               if r["outcome"] == "skipped" and r.get("skip_kind") == "no-netns"}
     if reasons or isolation.netns_unavailable_reason():
         why = sorted(reasons)[0] if reasons else isolation.netns_unavailable_reason()
         tr.write_line(f"note: {why}; tests that need one were skipped", yellow=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.batch import MEMORY_LIMIT_MIB
+from grader.host import real_root
 
 REPO = Path(__file__).resolve().parent.parent
 SOL = REPO / "solutions" / "01-sockets"
@@ -113,7 +114,7 @@ def sandbox_processes(uids):
     return [l for l in out.splitlines() if l.split() and int(l.split()[0]) in uids]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox (uid switch, process limit) needs root")
+@pytest.mark.skipif(not real_root(), reason="the full sandbox (uid switch, process limit) needs root")
 def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     subs = tmp_path / "submissions"
     make_class(subs)
@@ -165,7 +166,7 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert {s: r for s, r in ((r["student"], r) for r in csv.DictReader(open(out / "gradebook.csv")))} == rows
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are claimed only as root")
+@pytest.mark.skipif(not real_root(), reason="sandbox uids are claimed only as root")
 def test_two_batches_at_once_never_share_a_sandbox_uid():
     """Each slot's uid is killed wholesale after a submission: a second batch running at
     the same time must get other uids (a lock file per uid), not the first one's."""

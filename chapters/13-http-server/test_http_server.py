@@ -13,10 +13,9 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
 from grader import expect, points
-from grader.failure import GradeFailure
+from grader.failure import GradeFailure, skip
+from grader.host import which
 
 TIMEOUT = 2.0
 INDEX = b"<!doctype html><title>socklab</title><h1>It works</h1>\n"
@@ -368,7 +367,7 @@ def test_curl_reuses_the_connection(lab):
     """curl fetches two files over one connection (`Re-using existing connection`)"""
     curl = shutil.which("curl")
     if curl is None:
-        pytest.skip("curl is not installed (apt-get install curl)")
+        skip("missing-tool", "curl is not installed: sudo apt-get install curl")
     prog, port = start(lab)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -467,7 +466,7 @@ def nginx_conf_string(path):
 def start_nginx(lab, root):
     """nginx on an ephemeral port of this test's namespace, serving `root`.
     Returns (port, None), or (None, why) when it cannot run here."""
-    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    nginx = which("nginx")                  # in /usr/sbin, which a normal user's PATH lacks
     if nginx is None:
         return None, "nginx is not installed (tools/setup.sh installs it)"
     where = lab.tmp / "nginx"
@@ -498,7 +497,7 @@ def test_keep_alive_throughput_with_wrk(lab):
     """wrk -t1 -c10 -d1s with keep-alive: no errors, >= 1000 requests/s, ratio to nginx"""
     wrk = shutil.which("wrk")
     if wrk is None:
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+        skip("missing-tool", "wrk is not installed: sudo apt-get install wrk")
     prog, port = start(lab, threads=0)
     opened0 = tcp_passive_opens() if lab.netns else None
     run = run_wrk(wrk, port)
@@ -533,8 +532,13 @@ def test_keep_alive_throughput_with_wrk(lab):
     slow_hint = ("a keep-alive request should cost one read and one write: no per-request "
                  "connection, no sleeps, no timeouts polling, no 40 ms Nagle stall (one send "
                  "per response, TCP_NODELAY)")
-    expect(run.rps >= MIN_RPS,
-           expected=f"at least {MIN_RPS} requests/s over {WRK_CONNECTIONS} keep-alive connections",
+    # the floor was set on a quiet 2-core machine: a slower one (or a busier one) lowers it
+    factor = lab.scaled(1.0)
+    floor = MIN_RPS / factor
+    on_this_machine = "" if factor == 1.0 else f" ({floor:.0f} on this machine, {factor:.1f}x slower)"
+    expect(run.rps >= floor,
+           expected=f"at least {MIN_RPS} requests/s over {WRK_CONNECTIONS} keep-alive "
+                    f"connections{on_this_machine}",
            happened=versus, hint=slow_hint)
     if ratio is not None:
         expect(ratio >= MIN_RATIO,
