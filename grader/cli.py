@@ -454,8 +454,16 @@ def cmd_verify(args):
 
 
 def cmd_grade(args):
-    """Grade the student build of every lesson into a Gradescope results.json."""
+    """Grade the student build of every lesson into a Gradescope results.json: as root in
+    a sandbox (grader/sandbox.py), since then the grade counts; otherwise unsandboxed,
+    for a student's own look."""
     lesson_list = lessons.select(args.lesson) if args.lesson else lessons.all_lessons()
+    if host.real_root() and not args.solutions:
+        return grade_sandboxed(args, lesson_list)
+    if args.submission:
+        print(f"{RED}--submission is graded in a sandbox, which needs root{RESET}")
+        return 2
+    print(f"{DIM}note: not root, so not sandboxed: the programs run as you{RESET}")
     variant = "solutions" if args.solutions else "student"
     ok, log = build(variant)
     results = Path(args.json).resolve()
@@ -478,6 +486,42 @@ def cmd_grade(args):
     lessons.write_json_atomic(results, data)
     print(f"wrote {results}: {data['score']} points")
     return 0 if rc in (0, 1) else rc
+
+
+def grade_sandboxed(args, lesson_list):
+    from grader import batch, plugin, sandbox
+    results = Path(args.json).resolve()
+    results.parent.mkdir(parents=True, exist_ok=True)
+    fallback = {"score": 0, "output": "The grader did not finish; please report this to the staff.",
+                "tests": []}
+    lessons.write_json_atomic(results, fallback)
+    names = [l.name for l in lesson_list]
+    built = list(dict.fromkeys(u for l in lesson_list for u in l.uses()))
+    sub = Path(args.submission).resolve() if args.submission else REPO
+    slot = sandbox.claim_slots(1)[0]
+    try:
+        t0 = time.monotonic()
+        session = sandbox.Session(slot, names, built=built, expected=batch.expected_tests(names))
+        outcome = session.grade(sub)
+    finally:
+        slot.release()
+    data = plugin.gradescope_results(outcome.results, time.monotonic() - t0)
+    notes = batch.notes_of(outcome, session.chapters)
+    data["output"] = "\n".join(n["text"] for n in notes)
+    data["tests"].insert(0, {
+        "name": "compile", "score": 0, "max_score": 0,
+        "status": "passed" if outcome.build_ok else "failed",
+        "output": "all programs compiled" if outcome.build_ok else compiler_errors(outcome.build_log),
+        "output_format": "text", "visibility": "visible", "tags": ["build"]})
+    lessons.write_json_atomic(results, data)
+    if args.junit:
+        Path(args.junit).write_text(plugin.junit_xml(outcome.results))
+    if outcome.not_enforced:
+        print(f"{YELLOW}not enforced on this machine: {'; '.join(outcome.not_enforced)}{RESET}")
+    for n in notes:
+        print(f"  {n['text']}")
+    print(f"wrote {results}: {data['score']} points (graded in a sandbox)")
+    return 0
 
 
 def cmd_test(args):
@@ -520,7 +564,7 @@ def install_test_packages():
 
 def cmd_batch(args):
     from grader import batch
-    return batch.batch(args.submissions, args.out, args.lessons, args.jobs)
+    return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory)
 
 
 def cmd_release(args):
@@ -597,6 +641,9 @@ def main(argv=None):
     g.add_argument("--json", required=True, metavar="FILE")
     g.add_argument("--junit", metavar="FILE", help="also write JUnit XML (points as properties)")
     g.add_argument("--solutions", action="store_true")
+    g.add_argument("--submission", metavar="DIR",
+                   help="grade the C files of this submission (a repository, its chapters/, or "
+                        "an archive) instead of this checkout's; needs root")
     g.add_argument("lesson", nargs="?")
     sub.add_parser("test", help="run the project's own tests")
     b = sub.add_parser("batch", help="grade a directory of submissions, sandboxed, into a gradebook")
@@ -604,6 +651,8 @@ def main(argv=None):
     b.add_argument("--out", required=True)
     b.add_argument("--lessons", help="comma-separated lessons (default: all)")
     b.add_argument("--jobs", type=int, help="parallel submissions (default: number of cores)")
+    b.add_argument("--memory", type=int, metavar="MIB",
+                   help="memory bound of one submission's grading, in MiB (default: 1024)")
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")

@@ -285,27 +285,14 @@ bash /autograder/socklab/tools/setup.sh
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission.  Only the submission's C sources are taken;
-# the graders, lib/ and build files are the bundle's own, so a submission cannot change them.
+# Gradescope runs this, as root, for every submission.  ./lab grade --submission takes
+# only the submission's C sources and grades them in a sandbox (grader/sandbox.py): they
+# build and run as uids of their own, cannot see the graders, and only the grader writes
+# the results.
 set -uo pipefail
 root=${AUTOGRADER_ROOT:-/autograder}
-work=$(mktemp -d)
-cp -r "$root/socklab/." "$work/"
-rm -rf "$work/build"
-sub="$root/submission"
-for lesson in "$work"/chapters/*/; do
-    name=$(basename "$lesson")
-    # a submission may be the whole repository or just the chapters directory
-    for candidate in "$sub/chapters/$name" "$sub/$name"; do
-        if [ -d "$candidate" ]; then
-            find "$candidate" -maxdepth 1 \\( -name '*.c' -o -name '*.h' \\) -exec cp {} "$lesson" \\;
-            if [ -d "$candidate/lib" ]; then mkdir -p "$lesson/lib" && cp "$candidate"/lib/*.[ch] "$lesson/lib/" 2>/dev/null; fi
-            break
-        fi
-    done
-done
 mkdir -p "$root/results"
-cd "$work" && ./lab grade --json "$root/results/results.json"
+cd "$root/socklab" && ./lab grade --submission "$root/submission" --json "$root/results/results.json"
 """
 
 

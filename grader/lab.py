@@ -13,11 +13,13 @@ wire; at teardown every process is killed (its whole group, and anything it left
 behind) and every socket closed.
 """
 import os
+import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 
-from grader import calibrate, capture, host, isolation, peers, probes
+from grader import calibrate, capture, host, identity, isolation, peers, probes
 from grader.failure import GradeFailure, skip
 from grader.proc import Program
 
@@ -49,6 +51,7 @@ class Lab:
         self.lesson = lesson_of(request.node.fspath)
         self.build_dir = build_dir_for(request.config)
         self.tmp = tmp_path
+        identity.give_to_runner(tmp_path)     # the programs' working folder is theirs
         self.programs = []
         self.peers = []
         self.recorders = []
@@ -59,6 +62,7 @@ class Lab:
                             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         self.launcher = []        # a command that runs each program (e.g. setarch -R)
         self._slowness = None
+        self._short_dir = None
         self._before = set(isolation.descendants())
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
@@ -77,21 +81,23 @@ class Lab:
 
     def start(self, name, *args, stdin=None, env=None, cwd=None):
         """Start chapters/<lesson>/<name> with args; returns a Program."""
-        return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher)
+        return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher,
+                           trusted=False)
 
     def start_command(self, name, argv, stdin=None, env=None, cwd=None):
         """Start another command (a reference server, say) under the same rules as the
-        student's programs: its output recorded and reported, killed at teardown."""
-        return self._start(name, argv, stdin, env, cwd, ())
+        student's programs: its output recorded and reported, killed at teardown -- but
+        as the grader, out of reach of the submission's programs."""
+        return self._start(name, argv, stdin, env, cwd, (), trusted=True)
 
-    def _start(self, name, argv, stdin, env, cwd, launcher):
+    def _start(self, name, argv, stdin, env, cwd, launcher, trusted):
         full_env = dict(os.environ)
         for key, value in self.default_env.items():
             full_env.setdefault(key, value)
         if env:
             full_env.update({k: str(v) for k, v in env.items()})
         prog = Program(name, argv, cwd=cwd or self.tmp, env=full_env, stdin_data=stdin,
-                       launcher=launcher)
+                       launcher=launcher, trusted=trusted)
         self.programs.append(prog)
         return prog
 
@@ -139,6 +145,15 @@ class Lab:
                            happened=(f"{program.name} {program.status()}" if program and not program.running()
                                      else "no listening socket appeared"),
                            sockets=probes.render(probes.sockets(proto)))
+
+    def short_dir(self):
+        """A folder with a short path, the same for the whole test: a Unix socket's path
+        must fit in sun_path's 108 bytes, and pytest's folders can be longer.  The
+        programs' own; removed after the test."""
+        if self._short_dir is None:
+            self._short_dir = Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp" if os.path.isdir("/tmp") else None))
+            identity.give_to_runner(self._short_dir)
+        return self._short_dir
 
     # -- kernel views -----------------------------------------------------------
 
@@ -232,3 +247,8 @@ class Lab:
         isolation.kill_new_descendants(self._before)
         for prog in self.programs:  # pipes are closed now that every holder is dead
             prog.join_output(timeout=1)
+        if self._short_dir is not None:
+            shutil.rmtree(self._short_dir, ignore_errors=True)
+        if identity.runner() is not None:
+            # graded in a sandbox, whose folders are bounded tmpfs: what a test wrote goes
+            shutil.rmtree(self.tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import isolation
+from grader import identity, isolation
 from grader.failure import GradeFailure, Skipped
 from grader.lab import Lab
 from grader.proc import TODO_EXIT_STATUS
@@ -41,6 +41,10 @@ def pytest_addoption(parser):
     g.addoption("--raw-results-fd", dest="socklab_raw_fd", type=int, default=None,
                 help="write the raw results as JSON to this inherited file descriptor (batch "
                      "grading: a file could be forged by the program under test)")
+    g.addoption("--runner-uid", dest="socklab_runner_uid", type=int, default=None,
+                help="run the programs under test as this uid (grading that counts; needs root)")
+    g.addoption("--builder-uid", dest="socklab_builder_uid", type=int, default=None,
+                help="compile submitted code (sanitizer copies) as this uid")
     g.addoption("--socklab-quiet", dest="socklab_quiet", action="store_true",
                 help="print only failures and the totals")
     g.addoption("--first-failure-only", dest="socklab_first_only", action="store_true",
@@ -57,6 +61,7 @@ def pytest_configure(config):
                  "contract(program, *phrases): the README Contract bullets the test checks"):
         config.addinivalue_line("markers", line)
     isolation.become_subreaper()
+    identity.configure(config.getoption("socklab_runner_uid"), config.getoption("socklab_builder_uid"))
     if config.getoption("socklab_raw_fd") is not None:
         # programs under test run as our uid: make /proc/<our pid>/fd unreachable to them
         isolation.make_undumpable()
@@ -154,6 +159,11 @@ def pytest_runtest_makereport(item, call):
         measured = ("measured", "; ".join(the_lab.measured))
         item.user_properties.append(measured)
         rep.user_properties.append(measured)
+    if rep.when == "call" and the_lab is not None and the_lab.programs:
+        # how each program ended, before teardown kills those still running
+        ended = ("programs", [p.summary() for p in the_lab.programs if not p.trusted])
+        item.user_properties.append(ended)
+        rep.user_properties.append(ended)
     if rep.skipped and call.excinfo is not None and isinstance(call.excinfo.value, Skipped):
         kind = ("skip_kind", call.excinfo.value.kind)
         item.user_properties.append(kind)
@@ -291,6 +301,26 @@ def gradescope_results(results, elapsed):
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+
+
+def junit_xml(results):
+    """JUnit XML of raw results, points, title and lesson as properties of each testcase
+    (what pytest's --junitxml gives with this plugin, for results graded in a sandbox)."""
+    from xml.etree import ElementTree as ET
+    suite = ET.Element("testsuite", name="socklab")
+    for lesson, t in lesson_totals(results).items():
+        for r in t["tests"]:
+            case = ET.SubElement(suite, "testcase", classname=lesson, name=r["nodeid"].split("::")[-1],
+                                 time=f"{r.get('duration', 0.0):.3f}")
+            props = ET.SubElement(case, "properties")
+            for key in ("points", "title", "lesson"):
+                ET.SubElement(props, "property", name=key, value=str(r.get(key, "")))
+            if r["outcome"] == "failed":
+                ET.SubElement(case, "failure", message=r["title"]).text = r.get("text", "")
+            elif r["outcome"] == "skipped":
+                ET.SubElement(case, "skipped", message=(r.get("text") or "").strip()[:200])
+    suite.set("tests", str(len(suite)))
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+from grader import identity
 from grader.failure import GradeFailure
 from grader.isolation import kill_group, proc_stat
 
@@ -46,6 +47,11 @@ def describe_status(returncode):
     if returncode == TODO_EXIT_STATUS:
         return f"exited with status {TODO_EXIT_STATUS}: stopped at an unfinished TODO"
     return f"exited with status {returncode}"
+
+
+def _student_program():
+    _limits()
+    identity.as_runner()    # last: gives up root when grading for a grade that counts
 
 
 def _limits():
@@ -95,9 +101,10 @@ class _StreamReader(threading.Thread):
 class Program:
     """A running student program.  Create through the `lab` fixture: lab.start(...)."""
 
-    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=()):
+    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=(), trusted=False):
         self.name = name
         self.argv = [str(a) for a in argv]      # what reports show; `launcher` execs it
+        self.trusted = trusted                  # the grader's own (a reference server)
         self.cond = threading.Condition()
         self.stdout_lines = []      # [(time, text, complete)]
         self.stderr_lines = []
@@ -107,7 +114,8 @@ class Program:
         self.proc = subprocess.Popen(
             [*launcher, *self.argv], cwd=cwd, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=_limits, close_fds=True)
+            start_new_session=True, preexec_fn=_limits if trusted else _student_program,
+            close_fds=True)
         self.pgid = self.proc.pid
         self._out = _StreamReader(self.proc.stdout, self._add(self.stdout_lines), self.cond)
         self._err = _StreamReader(self.proc.stderr, self._add(self.stderr_lines), self.cond)
@@ -189,6 +197,21 @@ class Program:
         if self.flooded:
             text += f"; it printed more than {OUTPUT_LIMIT // 1024} KiB (an output loop?)"
         return text
+
+    def summary(self):
+        """How the program ended, as fields (results.json, gradebook notes): never parsed
+        back from the words of status()."""
+        rc = self.proc.poll()
+        out = {"name": self.name, "state": "running" if rc is None else "signal" if rc < 0 else "exit",
+               "printed": bool(self.stdout_lines or self.stderr_lines), "flooded": self.flooded}
+        if rc is not None and rc < 0:
+            try:
+                out["signal"] = signal.Signals(-rc).name
+            except ValueError:
+                out["signal"] = f"signal {-rc}"
+        elif rc is not None:
+            out["code"] = rc
+        return out
 
     def command(self):
         return " ".join(self.argv_display())
@@ -353,6 +376,15 @@ class Program:
             except OSError:
                 pass
         return out
+
+    def set_limit(self, which, limits):
+        """prlimit(2) on the program: as the grader where it may; else (the program runs
+        as another uid, and this machine denies the grader CAP_SYS_RESOURCE, as Docker
+        does) from a short-lived child that becomes the program's uid first."""
+        try:
+            resource.prlimit(self.pid, which, limits)
+        except PermissionError:
+            identity.call_as_runner(lambda: resource.prlimit(self.pid, which, limits))
 
     def thread_count(self):
         return len(os.listdir(f"/proc/{self.pid}/task"))

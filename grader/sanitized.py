@@ -26,6 +26,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from grader import identity
+
 REPO = Path(__file__).resolve().parent.parent
 COMMON_FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-pthread", "-fno-omit-frame-pointer"]
 KINDS = {
@@ -49,13 +51,21 @@ def is_instrumented(binary, kind):
     return KINDS[kind][1] in Path(binary).read_bytes()
 
 
+def build_root(binary):
+    """BUILD of BUILD/chapters/<lesson>/<program>."""
+    return Path(binary).resolve().parents[2]
+
+
 def recorded_sources(binary):
-    """The .c files `binary` was compiled from, as its debug information names them."""
+    """The .c files `binary` was compiled from, as its debug information names them --
+    those in the course or the build only: a binary is the submission's, and could name
+    any file (the instructor's solutions, say)."""
     data = Path(binary).read_bytes()
+    roots = (REPO, build_root(binary))
     found = []
     for m in re.finditer(rb"/[\x21-\x7e]+?\.c(?=\x00)", data):
         path = Path(os.fsdecode(m.group(0)))
-        if not str(path).startswith("/usr/") and path.is_file() and path not in found:
+        if any(r in path.parents for r in roots) and path.is_file() and path not in found:
             found.append(path)
     return found
 
@@ -86,7 +96,9 @@ def include_dirs(sources, lesson):
 
 
 def _gcc(kind, args):
-    res = subprocess.run(["gcc", *flags(kind), *args], capture_output=True, text=True, timeout=120)
+    # the submission's code is compiled with the submission's rights (grader/identity.py)
+    res = subprocess.run(["gcc", *flags(kind), *args], capture_output=True, text=True, timeout=120,
+                         preexec_fn=identity.as_builder)
     if res.returncode != 0:
         lines = res.stderr.strip().splitlines()
         raise RuntimeError(lines[-1] if lines else "gcc failed")
@@ -150,7 +162,9 @@ def sanitized_program(binary, name, lesson, kind):
     if not sources:
         return binary, f"{name}: no source files found for a {kind} sanitizer copy; ran the plain build"
     cache = REPO / "build" / "sanitized"
-    if not os.access(cache if cache.exists() else cache.parent, os.W_OK):   # e.g. a batch sandbox
+    if identity.builder() is not None:      # compiled by the builder, into a folder of its own
+        cache = build_root(binary) / "sanitized"
+    elif not os.access(cache if cache.exists() else cache.parent, os.W_OK):
         cache = Path(tempfile.gettempdir()) / f"socklab-sanitized-{os.getuid()}"
     try:
         return build(cache, kind, sources, name, lesson), None

@@ -7,15 +7,11 @@ unique per test.
 """
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import uuid
-
-import pytest
 
 from grader import expect, points
 from grader.failure import GradeFailure
@@ -27,26 +23,10 @@ DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"
 
 # -- helpers ------------------------------------------------------------------
 
-# sun_path holds 108 bytes, and pytest's temporary directories can be longer than that
-# once a name is appended (popen-gw0/test_a_long_test_name0/...).  Socket paths live in
-# a short directory of their own, made and removed around each test (autouse, so it is
-# set up before `lab` and removed after lab has stopped every program).
-_sockdir = None
-
-
-@pytest.fixture(autouse=True)
-def short_socket_dir():
-    global _sockdir
-    base = "/tmp" if os.path.isdir("/tmp") else None
-    _sockdir = tempfile.mkdtemp(prefix="sl04-", dir=base)
-    yield _sockdir
-    shutil.rmtree(_sockdir, ignore_errors=True)
-    _sockdir = None
-
-
 def path_in(lab, name):
-    """A socket path for this test (short enough for sun_path, whatever pytest's tmp is)."""
-    return os.path.join(_sockdir, name)
+    """A socket path for this test: in the lab's short folder, since sun_path holds 108
+    bytes and pytest's temporary folders can be longer than that."""
+    return os.path.join(lab.short_dir(), name)
 
 
 def abstract_name():
@@ -95,6 +75,7 @@ def make_stale_socket(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.close()
+    os.chmod(path, 0o666)   # as if the program's own: it may run as another uid than the grader
     assert is_socket_file(path)
 
 
@@ -278,7 +259,7 @@ def test_server_removes_its_socket_file_on_sigterm_with_a_client(lab):
 def test_server_listens_on_an_abstract_name(lab):
     """stream-server given `@name` listens on an abstract address: no file at all"""
     name = abstract_name()
-    listing = lambda: set(os.listdir(lab.tmp)) | set(os.listdir(_sockdir))  # noqa: E731
+    listing = lambda: set(os.listdir(lab.tmp)) | set(os.listdir(lab.short_dir()))  # noqa: E731
     before = listing()
     server = start_server(lab, STREAM_SERVER, name)
     try:
