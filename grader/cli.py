@@ -252,6 +252,8 @@ def bad_k_expression(expr):
 
 def cmd_check(args):
     lesson_list = lessons.select(args.lesson)
+    if args.list:
+        return list_contract(lesson_list)
     why = bad_k_expression(args.k) if args.k else None
     if why:
         print(f"{RED}-k '{args.k}' is not a test filter: {why}{RESET}\n"
@@ -293,6 +295,19 @@ def cmd_check(args):
         if nxt:
             print(f"\n{GREEN}Lesson {lesson_list[0].number} passes.{RESET} Next: chapters/{nxt.name}/README.md")
     return rc
+
+
+def list_contract(lesson_list):
+    """Each lesson's Contract, clause by clause, with the tests that check each one."""
+    from grader import contracts
+    refs = contracts.collect([l.path for l in lesson_list])
+    bad = 0
+    for lesson in lesson_list:
+        found, problems = contracts.coverage((lesson.path / "README.md").read_text(), refs.get(lesson.name, []))
+        print(f"{BOLD}{lesson.number} {lesson.title} -- Contract{RESET}")
+        print(contracts.render(found, problems) + "\n")
+        bad += len(problems)
+    return 1 if bad else 0
 
 
 def _test_functions(lesson):
@@ -356,7 +371,7 @@ def cmd_watch(args):
                 last = snap
                 cmd_check(argparse.Namespace(lesson=lesson_list[0].number, solutions=False,
                                              sanitize=False, k=None, only=None,
-                                             fail_on_skip=False, all=False))
+                                             fail_on_skip=False, all=False, list=False))
                 if args.once:
                     return 0
             time.sleep(args.interval)
@@ -621,6 +636,8 @@ def main(argv=None):
     c.add_argument("--fail-on-skip", action="store_true",
                    help="a skipped test fails the run (autograders that score by exit status)")
     c.add_argument("--all", action="store_true", help="explain every failing test, not just the first")
+    c.add_argument("--list", action="store_true",
+                   help="list the lesson's Contract clauses and the tests that check each one")
     h = sub.add_parser("hint", help="show the next hint for a lesson")
     h.add_argument("lesson")
     h.add_argument("--reset", action="store_true", help="start again from the first hint")
