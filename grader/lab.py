@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import capture, isolation, peers, probes
+from grader import capture, isolation, peers, probes, requirements
 from grader.failure import GradeFailure
 from grader.proc import Program
 
@@ -57,6 +57,9 @@ class Lab:
         self.default_env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:print_legend=0",
                             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         self.launcher = []        # a command that runs each program (e.g. setarch -R)
+        unmet = requirements.unmet_reason(Path(str(request.node.fspath)).resolve().parent)
+        if unmet:
+            pytest.skip(unmet)
         self._before = set(isolation.descendants())
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
