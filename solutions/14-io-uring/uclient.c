@@ -202,13 +202,13 @@ int main(int argc, char **argv)
     struct client c = { .timeout = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 } };
 
     c.signal_fd = signals_to_fd_or_die();
-    c.fd = tcp_connect_or_die(argv[1], port);
     ring_init_or_die(&c.ring, 8);
-
+    /* SIGINT/SIGTERM become a completion like any other: a read of the signalfd */
     struct io_uring_sqe *sqe = ring_sqe(&c.ring);
     io_uring_prep_read(sqe, c.signal_fd, &c.siginfo, sizeof(c.siginfo), 0);
     io_uring_sqe_set_data64(sqe, UD_SIGNAL);
     c.signal_armed = 1;
+    c.fd = tcp_connect_or_die(argv[1], port);
 
     for (int i = 4; i < argc; i++)
         exchange(&c, argv[i]);
