@@ -286,7 +286,8 @@ def cmd_check(args):
     if rc == 5 and args.k:
         names = sorted({n for l in lesson_list for n in _test_names(l)})
         print(f"no test name matches '{args.k}'; the tests are:\n  " + "\n  ".join(names))
-    if rc == 0 and len(lesson_list) == 1 and not args.solutions and not partial:
+    if (rc == 0 and len(lesson_list) == 1 and not args.solutions and not partial
+            and not requirements.unmet_reason(lesson_list[0].path)):
         nxt = lessons.after(lesson_list[0])
         if nxt:
             print(f"\n{GREEN}Lesson {lesson_list[0].number} passes.{RESET} Next: chapters/{nxt.name}/README.md")
