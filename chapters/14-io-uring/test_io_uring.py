@@ -23,6 +23,7 @@ import pytest
 
 from grader import contract, expect, points, probes
 from grader.failure import GradeFailure
+from grader.isolation import proc_stat
 from grader.sanitized import sanitizer_report, use_sanitized_programs
 
 TIMEOUT = 2.0
@@ -461,6 +462,17 @@ while True:
 '''
 
 
+def wait_stopped(prog, timeout=1.0):
+    """Until SIGSTOP has taken effect (state T, or t under strace).  Polled, bounded:
+    there is no event for it that another process can wait on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fields = proc_stat(prog.pid)
+        if fields is None or fields[0] in ("T", "t"):
+            return
+        time.sleep(0.001)
+
+
 def strace_total(text):
     """The `calls` column of strace -c's total line, or None."""
     m = re.search(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", text, re.M)
@@ -484,6 +496,7 @@ def count_syscalls(lab, prog, port, what):
             pytest.skip(f"strace cannot attach here ({(tracer.stderr_text() or tracer.status())[-120:]})")
         for r in range(BATCH_ROUNDS):
             os.kill(prog.pid, signal.SIGSTOP)
+            wait_stopped(prog)
             try:
                 for i, s in enumerate(clients):
                     s.sendall(b"round %d client %03d\n" % (r, i))
