@@ -58,6 +58,13 @@ def io_uring_unavailable_reason():
             why = f"io_uring_setup fails here ({errno.errorcode.get(err, err)})"
         return f"needs io_uring: {why}; {HOW_TO_GET_IT}"
     os.close(fd)
+    header = Path("/usr/include/liburing.h")
+    if not header.exists():
+        return ("needs liburing: /usr/include/liburing.h is missing (sudo apt-get install "
+                "liburing-dev; tools/setup.sh installs it)")
+    if "io_uring_prep_multishot_accept" not in header.read_text(errors="replace"):
+        return ("needs liburing 2.2 or later (this liburing-dev has no multishot accept; Debian 12 "
+                "has 2.3); " + HOW_TO_GET_IT)
     version, release = _kernel_version()
     if version < MULTISHOT_ACCEPT:
         return (f"needs io_uring with multishot accept (Linux 5.19 or later; this is {release}); "
