@@ -40,7 +40,8 @@ def expect(condition, expected, happened, hint=None, **sections):
 #   missing-tool  a program it drives is not installed (the reason names the package)
 #   too-slow      the machine is too slow right now for a check bound by wall-clock time
 #   system-limit  a limit of this machine is below what the check needs
-SKIP_KINDS = ("no-netns", "missing-tool", "too-slow", "system-limit")
+#   unsupported   the kernel (or a container's seccomp) refuses what the lesson is about
+SKIP_KINDS = ("no-netns", "missing-tool", "too-slow", "system-limit", "unsupported")
 
 
 class Skipped(pytest.skip.Exception):

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import calibrate, capture, host, identity, isolation, peers, probes
+from grader import calibrate, capture, host, identity, isolation, peers, probes, requirements
 from grader.failure import GradeFailure, skip
 from grader.proc import Program
 
@@ -63,6 +63,9 @@ class Lab:
         self.launcher = []        # a command that runs each program (e.g. setarch -R)
         self._slowness = None
         self._short_dir = None
+        unmet = requirements.unmet_reason(Path(str(request.node.fspath)).resolve().parent)
+        if unmet:
+            skip("unsupported", unmet)
         self._before = set(isolation.descendants())
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:

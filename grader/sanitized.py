@@ -95,6 +95,18 @@ def include_dirs(sources, lesson):
     return [a for d in out for a in ("-I", str(d))]
 
 
+def link_libraries(lesson):
+    """-l flags for the system libraries the lesson's programs link (links.txt of the
+    lesson and of the chapters it builds on)."""
+    uses = REPO / "chapters" / lesson / "uses.txt"
+    out = []
+    for c in [lesson] + (uses.read_text().split() if uses.exists() else []):
+        f = REPO / "chapters" / c / "links.txt"
+        if f.exists():
+            out += [f"-l{name}" for name in f.read_text().split() if name and not name.startswith("#")]
+    return out
+
+
 def _gcc(kind, args):
     # the submission's code is compiled with the submission's rights (grader/identity.py)
     res = subprocess.run(["gcc", *flags(kind), *args], capture_output=True, text=True, timeout=120,
@@ -150,7 +162,7 @@ def build(cache, kind, sources, name, lesson):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{name}.{os.getpid()}")
-    _gcc(kind, [*map(str, objects), "-o", str(tmp)])
+    _gcc(kind, [*map(str, objects), "-o", str(tmp), *link_libraries(lesson)])
     return _publish(tmp, out)
 
 

@@ -120,3 +120,26 @@ def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_pat
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)      # SIGKILLed programs may still be on their way out
     assert not processes_with(marker)
+
+
+def test_lesson_needing_io_uring_is_skipped_in_one_line_where_it_is_missing(lab, tmp_path):
+    """Where io_uring cannot be set up (SOCKLAB_NO_IO_URING pretends so), lesson 14 is
+    skipped with one line saying why and how to get it; the board says it cannot run
+    here instead of pointing at it; results.json says it was not graded."""
+    env = dict(os.environ, SOCKLAB_STATE_DIR=str(tmp_path / "state"), NO_COLOR="1",
+               SOCKLAB_NO_IO_URING="1")
+
+    def run(*args):
+        return subprocess.run([REPO / "lab", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=240, stdin=subprocess.DEVNULL)
+    res = run("check", "14")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    lines = [l for l in res.stdout.splitlines() if "needs io_uring" in l]
+    assert len(lines) == 1 and "vagrant up" in lines[0], res.stdout
+    assert "14 io-uring: not graded here" in res.stdout
+    board = run().stdout
+    assert "cannot run here: needs io_uring" in board, board
+    results = tmp_path / "results.json"
+    run("grade", "--json", str(results), "14")
+    data = json.loads(results.read_text())
+    assert "not graded here, needs io_uring" in data["output"], data["output"]

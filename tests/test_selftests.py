@@ -73,9 +73,11 @@ def build_case(case, solutions_build, dest):
         given.update({p.name: p for p in solution.glob("*.c")})
         sources += [p for name, p in sorted(given.items()) if name not in own]
     chapter_lib = sorted(str(p) for p in chapter_lib.values())
+    links = [f"-l{name}" for c in chapters if (REPO / "chapters" / c / "links.txt").exists()
+             for name in (REPO / "chapters" / c / "links.txt").read_text().split()]
     for src in sources:
         res = subprocess.run(["gcc", *CFLAGS, *includes, *libs, *chapter_lib, str(src),
-                              "-o", str(bindir / src.stem)], capture_output=True, text=True)
+                              "-o", str(bindir / src.stem), *links], capture_output=True, text=True)
         assert res.returncode == 0, f"{src} does not compile:\n{res.stderr}"
 
 
