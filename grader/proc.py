@@ -386,5 +386,34 @@ class Program:
         except PermissionError:
             identity.call_as_runner(lambda: resource.prlimit(self.pid, which, limits))
 
+    def fd_count(self):
+        """How many descriptors the program's main process holds, or None once it is gone."""
+        try:
+            return len(self.open_fds())
+        except OSError:
+            return None
+
+    def rss_kib(self):
+        """The program's resident memory (VmRSS) in KiB; 0 once it is gone."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def sanitizer(self):
+        """'address' or 'thread' when the program is a sanitizer build (which runs helper
+        threads of its own and keeps freed memory in quarantine), else None."""
+        if not hasattr(self, "_sanitizer"):
+            from grader.sanitized import KINDS, is_instrumented
+            try:
+                self._sanitizer = next((k for k in KINDS if is_instrumented(self.argv[0], k)), None)
+            except OSError:
+                self._sanitizer = None
+        return self._sanitizer
+
     def thread_count(self):
         return len(os.listdir(f"/proc/{self.pid}/task"))

@@ -13,9 +13,7 @@ import stat
 import subprocess
 import uuid
 
-from grader import expect, points
-from grader.failure import GradeFailure
-from grader.isolation import proc_stat
+from grader import GradeFailure, expect, points, proc_stat
 
 STREAM_SERVER, STREAM_CLIENT = "stream-server", "stream-client"
 DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"

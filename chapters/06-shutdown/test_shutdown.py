@@ -8,8 +8,7 @@ import socket
 import struct
 import time
 
-from grader import expect, points
-from grader.failure import GradeFailure
+from grader import GradeFailure, expect, points
 
 TCP_CLOSE = 7           # tcpi_state after a reset
 FIN_FLAG = 0x01

@@ -15,10 +15,7 @@ import struct
 import subprocess
 import time
 
-from grader import expect, points
-from grader.failure import GradeFailure, skip
-from grader.markers import needs_netns, slow
-from grader.host import which
+from grader import GradeFailure, expect, needs_netns, points, skip, slow, swapped32, which
 
 PING, PONG, DATA = 1, 2, 3
 PAYLOAD = 32
@@ -30,10 +27,6 @@ def frame(type_, payload=b""):
     if isinstance(payload, str):
         payload = payload.encode()
     return struct.pack("!I32s", type_, payload)
-
-
-def swapped32(value):
-    return struct.unpack("<I", struct.pack(">I", value))[0]
 
 
 def describe_type(raw):

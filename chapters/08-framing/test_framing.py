@@ -9,10 +9,7 @@ import struct
 
 import pytest
 
-from grader import expect, points
-from grader.sanitized import sanitizer_report, use_sanitized_programs
-from grader.failure import GradeFailure
-from grader.markers import needs_netns
+from grader import GradeFailure, expect, needs_netns, points, sanitizer_report, swapped32, use_sanitized_programs
 
 TIMEOUT = 2.0
 PROMPT = 1.0          # "promptly": a rejection must not wait for bytes that never come
@@ -27,10 +24,6 @@ def frame(payload, length=None):
     if isinstance(payload, str):
         payload = payload.encode()
     return struct.pack("!I", len(payload) if length is None else length) + payload
-
-
-def swapped32(n):
-    return struct.unpack("<I", struct.pack(">I", n))[0]
 
 
 def crash_hint(prog):

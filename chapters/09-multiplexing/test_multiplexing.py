@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from grader import expect, points, probes
-from grader.failure import GradeFailure
+from grader import GradeFailure, expect, points
+from grader import probes
 
 ROT13 = bytes.maketrans(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",

@@ -13,9 +13,7 @@ import re
 import shutil
 import subprocess
 
-from grader import expect, points
-from grader.failure import GradeFailure, skip
-from grader.host import which
+from grader import GradeFailure, expect, points, skip, which
 
 TIMEOUT = 2.0
 INDEX = b"<!doctype html><title>socklab</title><h1>It works</h1>\n"

@@ -21,10 +21,8 @@ import time
 
 import pytest
 
-from grader import contract, expect, points, probes
-from grader.failure import GradeFailure
-from grader.isolation import proc_stat
-from grader.sanitized import sanitizer_report, use_sanitized_programs
+from grader import GradeFailure, contract, expect, first_difference, points, proc_stat, sanitizer_report, use_sanitized_programs
+from grader import probes
 
 TIMEOUT = 2.0
 IDLE_WINDOW = 0.4       # seconds of CPU sampling
@@ -65,13 +63,6 @@ def pattern(n, seed=0):
         out += b"%08d|" % i
         i += 1
     return bytes(out[:n])
-
-
-def first_difference(got, want):
-    for i, (a, b) in enumerate(zip(got, want)):
-        if a != b:
-            return i
-    return min(len(got), len(want))
 
 
 def compare_stream(got, want):
