@@ -66,9 +66,15 @@ wait_for_apt=(-o DPkg::Lock::Timeout=300)
 stamp=/var/lib/apt/periodic/socklab-update-stamp
 if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +60 2>/dev/null)" ]; then
     for try in $(seq 60); do
-        apt-get "${wait_for_apt[@]}" update -qq </dev/null && break
-        [ "$try" -eq 60 ] && { echo "socklab: apt-get update kept failing" >&2; exit 1; }
-        sleep 5
+        if err=$(apt-get "${wait_for_apt[@]}" update -qq </dev/null 2>&1); then
+            break
+        fi
+        if ! grep -q "Could not get lock" <<<"$err" || [ "$try" -eq 60 ]; then
+            echo "$err" >&2
+            echo "socklab: apt-get update failed" >&2
+            exit 1
+        fi
+        sleep 5                         # another apt holds the lists' lock; wait for it
     done
     mkdir -p "$(dirname "$stamp")" && touch "$stamp"
 fi
