@@ -90,8 +90,9 @@ def program_notes(results):
             if p.get("flooded"):
                 kind, words = "flood", f"{who} printed more than 1 MiB (an output loop?)"
             elif p["state"] == "signal" and p["signal"] == "SIGSYS":
-                kind, words = "forbidden", (f"{who} was stopped for reaching into another process "
-                                            "(pidfd_getfd or process_vm_readv/writev)")
+                kind, words = "forbidden", (f"{who} was stopped for a system call graded programs may "
+                                            "not make (reaching into another process: pidfd_getfd, "
+                                            "process_vm_readv/writev; or the kernel's keyrings)")
             elif p["state"] == "signal" and p["signal"] == "SIGXFSZ":
                 kind, words = "disk", f"{who} was stopped for writing a file larger than {FILE_SIZE_LIMIT >> 20} MiB"
             elif p["state"] == "signal":
@@ -108,20 +109,30 @@ def program_notes(results):
     return notes[:MOST_PROGRAM_NOTES]
 
 
-# gcc's words for an #include it cannot open, with an absolute path: a file outside the
-# course copy, which the sandbox does not show (the instructor's solutions, say)
-OUTSIDE_INCLUDE = re.compile(r"^\S*?chapters/([^:\s]+):\d+:\d+: fatal error: (/[^:]+): "
-                             r"No such file or directory$", re.M)
+# what a note may hold of a submission's own text (a file name, an #include): printable
+# characters only -- no newline to start a forged row, no escape sequence for a terminal
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def their_words(text, most=120):
+    text = UNPRINTABLE.sub("?", str(text))
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def notes_of(outcome, lesson_names):
-    notes = [{"kind": "refused", "text": f"not taken: {path}: {why}"} for path, why in outcome.refused]
+    notes = [{"kind": "refused", "text": f"not taken: {their_words(path)}: {why}"}
+             for path, why in outcome.refused]
     for name in lesson_names:
         if not any(t.startswith(f"{name}/") for t in outcome.taken):
             notes.append({"kind": "missing", "text": f"no source files found for {name}"})
-    for where, path in dict(OUTSIDE_INCLUDE.findall(outcome.build_log)).items():
-        notes.append({"kind": "outside", "text": f"{where} includes {path}, outside the course"})
+    for where, path in outcome.outside:
+        notes.append({"kind": "outside", "text": f"{their_words(where)} includes {their_words(path)}, "
+                                                 "outside the course"})
     notes += [{"kind": kind, "text": words} for kind, words in outcome.events]
+    slow = sum(1 for r in outcome.results.values() if r.get("skip_kind") == "too-slow")
+    if slow:
+        notes.append({"kind": "too-slow", "text": f"{slow} timed tests skipped: the machine was too slow "
+                                                  "right then (regrade this student)"})
     return notes + program_notes(outcome.results)
 
 
@@ -145,8 +156,7 @@ def grade_one(entry, student, out, session, course_fp):
         "schema": SCHEMA, "student": student, "fingerprint": fp, "compiled": outcome.build_ok,
         "files": outcome.taken, "scores": scores, "total": sum(v["score"] for v in scores.values()),
         "notes": notes_of(outcome, session.lessons), "seconds": outcome.seconds, "peak_memory_mib": outcome.peak_mib,
-        "sandbox": {"runner_uid": session.slot.runner, "builder_uid": session.slot.builder,
-                    "not_enforced": outcome.not_enforced},
+        "sandbox": {"uids": list(session.slot.uids), "not_enforced": outcome.not_enforced},
     }
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "report.txt").write_text(f"socklab report for {student}\n\n{outcome.report}\n")
@@ -233,6 +243,8 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
             slot = free.pop()
         student = student_id(entry)
         session = sandbox.Session(slot, names, built=needed, limits=limits, expected=expected)
+        # a fair share of the CPUs: a submission that spins slows only its own grading
+        session.cpus = max(1.0, (os.cpu_count() or 1) / jobs) if jobs > 1 else None
         try:
             r = grade_one(entry, student, out, session, course_fp)
         except Exception as e:  # one broken submission never stops the batch
@@ -248,7 +260,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
             if missing and not said:
                 said.append(missing)
                 print(f"note: not enforced on this machine: {'; '.join(missing)}")
-            print(f"  {r['student']:<24} {r['total']:>4} points  {note_texts(r)}", flush=True)
+            print(f"  {their_words(r['student'], 24):<24} {r['total']:>4} points  {note_texts(r)}", flush=True)
         return r
 
     if not host.real_root():

@@ -60,14 +60,15 @@ def _v2_parent(root, controllers):
 class Cgroup:
     """One submission's cgroup (in every hierarchy that gives a part of it)."""
 
-    def __init__(self, name, memory_bytes, pids):
+    def __init__(self, name, memory_bytes, pids, cpus=None):
         self.name = name
-        self.memory_bytes, self.pids = memory_bytes, pids
+        self.memory_bytes, self.pids, self.cpus = memory_bytes, pids, cpus
         self.dirs = {}          # part ("memory", "pids", "kill") -> (version, directory)
         mounts = _mounts()
         v2_root = next((m for m, kind, _ in mounts if kind == "cgroup2"), None)
         if v2_root is not None and os.access(v2_root, os.W_OK):
-            parent = _v2_parent(v2_root, ("memory", "pids")) or _v2_parent(v2_root, ())
+            parent = (_v2_parent(v2_root, ("cpu", "memory", "pids")) or _v2_parent(v2_root, ("memory", "pids"))
+                      or _v2_parent(v2_root, ()))
             if parent is not None:
                 d = self._make(parent)
                 if d is not None:
@@ -75,11 +76,13 @@ class Cgroup:
                         self.dirs["memory"] = (2, d)
                     if (d / "pids.max").exists():
                         self.dirs["pids"] = (2, d)
+                    if (d / "cpu.max").exists():
+                        self.dirs["cpu"] = (2, d)
                     if (d / "cgroup.kill").exists():
                         self.dirs["kill"] = (2, d)
                     self.dirs.setdefault("procs", (2, d))
-        for part in ("memory", "pids"):
-            if part in self.dirs:
+        for part in ("memory", "pids", "cpu"):
+            if part in self.dirs or part == "cpu" and not cpus:
                 continue
             mount = next((m for m, kind, opts in mounts if kind == "cgroup" and part in opts), None)
             if mount is not None and os.access(mount, os.W_OK):
@@ -108,9 +111,18 @@ class Cgroup:
             try:
                 if part == "memory" and version == 2:
                     _write(d / "memory.max", str(self.memory_bytes))
-                    _write(d / "memory.swap.max", "0") if (d / "memory.swap.max").exists() else None
+                    if (d / "memory.swap.max").exists():
+                        _write(d / "memory.swap.max", "0")
                 elif part == "memory":
                     _write(d / "memory.limit_in_bytes", str(self.memory_bytes))
+                    # v1 counts socket buffers only once a TCP limit is set
+                    if (d / "memory.kmem.tcp.limit_in_bytes").exists():
+                        _write(d / "memory.kmem.tcp.limit_in_bytes", str(self.memory_bytes))
+                elif part == "cpu" and self.cpus and version == 2:
+                    _write(d / "cpu.max", f"{int(self.cpus * 100000)} 100000")
+                elif part == "cpu" and self.cpus:
+                    _write(d / "cpu.cfs_period_us", "100000")
+                    _write(d / "cpu.cfs_quota_us", str(int(self.cpus * 100000)))
                 elif part == "pids":
                     _write(d / "pids.max", str(self.pids))
             except OSError:
@@ -119,8 +131,8 @@ class Cgroup:
     def missing(self):
         """The parts this machine could not give, in words (empty: all enforced)."""
         words = {"memory": "a kernel memory limit", "pids": "a kernel process limit",
-                 "kill": "killing by cgroup"}
-        return [w for part, w in words.items() if part not in self.dirs]
+                 "kill": "killing by cgroup", "cpu": "a share of the CPUs"}
+        return [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.cpus)]
 
     def directories(self):
         return sorted({d for _, d in self.dirs.values()})

@@ -16,6 +16,7 @@ import ctypes
 import os
 import platform
 import resource
+import shutil
 import struct
 
 PR_SET_NO_NEW_PRIVS = 38
@@ -31,9 +32,13 @@ RUNNER_PROCESSES = 256
 # needs.  A graded program that calls one is killed with SIGSYS, and the gradebook says
 # why (the kernel refuses it the grader's anyway: another uid; this makes the attempt
 # visible).  Per machine: (AUDIT_ARCH_*, {name: number}).
+# Also the kernel's keyrings (add_key, request_key, keyctl): a user's keyring outlives
+# its processes, and a slot's uid serves one student after another.
 _ARCH = {  # machine: (AUDIT_ARCH_*, {name: number})
-    "x86_64": (0xC000003E, {"process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438}),
-    "aarch64": (0xC00000B7, {"process_vm_readv": 270, "process_vm_writev": 271, "pidfd_getfd": 438}),
+    "x86_64": (0xC000003E, {"process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438,
+                            "add_key": 248, "request_key": 249, "keyctl": 250}),
+    "aarch64": (0xC00000B7, {"process_vm_readv": 270, "process_vm_writev": 271, "pidfd_getfd": 438,
+                             "add_key": 217, "request_key": 218, "keyctl": 219}),
 }
 X32_SYSCALL_BIT = 0x40000000
 
@@ -108,9 +113,12 @@ def as_runner():
 
 
 def as_builder():
-    """preexec step for a compiler run on the submission's sources."""
+    """preexec step for a compiler run on the submission's sources, and for the tools a
+    test runs against the submission's programs (nginx, wrk, curl): with no more rights
+    than the submission's own compile, never the grader's."""
     if builder() is not None:
         become(builder())
+        forbid_reaching_other_processes()
 
 
 def call_as_runner(fn):
@@ -129,14 +137,43 @@ def call_as_runner(fn):
         raise PermissionError(f"{fn} failed as uid {runner()}")
 
 
-def give_to_runner(path):
-    """A folder the submission's programs work in (the test's tmp): theirs, and its
-    parents passable (not listable) so they can reach it."""
+def remove_runner_files(places=("/tmp", "/var/tmp", "/dev/shm")):
+    """Delete what the runner left at the top of the shared temporary folders (the
+    sandbox's own tmpfs: between two tests, not between two students)."""
     uid = runner()
+    if uid is None:
+        return
+    for place in places:
+        try:
+            entries = list(os.scandir(place))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def give_to(uid, path, within):
+    """A folder for `uid`: its own, and the folders between it and `within` (none
+    outside) passable, not listable, so it can reach it."""
     if uid is None:
         return
     os.chown(path, uid, uid)
     for parent in path.parents:
-        mode = parent.stat().st_mode & 0o777
-        if mode & 0o001 == 0 and parent.stat().st_uid == os.geteuid():
-            parent.chmod(mode | 0o111)
+        if parent == within.parent or within not in (parent, *parent.parents):
+            break
+        st = parent.stat()
+        if st.st_mode & 0o001 == 0 and st.st_uid == os.geteuid():
+            parent.chmod((st.st_mode & 0o777) | 0o111)
+
+
+def give_to_runner(path, within):
+    """A folder the submission's programs work in (the test's tmp)."""
+    give_to(runner(), path, within)

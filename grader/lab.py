@@ -15,6 +15,7 @@ behind) and every socket closed.
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ from grader.failure import GradeFailure, skip
 from grader.proc import Program
 
 TAIL_LINES = 8
+# What of the grader's environment a program gets; the rest (PYTEST_CURRENT_TEST names
+# the test, say) is the grader's business.
+ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME", "TMPDIR", "HOME")
 # Beyond this many times slower than the machine the time bounds were set on, a timed
 # check is skipped, not stretched: too slow to judge a program fairly.
 MOST_SLOWNESS = 10.0
@@ -50,8 +54,15 @@ class Lab:
         self.request = request
         self.lesson = lesson_of(request.node.fspath)
         self.build_dir = build_dir_for(request.config)
-        self.tmp = tmp_path
-        identity.give_to_runner(tmp_path)     # the programs' working folder is theirs
+        self._basetemp = request.getfixturevalue("tmp_path_factory").getbasetemp()
+        if identity.runner() is None:
+            self.tmp = tmp_path
+        else:
+            # graded for a grade that counts: the programs' folder is theirs, and its name
+            # does not say which test this is (a program could tell a hidden test)
+            self.tmp = Path(tempfile.mkdtemp(prefix="t", dir=self._basetemp))
+            identity.give_to_runner(self.tmp, within=self._basetemp)
+        self._data_dir = None
         self.programs = []
         self.peers = []
         self.recorders = []
@@ -85,24 +96,46 @@ class Lab:
     def start(self, name, *args, stdin=None, env=None, cwd=None):
         """Start chapters/<lesson>/<name> with args; returns a Program."""
         return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher,
-                           trusted=False)
+                           "student")
 
-    def start_command(self, name, argv, stdin=None, env=None, cwd=None):
-        """Start another command (a reference server, say) under the same rules as the
-        student's programs: its output recorded and reported, killed at teardown -- but
-        as the grader, out of reach of the submission's programs."""
-        return self._start(name, argv, stdin, env, cwd, (), trusted=True)
+    def start_command(self, name, argv, stdin=None, env=None, cwd=None, rights="tool"):
+        """Start another command (a reference server, a tracer) under the same rules as
+        the student's programs: its output recorded and reported, killed at teardown.
+        rights="tool" (a server or client facing the programs) runs it with no more rights
+        than the submission's compile; "grader" (strace, which must trace the programs)
+        with the grader's -- then never on a file the programs can change."""
+        return self._start(name, argv, stdin, env, cwd or self.data_dir(), (), rights)
 
-    def _start(self, name, argv, stdin, env, cwd, launcher, trusted):
-        full_env = dict(os.environ)
-        for key, value in self.default_env.items():
-            full_env.setdefault(key, value)
-        if env:
-            full_env.update({k: str(v) for k, v in env.items()})
-        prog = Program(name, argv, cwd=cwd or self.tmp, env=full_env, stdin_data=stdin,
-                       launcher=launcher, trusted=trusted)
+    def run_tool(self, argv, timeout, **kw):
+        """subprocess.run of a tool facing the programs (wrk, curl), with the tool's
+        rights (see start_command) and the programs' environment."""
+        return subprocess.run([str(a) for a in argv], timeout=timeout, env=self.environment(),
+                              preexec_fn=identity.as_builder, cwd=self.data_dir(), **kw)
+
+    def environment(self, env=None):
+        """A program's environment: a few of the grader's variables, the lab's defaults
+        (sanitizer options), then `env`."""
+        full = {k: v for k, v in os.environ.items() if k in ENV_KEPT}
+        if identity.runner() is not None:
+            full["HOME"] = str(self.tmp)
+        full.update(self.default_env)
+        full.update({k: str(v) for k, v in (env or {}).items()})
+        return full
+
+    def _start(self, name, argv, stdin, env, cwd, launcher, rights):
+        prog = Program(name, argv, cwd=cwd or self.tmp, env=self.environment(env), stdin_data=stdin,
+                       launcher=launcher, rights=rights)
         self.programs.append(prog)
         return prog
+
+    def data_dir(self):
+        """A folder the grader fills for the programs to read (files to serve) and its
+        tools write (a reference server's own files): the programs cannot change it."""
+        if self._data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix="d", dir=self._basetemp))
+            self._data_dir.chmod(0o755)
+            identity.give_to(identity.builder(), self._data_dir, within=self._basetemp)
+        return self._data_dir
 
     # -- peers and addresses --------------------------------------------------
 
@@ -155,7 +188,7 @@ class Lab:
         programs' own; removed after the test."""
         if self._short_dir is None:
             self._short_dir = Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp" if os.path.isdir("/tmp") else None))
-            identity.give_to_runner(self._short_dir)
+            identity.give_to_runner(self._short_dir, within=self._short_dir.parent)
         return self._short_dir
 
     # -- kernel views -----------------------------------------------------------
@@ -253,5 +286,10 @@ class Lab:
         if self._short_dir is not None:
             shutil.rmtree(self._short_dir, ignore_errors=True)
         if identity.runner() is not None:
-            # graded in a sandbox, whose folders are bounded tmpfs: what a test wrote goes
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            # graded for a grade that counts: what the test's programs wrote goes with it --
+            # the folders are bounded, and nothing seen in one test (a hidden one) may be
+            # shown in another
+            for d in (self.tmp, self._data_dir):
+                if d is not None:
+                    shutil.rmtree(d, ignore_errors=True)
+            identity.remove_runner_files()

@@ -60,7 +60,8 @@ def pytest_configure(config):
                  "slow: waits on timers for seconds; scheduled first",
                  "contract(program, *phrases): the README Contract bullets the test checks"):
         config.addinivalue_line("markers", line)
-    isolation.become_subreaper()
+    if not config.option.collectonly:       # ./lab batch collects in its own process
+        isolation.become_subreaper()
     identity.configure(config.getoption("socklab_runner_uid"), config.getoption("socklab_builder_uid"))
     if config.getoption("socklab_raw_fd") is not None:
         # programs under test run as our uid: make /proc/<our pid>/fd unreachable to them
@@ -161,7 +162,7 @@ def pytest_runtest_makereport(item, call):
         rep.user_properties.append(measured)
     if rep.when == "call" and the_lab is not None and the_lab.programs:
         # how each program ended, before teardown kills those still running
-        ended = ("programs", [p.summary() for p in the_lab.programs if not p.trusted])
+        ended = ("programs", [p.summary() for p in the_lab.programs if p.rights == "student"])
         item.user_properties.append(ended)
         rep.user_properties.append(ended)
     if rep.skipped and call.excinfo is not None and isinstance(call.excinfo.value, Skipped):

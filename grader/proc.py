@@ -54,6 +54,11 @@ def _student_program():
     identity.as_runner()    # last: gives up root when grading for a grade that counts
 
 
+def _tool():
+    _limits()
+    identity.as_builder()   # nginx, wrk and the like: never with the grader's rights
+
+
 def _limits():
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_SECONDS, CPU_LIMIT_SECONDS + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
@@ -62,6 +67,12 @@ def _limits():
     # dispositions whatever the parent did (Python ignores SIGPIPE itself)
     for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+
+
+# Whose rights a program runs with (grader/identity.py): the submission's programs as
+# the runner; tools that face them (a reference server, a load generator) as the builder;
+# the grader's own helpers (strace, which must trace the runner) as the grader.
+PREEXEC = {"student": _student_program, "tool": _tool, "grader": _limits}
 
 
 class _StreamReader(threading.Thread):
@@ -101,10 +112,10 @@ class _StreamReader(threading.Thread):
 class Program:
     """A running student program.  Create through the `lab` fixture: lab.start(...)."""
 
-    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=(), trusted=False):
+    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=(), rights="student"):
         self.name = name
         self.argv = [str(a) for a in argv]      # what reports show; `launcher` execs it
-        self.trusted = trusted                  # the grader's own (a reference server)
+        self.rights = rights                    # "student", "tool" or "grader": PREEXEC
         self.cond = threading.Condition()
         self.stdout_lines = []      # [(time, text, complete)]
         self.stderr_lines = []
@@ -114,7 +125,7 @@ class Program:
         self.proc = subprocess.Popen(
             [*launcher, *self.argv], cwd=cwd, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=_limits if trusted else _student_program,
+            start_new_session=True, preexec_fn=PREEXEC[rights],
             close_fds=True)
         self.pgid = self.proc.pid
         self._out = _StreamReader(self.proc.stdout, self._add(self.stdout_lines), self.cond)

@@ -1,7 +1,7 @@
-"""python3 -m grader.session JOB: build and grade one submission, inside its sandbox.
+"""python3 -m grader.session: build and grade one submission, inside its sandbox.
 
-grader/sandbox.py starts this as root (or as the instructor, without root) inside the
-view it made, with a job (JSON) on the command line.  It
+grader/sandbox.py starts this as the grader (root of the sandbox's user namespace, or
+the instructor without root) inside the view it made, with a job (JSON) on stdin.  It
 
   1. builds the course copy -- the submission's sources in it -- as the *builder* uid
      (the compiler never runs with the grader's rights);
@@ -70,7 +70,7 @@ def build(job):
 def grade(job):
     """Run pytest; returns (raw results or None, how it ended)."""
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist",
+    argv = [sys.executable, "-m", "pytest", "-q", "-rN", "--tb=no", "-p", "no:xdist",
             "-c", os.path.join(job["course"], "pytest.ini"), "--rootdir", job["course"],
             "--build-dir", job["build"], "--basetemp", os.path.join(job["tmp"], "pytest"),
             "--raw-results-fd", str(write_fd), "-o", "timeout=20"]
@@ -105,7 +105,8 @@ def grade(job):
 
 
 def main(argv):
-    job = json.loads(argv[1])
+    job = json.loads(sys.stdin.read())          # on stdin: a command line is anyone's to read
+    identity.configure(job.get("runner"), job.get("builder"))
     result = os.fdopen(job["result_fd"], "w")
     isolation.make_undumpable()
     isolation.become_subreaper()

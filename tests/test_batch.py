@@ -78,7 +78,22 @@ ATTACKS = {
             int fd = syscall(SYS_pidfd_getfd, pidfd, atoi(at + 17), 0);
             if (fd >= 0) dprintf(fd, "{\"forged\": true}");
             kill(pid, SIGKILL); }
-        return 0; }""", r"01 addr was stopped for reaching into another process"),
+        return 0; }""", r"01 addr was stopped for a system call graded programs may not make"),
+    # a key in the kernel's keyring of its uid, which the next student of the slot would see
+    "kim": ("addr", r"""#include <sys/syscall.h>
+        int main(void) { syscall(SYS_add_key, "user", "socklab-note", "hello", 5, -4 /* user keyring */);
+        return 0; }""", r"01 addr was stopped for a system call graded programs may not make"),
+    # names its process so that a row of `ss -p` would carry a forged pid
+    "sam": ("server", r"""#include <sys/prctl.h>
+        int main(int c, char **v) {
+        prctl(PR_SET_NAME, "x\nLISTEN 0 4096 0.0.0.0:1 0.0.0.0:* users:((\"y\",pid=1,fd=3))");
+        int fd = tcp_listen_or_die(NULL, parse_port_or_die(v[1]), 4);
+        printf("listening on 0.0.0.0:%d\n", htons(local_port(fd))); fflush(stdout);
+        for (;;) pause(); }""", None),
+    # what the grader leaves in its programs' environment and working folder
+    "rita": ("addr", r"""int main(void) { extern char **environ; char cwd[4096];
+        for (char **e = environ; *e; e++) puts(*e);
+        if (getcwd(cwd, sizeof cwd)) puts(cwd); return 0; }""", None),
     "winnie": ("addr", "int main(void) { kill(-1, SIGKILL); return 0; }", None),
     # leaves 200 MiB of SysV shared memory and files in /dev/shm and /tmp, fills its folder
     "olga": ("server", r"""#include <sys/shm.h>
@@ -126,7 +141,7 @@ def make_class(root, secret_file):
     with zipfile.ZipFile(root / "carol.zip", "w") as z:          # a zip of a whole repo
         for f in SOL.glob("*.c"):
             z.write(f, f"socklab-main/chapters/01-sockets/{f.name}")
-        z.writestr("../../evil-outside.txt", "zip slip")
+        z.writestr("../../evil-outside.c", "zip slip")
     solution_dir(root / "s.one" / "01-sockets")                  # just the chapter folder
     partial = skeleton_dir(root / "dave" / "chapters" / "01-sockets")
     shutil.copy(SOL / "addr.c", partial / "addr.c")              # addr done, the rest TODO
@@ -154,6 +169,16 @@ def make_class(root, secret_file):
     (linked / "server.c").symlink_to(SOL / "server.c")
     (root / "zoe" / "chapters").mkdir(parents=True)
     (root / "zoe" / "chapters" / "01-sockets").symlink_to(SOL)
+    (root / "zeke").mkdir()                                        # a link higher up the path
+    (root / "zeke" / "chapters").symlink_to(SOL.parent)
+    with zipfile.ZipFile(root / "bomber.zip", "w", zipfile.ZIP_DEFLATED) as z:   # 1 MB -> 200 MB
+        for i in range(100):
+            z.writestr(f"chapters/01-sockets/x{i}.c", b"\0" * (2 << 20))
+    sid = skeleton_dir(root / "sid" / "chapters" / "01-sockets")  # sam's server without the names
+    (sid / "server.c").write_text('#include "common.h"\nint main(int c, char **v) {\n'
+                                  '    int fd = tcp_listen_or_die(NULL, parse_port_or_die(v[1]), 4);\n'
+                                  '    printf("listening on 0.0.0.0:%d\\n", htons(local_port(fd))); fflush(stdout);\n'
+                                  '    for (;;) pause();\n}\n')
     solution_dir(root / "=HYPERLINK(1)" / "chapters" / "01-sockets")   # an id like a formula
 
 
@@ -207,14 +232,14 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     print(res.stdout)
     rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
     results = {p.parent.name: json.loads(p.read_text()) for p in (out / "students").glob("*/result.json")}
-    assert len(rows) == len(results) == 13 + len(ATTACKS)
+    assert len(rows) == len(results) == 16 + len(ATTACKS)
     score = {s: r["scores"]["01-sockets"]["score"] for s, r in results.items()}
     notes = {s: "; ".join(n["text"] for n in r["notes"]) for s, r in results.items()}
 
     # honest students keep their grades; dots in ids are kept
     for s in ("alice", "bob", "carol", "s.one", "=HYPERLINK(1)"):
         assert score[s] == FULL, (s, notes[s])
-    assert "not taken: ../../evil-outside.txt" in notes["carol"]
+    assert "not taken: ../../evil-outside.c" in notes["carol"]
     assert 0 < score["dave"] < FULL and "01 server stopped at an unfinished TODO" in notes["dave"]
     assert score["erin"] < FULL and "some programs do not compile" in notes["erin"]
     assert score["nobody"] == 0 and "no source files found for 01-sockets" in notes["nobody"]
@@ -224,19 +249,23 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     # every attack scores 0 (a daemon and a memory hog do listen as they should: their
     # listening is worth its points), and its note names what it did
     for s, (_, _, note) in ATTACKS.items():
-        assert score[s] == 0 or s in ("ivan", "peggy") and score[s] < FULL, (s, notes[s])
+        assert score[s] == 0 or s in ("ivan", "peggy", "sam") and score[s] < FULL, (s, notes[s])
         if note:
             assert re.search(note, notes[s]), (s, notes[s])
     assert score["mallory"] == 0
     assert score["xavier"] == 0 and "includes " + str(SOL) in notes["xavier"]
     assert score["zack"] == 0 and "01-sockets/server.c: not a regular file" in notes["zack"]
-    assert score["zoe"] == 0 and "01-sockets: a link to a folder" in notes["zoe"]
+    assert score["zoe"] == 0 and "chapters/01-sockets: behind a link" in notes["zoe"]
+    assert score["zeke"] == 0 and "chapters/01-sockets: behind a link" in notes["zeke"]
+    assert "larger than" in notes["bomber"] and score["bomber"] == 0
+    assert score["sam"] <= score["sid"] < FULL, (notes["sam"], notes["sid"])   # forged names change nothing
     # the grader outlived the killers: every test has its own result, not "did not report"
     for s in ("victor", "winnie"):
         assert "did not report" not in (out / "students" / s / "report.txt").read_text() + notes[s]
         assert "grader ended" not in notes[s]
     # nothing read that the sandbox must not show
     reports = {s: (out / "students" / s / "report.txt").read_text() for s in results}
+    assert "PYTEST_CURRENT_TEST=" not in reports["rita"] and "/test_addr" not in reports["rita"]
     solution_line = next(l for l in (SOL / "server.c").read_text().splitlines() if len(l.strip()) > 30)
     for s, text in reports.items():
         assert secret not in text, s
@@ -253,10 +282,9 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     # the machine is as it was
     for m in MARKERS:
         assert not os.path.lexists(m), m
-    assert not (tmp_path / "evil-outside.txt").exists()
+    assert not (tmp_path / "evil-outside.c").exists()
     assert digest([REPO / "grader", REPO / "chapters" / "01-sockets", REPO / "lib", REPO / "solutions"]) == before
-    uids = {u for r in results.values() for u in (r["sandbox"]["runner_uid"], r["sandbox"]["builder_uid"])
-            if "sandbox" in r}
+    uids = {u for r in results.values() if "sandbox" in r for u in r["sandbox"]["uids"]}
     assert uids and os.geteuid() not in uids
     assert not uid_processes(uids), uid_processes(uids)
     assert SHM_KEY not in shm_keys() and shm_keys() <= keys_before | shm_keys() - {SHM_KEY}
@@ -293,8 +321,8 @@ def test_two_batches_at_once_never_share_a_slot():
     first = sandbox.claim_slots(2)
     second = sandbox.claim_slots(2)
     try:
-        uids = {u for s in first + second for u in (s.runner, s.builder)}
-        assert len(uids) == 8
+        uids = {u for s in first + second for u in s.uids}
+        assert len(uids) == 12
     finally:
         for s in first + second:
             s.release()

@@ -10,10 +10,10 @@ import re
 import signal
 import socket
 import stat
-import subprocess
 import uuid
 
 from grader import GradeFailure, expect, points, proc_stat
+from grader import probes
 
 STREAM_SERVER, STREAM_CLIENT = "stream-server", "stream-client"
 DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"
@@ -38,13 +38,8 @@ def kernel_name(name):
 
 
 def unix_sockets():
-    """[(type, state, local address)] from `ss -xan`, as a student would look.
-
-    (Parsed here: grader.probes' Unix branch misreads the Netid column.)"""
-    out = subprocess.run(["ss", "-H", "-a", "-n", "-x"], capture_output=True, text=True,
-                         timeout=5).stdout
-    return [tuple(line.split()[:2]) + (line.split()[4],) for line in out.splitlines()
-            if len(line.split()) >= 8]
+    """[(type, state, local address)] of the Unix sockets here, as `ss -xan` shows them."""
+    return [(sock.kind, sock.state, sock.local) for sock in probes.unix_sockets()]
 
 
 def unix_sockets_text():
@@ -525,24 +520,9 @@ def test_dgram_client_reports_a_missing_server(lab):
 
 # -- pair (socketpair) ----------------------------------------------------------------
 
-def socket_inodes(pid):
-    """Inodes of the sockets process pid holds open (from /proc/PID/fd)."""
-    found = set()
-    base = f"/proc/{pid}/fd"
-    for fd in os.listdir(base):
-        try:
-            target = os.readlink(f"{base}/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.add(target[len("socket:["):-1])
-    return found
-
-
 def unix_pairs():
-    """{(inode, peer inode)} of connected Unix sockets, from `ss -xa`."""
-    out = subprocess.run(["ss", "-H", "-a", "-n", "-x"], capture_output=True, text=True, timeout=5).stdout
-    return {(f[5], f[7]) for f in (line.split() for line in out.splitlines()) if len(f) >= 8}
+    """{(inode, peer inode)} of connected Unix sockets."""
+    return {(sock.inode, sock.peer_inode) for sock in probes.unix_sockets() if sock.peer_inode}
 
 
 def start_pair(lab):
@@ -567,7 +547,7 @@ def test_pair_child_answers_through_the_socketpair(lab):
     expect(ppid == prog.pid, expected=f"process {child} is pair's child, still running",
            happened=f"its parent is {ppid}" if ppid else f"there is no process {child}",
            hint="print the pid fork() returned, and let the child live until the parent closes its end")
-    mine, theirs = socket_inodes(prog.pid), socket_inodes(child)
+    mine, theirs = probes.socket_inodes(prog.pid), probes.socket_inodes(child)
     connected = {(a, b) for a, b in unix_pairs() if a in mine and b in theirs}
     expect(connected, expected="the parent holds one end of a connected socket pair and the child the other",
            happened=f"parent's sockets {sorted(mine) or 'none'}, child's {sorted(theirs) or 'none'}; "

@@ -480,8 +480,9 @@ def count_syscalls(lab, prog, port, what):
             got, why = read_exactly(s, 8, TIMEOUT)
             expect(got == b"warm-up\n", expected=f"{what}: client {i} gets `warm-up` back",
                    happened=f"got {got!r}; {why}")
-        out = lab.tmp / f"strace-{prog.pid}.txt"
-        tracer = lab.start_command("strace", ["strace", "-c", "-o", out, "-p", str(prog.pid)])
+        out = lab.data_dir() / f"strace-{prog.pid}.txt"    # not where the program can write
+        tracer = lab.start_command("strace", ["strace", "-c", "-o", out, "-p", str(prog.pid)],
+                                   rights="grader")     # to trace the program, strace needs ours
         if not tracer.wait_stderr(r"attached", 2.0):
             tracer.wait_exit(0.5)
             pytest.skip(f"strace cannot attach here ({(tracer.stderr_text() or tracer.status())[-120:]})")
