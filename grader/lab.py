@@ -257,10 +257,13 @@ class Lab:
 
     def report_sections(self):
         sections = list(self.notes)
-        for p in self.peers:
-            wire = getattr(p, "wire", None)
-            if wire and wire.events:
-                sections.append(("wire", wire.render()))
+        # every peer's bytes, those a listener of the grader accepted included; with more
+        # than one conversation, each says whose it is
+        talking = [p for q in self.peers for p in [q, *getattr(q, "accepted", [])]
+                   if getattr(p, "wire", None) and p.wire.events]
+        for p in talking:
+            label = f"{p.label}\n" if len(talking) > 1 else ""
+            sections.append(("wire", label + p.wire.render()))
         for prog in self.programs:
             prog.settle_output()  # a dead program's last words may still be in the pipe
             sections.append(("program", f"{prog.command()}  -- {prog.status()}"))
@@ -273,7 +276,7 @@ class Lab:
     def teardown(self):
         for rec in self.recorders:
             rec.stop()
-        for p in self.peers:
+        for p in [a for q in self.peers for a in getattr(q, "accepted", [])] + self.peers:
             try:
                 p.close() if not hasattr(p, "sock") or p.sock.fileno() >= 0 else None
             except OSError:

@@ -437,8 +437,13 @@ def unix_dgram_socket(path=None):
 
 
 def free_port(host="127.0.0.1", type_=socket.SOCK_STREAM):
-    """A port nobody listens on right now (bind to 0, read it, close)."""
+    """A port nobody listens on right now (bind to 0, read it, close) -- never one whose
+    two bytes are equal (0x9c9c), which reads the same byte-swapped: there a missing
+    htons/ntohs would go unseen."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, type_) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(family, type_) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port >> 8 != port & 0xFF:
+            return port
