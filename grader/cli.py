@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import calibrate, host, lessons, requirements
+from grader import calibrate, host, lessons, requirements, results as records
 from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -505,7 +505,7 @@ def cmd_grade(args):
     results = Path(args.json).resolve()
     results.parent.mkdir(parents=True, exist_ok=True)
     # a fallback first, so a crash below still leaves the student some feedback
-    lessons.write_json_atomic(results, {
+    records.write_json_atomic(results, {
         "score": 0, "output": "The grader did not finish; please report this to the staff.",
         "tests": []})
     extra = ["--solutions"] if args.solutions else []
@@ -519,18 +519,18 @@ def cmd_grade(args):
         "status": "passed" if ok else "failed",
         "output": "all programs compiled" if ok else compiler_errors(log),
         "output_format": "text", "visibility": "visible", "tags": ["build"]})
-    lessons.write_json_atomic(results, data)
+    records.write_json_atomic(results, data)
     print(f"wrote {results}: {data['score']} points")
     return 0 if rc in (0, 1) else rc
 
 
 def grade_sandboxed(args, lesson_list):
-    from grader import batch, plugin, sandbox
+    from grader import batch, sandbox
     results = Path(args.json).resolve()
     results.parent.mkdir(parents=True, exist_ok=True)
     fallback = {"score": 0, "output": "The grader did not finish; please report this to the staff.",
                 "tests": []}
-    lessons.write_json_atomic(results, fallback)
+    records.write_json_atomic(results, fallback)
     names = [l.name for l in lesson_list]
     built = list(dict.fromkeys(u for l in lesson_list for u in l.uses()))
     sub = Path(args.submission).resolve() if args.submission else REPO
@@ -541,7 +541,7 @@ def grade_sandboxed(args, lesson_list):
         outcome = session.grade(sub)
     finally:
         slot.release()
-    data = plugin.gradescope_results(outcome.results, time.monotonic() - t0)
+    data = records.gradescope_results(outcome.results, time.monotonic() - t0)
     notes = batch.notes_of(outcome, session.chapters)
     data["output"] = "\n".join(n["text"] for n in notes)
     data["tests"].insert(0, {
@@ -549,9 +549,9 @@ def grade_sandboxed(args, lesson_list):
         "status": "passed" if outcome.build_ok else "failed",
         "output": "all programs compiled" if outcome.build_ok else compiler_errors(outcome.build_log),
         "output_format": "text", "visibility": "visible", "tags": ["build"]})
-    lessons.write_json_atomic(results, data)
+    records.write_json_atomic(results, data)
     if args.junit:
-        Path(args.junit).write_text(plugin.junit_xml(outcome.results))
+        Path(args.junit).write_text(records.junit_xml(outcome.results))
     if outcome.not_enforced:
         print(f"{YELLOW}not enforced on this machine: {'; '.join(outcome.not_enforced)}{RESET}")
     for n in notes:

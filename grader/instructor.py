@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import lessons
+from grader import lessons, results
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -149,11 +149,10 @@ class _CaseCollector:
 
     @pytest.hookimpl(tryfirst=True)  # before the grader plugin moves slow tests first
     def pytest_collection_modifyitems(self, items):
-        from grader import plugin
         for item in items:
-            lesson = plugin._lesson(item)
-            title = f"{lesson.replace('-', ' ', 1)} › {plugin._title(item)}"  # as results.json
-            self.cases.append(GradedCase(lesson, item.name, title, plugin._points(item)))
+            lesson = results.lesson(item)
+            title = f"{lesson.replace('-', ' ', 1)} › {results.title(item)}"  # as results.json
+            self.cases.append(GradedCase(lesson, item.name, title, results.points(item)))
 
 
 def collect_graded_cases(root):

@@ -79,7 +79,7 @@ class Limits:
 class Outcome:
     build_ok: bool = False
     build_log: str = ""
-    results: dict = field(default_factory=dict)   # nodeid -> raw result (grader/plugin.py)
+    results: dict = field(default_factory=dict)   # nodeid -> raw result (grader/results.py)
     report: str = ""
     events: list = field(default_factory=list)    # [(kind, words)]: what the session did
     taken: list = field(default_factory=list)     # source files taken from the submission
