@@ -21,7 +21,9 @@ once (--jobs), each bounded by a timeout.
 kill rate = killed / (killed + survived), equivalents and stillborn left out.
 
 Each lesson's last complete run is kept in build/mutate/<lesson>.json; --json FILE
-writes this run's results; --write-docs turns the kept results into docs/mutation.md.
+writes this run's results; --last reports the kept results again and --write-docs turns
+them into docs/mutation.md (both grade nothing, and count as equivalent what is recorded
+as such now).
 """
 import concurrent.futures
 import datetime
@@ -94,6 +96,7 @@ class Grader:
         self.prefix = prefix
         self.running = set()
         self.lock = threading.Lock()
+        self.stopping = False
 
     def run(self, lesson, build, work, timeout, targets=None, first_failure=True):
         """(results by node id, timed out?, return code, output tail)."""
@@ -106,9 +109,11 @@ class Grader:
             cmd.append("-x")
         cmd += targets or [str(REPO / "chapters" / lesson)]
         env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1")
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", env=env)
         with self.lock:
+            if self.stopping:
+                return {}, False, None, "stopped"
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, errors="replace", env=env)
             self.running.add(proc)
         timed_out = False
         try:
@@ -152,6 +157,7 @@ class Grader:
 
     def stop_all(self):
         with self.lock:
+            self.stopping = True
             procs = list(self.running)
         for proc in procs:
             self.stop(proc, grace=2.0)
@@ -305,20 +311,31 @@ def run_lesson(lesson, grader, solutions_build, jobs, timeout=None, only=None, o
 
 def finish(record, started, equivalents, pairs):
     """Apply the recorded equivalents and count."""
-    existing = {m.id for m, _ in pairs}
+    record["seconds"] = round(time.monotonic() - started, 1)
+    return classify(record, equivalents, {m.id for m, _ in pairs})
+
+
+def classify(record, equivalents, existing=None):
+    """(Re)apply a lesson's recorded equivalents to its results, and count: a survivor
+    recorded as equivalent is `equivalent`, an equivalent no longer recorded survives
+    again.  existing: the ids of all its mutants now, for stale records."""
     for e in record["mutants"]:
         reason = equivalents.get(e["id"])
+        e.pop("recorded_equivalent", None)
+        if e["status"] == "equivalent" and reason is None:
+            e["status"] = "survived"
+            e.pop("reason", None)
         if reason is None:
             continue
-        if e["status"] == "survived":
+        if e["status"] in ("survived", "equivalent"):
             e["status"] = "equivalent"
             e["reason"] = reason
         elif e["status"] == "killed":
             e["recorded_equivalent"] = reason
-    record["stale_equivalents"] = sorted(i for i in equivalents if i not in existing)
+    if existing is not None:
+        record["stale_equivalents"] = sorted(i for i in equivalents if i not in existing)
     record["wrong_equivalents"] = [e["id"] for e in record["mutants"] if e.get("recorded_equivalent")]
     record["counts"] = count(record["mutants"])
-    record["seconds"] = round(time.monotonic() - started, 1)
     return record
 
 
@@ -358,19 +375,19 @@ def duration(seconds):
 
 def table(records):
     head = (f"{'lesson':<18} {'mutants':>7} {'stillborn':>9} {'killed':>6} {'timeout':>7} "
-            f"{'survived':>8} {'equiv':>5} {'rate':>7} {'time':>7}")
-    lines = [head]
+            f"{'unstable':>8} {'survived':>8} {'equiv':>5} {'rate':>7} {'time':>7}")
+    lines = [head, "(killed counts the timeouts and the unstable kills; rate = killed / (killed + survived))"]
+
+    def row(name, c, seconds):
+        return (f"{name:<18} {c['mutants']:>7} {c['stillborn']:>9} {c['killed']:>6} {c['timeouts']:>7} "
+                f"{c['unstable']:>8} {c['survived']:>8} {c['equivalent']:>5} {rate(c):>7} {duration(seconds):>7}")
     for r in records:
-        c = r["counts"]
-        lines.append(f"{r['lesson']:<18} {c['mutants']:>7} {c['stillborn']:>9} {c['killed']:>6} "
-                     f"{c['timeouts']:>7} {c['survived']:>8} {c['equivalent']:>5} {rate(c):>7} "
-                     f"{duration(r.get('seconds')):>7}" + ("  (partial)" if r.get("partial") else "")
+        lines.append(row(r["lesson"], r["counts"], r.get("seconds"))
+                     + ("  (partial)" if r.get("partial") else "")
                      + (f"  {r['error']}" if r.get("error") else ""))
     if len(records) > 1:
-        total = count([e for r in records for e in r["mutants"]])
-        lines.append(f"{'all':<18} {total['mutants']:>7} {total['stillborn']:>9} {total['killed']:>6} "
-                     f"{total['timeouts']:>7} {total['survived']:>8} {total['equivalent']:>5} "
-                     f"{rate(total):>7} {duration(sum(r.get('seconds', 0) for r in records)):>7}")
+        lines.append(row("all", count([e for r in records for e in r["mutants"]]),
+                         sum(r.get("seconds", 0) for r in records)))
     return "\n".join(lines)
 
 
@@ -410,14 +427,20 @@ def save(record):
     return path
 
 
+def last_results(lesson_list):
+    """The kept results of the last complete run of each lesson (equivalents as recorded now)."""
+    records = []
+    for lesson in lesson_list:
+        f = RESULTS / f"{lesson.name}.json"
+        if f.exists():
+            records.append(classify(json.loads(f.read_text()), load_equivalents(lesson.name)))
+    return records
+
+
 def write_docs(path=DOCS):
     """docs/mutation.md from the last complete run of each lesson: counts only (the
     docs ship to students; the survivors' diffs would show the solutions)."""
-    records = []
-    for lesson in lessons.all_lessons():
-        f = RESULTS / f"{lesson.name}.json"
-        if f.exists():
-            records.append(json.loads(f.read_text()))
+    records = last_results(lessons.all_lessons())
     ops = {}
     for r in records:
         for e in r["mutants"]:
@@ -464,6 +487,16 @@ def write_docs(path=DOCS):
     return path, len(records)
 
 
+def write_json(path, records):
+    if not path:
+        return
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lessons.write_json_atomic(out, {"lessons": records,
+                                    "totals": count([e for r in records for e in r["mutants"]])})
+    print(f"\nwrote {out}")
+
+
 # -- ./lab mutate ----------------------------------------------------------------------
 
 def add_parser(sub):
@@ -479,6 +512,8 @@ def add_parser(sub):
     m.add_argument("--list", action="store_true", help="list the mutants, build and grade nothing")
     m.add_argument("--no-confirm", action="store_true",
                    help="do not run a killing test a second time")
+    m.add_argument("--last", action="store_true",
+                   help="report the last complete run of each lesson again; grade nothing")
     m.add_argument("--write-docs", action="store_true",
                    help="regenerate docs/mutation.md from the last results; grade nothing")
     return m
@@ -494,6 +529,14 @@ def cmd_mutate(args):
               "repository does not have")
         return 2
     lesson_list = lessons.select(args.lesson) if args.lesson else lessons.all_lessons()
+    if args.last:
+        records = last_results(lesson_list)
+        if not records:
+            print("no results kept yet (build/mutate/): run ./lab mutate first")
+            return 1
+        report(records)
+        write_json(args.json, records)
+        return 0
     ci = require_clang()
     if ci is None:
         return 1
@@ -523,12 +566,7 @@ def cmd_mutate(args):
         if not records:
             return 130
     report(records)
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        lessons.write_json_atomic(out, {"lessons": records,
-                                        "totals": count([e for r in records for e in r["mutants"]])})
-        print(f"\nwrote {out}")
+    write_json(args.json, records)
     bad = any(r.get("error") or r["counts"]["survived"] or r["counts"]["errors"]
               or r.get("stale_equivalents") or r.get("wrong_equivalents") for r in records)
     return 1 if bad else 0
