@@ -108,8 +108,8 @@ def test_equivalents_stale_and_wrong_records_are_told_apart():
 
 def test_a_killed_and_a_surviving_mutant_of_lesson_01(solutions_build):
     """htons() dropped in the server: the graders see the wrong port.  close(fd) dropped
-    just before `return 0` in the client: exit closes it anyway (equivalent), so it
-    must survive."""
+    just before `return 0` in the client: exit closes it anyway, so it survives -- and
+    is recorded as equivalent (solutions/01-sockets/equivalent-mutants.json)."""
     from grader import cli
     pairs = mutations.mutants_of_lesson("01-sockets", ci)
     killed = [m.id for m, _ in pairs if m.file.endswith("server.c") and m.op == "drop-call"
@@ -124,5 +124,21 @@ def test_a_killed_and_a_surviving_mutant_of_lesson_01(solutions_build):
     status = {e["id"]: e for e in record["mutants"]}
     assert status[killed[0]]["status"] == "killed", status[killed[0]]
     assert status[killed[0]]["killed_by"].startswith("test_server")
-    assert status[survivor[0]]["status"] == "survived", status[survivor[0]]
-    assert record["partial"] and record["counts"]["kill_rate"] == 0.5
+    assert status[survivor[0]]["status"] == "equivalent", status[survivor[0]]
+    assert status[survivor[0]]["reason"] == mutate.load_equivalents("01-sockets")[survivor[0]]
+    assert record["partial"] and record["counts"]["kill_rate"] == 1.0
+    assert not record["stale_equivalents"] and not record["wrong_equivalents"]
+
+
+def test_recorded_equivalents_name_mutants_that_exist():
+    """Each solutions/NN-slug/equivalent-mutants.json parses, and names only mutants the
+    solution has now: an edit above a recorded mutant changes its id (line, column), and
+    the record must follow (./lab mutate NN --list shows the ids)."""
+    from grader import lessons
+    for lesson in lessons.all_lessons():
+        recorded = mutate.load_equivalents(lesson.name)
+        if not recorded:
+            continue
+        ids = {m.id for m, _ in mutations.mutants_of_lesson(lesson.name, ci)}
+        stale = sorted(set(recorded) - ids)
+        assert not stale, f"{lesson.name}: stale ids in {mutate.EQUIVALENTS}: {stale}"
