@@ -43,7 +43,7 @@ BOLD, GREEN, RED, YELLOW, DIM, RESET = (
 
 # Package lists (tools/packages-NAME.txt) of the project's own tests: `./lab test`
 # installs them once, before its tests start in parallel (two apt-gets at once fail).
-TEST_PACKAGE_LISTS = ("bench", "docs", "vm")
+TEST_PACKAGE_LISTS = ("bench", "docs", "vm", "mutate")
 
 
 # -- building ---------------------------------------------------------------------
