@@ -12,6 +12,7 @@
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
+    ./lab mutate [LESSON]       mutation testing: does each lesson's grader fail the solution's mutants?
 """
 import argparse
 import fcntl
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from grader import calibrate, host, lessons, requirements, results as records
 from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
+from grader.mutate import add_parser as add_mutate_parser, cmd_mutate  # noqa: F401 (./lab mutate)
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -41,7 +43,7 @@ BOLD, GREEN, RED, YELLOW, DIM, RESET = (
 
 # Package lists (tools/packages-NAME.txt) of the project's own tests: `./lab test`
 # installs them once, before its tests start in parallel (two apt-gets at once fail).
-TEST_PACKAGE_LISTS = ("bench", "docs", "vm")
+TEST_PACKAGE_LISTS = ("bench", "docs", "vm", "mutate")
 
 
 # -- building ---------------------------------------------------------------------
@@ -696,6 +698,7 @@ def main(argv=None):
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
     gs.add_argument("zip")
     add_docs_parser(sub)
+    add_mutate_parser(sub)
     args = p.parse_args(argv)
     command = args.command or "board"
     if command == "help":

@@ -15,8 +15,8 @@ LAYERS = [
     ("the kernel and processes", {"isolation", "identity", "cgroups", "proc", "peers", "probes",
                                   "capture", "sanitized"}),
     ("one test", {"lab", "plugin"}),
-    ("the course", {"lessons", "contracts", "docs"}),
-    ("grading that counts", {"sandbox", "session", "batch", "instructor"}),
+    ("the course", {"lessons", "contracts", "docs", "overlay", "mutations"}),
+    ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate"}),
     ("the command line", {"cli"}),
 ]
 LAYER_OF = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
