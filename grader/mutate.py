@@ -182,7 +182,6 @@ def first_line(text):
 
 def grade_mutant(grader, lesson, mutant, data, solutions_build, work_root, timeout, confirm=True):
     """Build and grade one mutant; its result as a dict."""
-    from grader.mutations import Mutant  # noqa: F401 (type of `mutant`)
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="m", dir=work_root))
     try:
@@ -547,16 +546,17 @@ def cmd_mutate(args):
             for m, _ in pairs:
                 print(f"{m.id}  {m.description}")
         return 0
-    from grader import cli
-    ok, log = cli.build("solutions", lesson_list)
+    from grader.build import BUILD, SOLUTIONS, build, compiler_errors
+    from grader.testrun import isolation_prefix
+    ok, log = build(SOLUTIONS, lesson_list)
     if not ok:
-        print(f"the solutions do not build:\n{cli.compiler_errors(log)}")
+        print(f"the solutions do not build:\n{compiler_errors(log)}")
         return 1
-    grader = Grader(cli.isolation_prefix())
+    grader = Grader(isolation_prefix())
     records = []
     try:
         for lesson in lesson_list:
-            record = run_lesson(lesson.name, grader, cli.BUILD / "solutions", max(1, args.jobs),
+            record = run_lesson(lesson.name, grader, BUILD / "solutions", max(1, args.jobs),
                                 args.timeout, args.only, args.op, not args.no_confirm, ci=ci)
             save(record)
             records.append(record)

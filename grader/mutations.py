@@ -442,7 +442,7 @@ class Generator:
 
     # collapse-loop
     def loop(self, node):
-        s, K = self.src, self.K
+        s = self.src
         if not self.does_io(node):
             return
         i = s.token_index(node.start)
@@ -722,7 +722,7 @@ class Generator:
 
     # swap-shut-*, drop-flag: macro uses spelled in the file
     def macros(self):
-        s, K = self.src, self.K
+        s = self.src
         for start, end, spelling, kind in s.tokens:
             if kind != "IDENTIFIER" or (spelling not in SHUT and spelling not in FLAGS):
                 continue

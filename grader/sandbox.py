@@ -434,7 +434,9 @@ class Session:
         read_fd, write_fd = os.pipe()
         bwrap = self.bwrap
         env = {"PATH": host.path_with_sbin("/usr/local/bin:/usr/bin:/bin"), "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1",
+               # the instructor's settings of the grader (SOCKLAB_NO_IO_URING, SOCKLAB_SLOWNESS...)
+               **{k: v for k, v in os.environ.items() if k.startswith("SOCKLAB_")}}
         if bwrap:
             if self.root:
                 os.chown(work, self.slot.grader, self.slot.grader)

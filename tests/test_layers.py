@@ -11,12 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 # lowest first
 LAYERS = [
     ("records and words", {"results", "failure", "markers", "helpers", "host", "calibrate",
-                           "requirements"}),
+                           "requirements", "term"}),
     ("the kernel and processes", {"isolation", "identity", "cgroups", "proc", "peers", "probes",
                                   "capture", "sanitized"}),
     ("one test", {"lab", "plugin"}),
-    ("the course", {"lessons", "contracts", "docs", "overlay", "mutations"}),
-    ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate"}),
+    ("the course", {"lessons", "contracts", "docs", "overlay", "mutations", "build", "testrun", "collect"}),
+    ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate", "maintainer"}),
     ("the command line", {"cli"}),
 ]
 LAYER_OF = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}

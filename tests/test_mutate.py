@@ -110,14 +110,14 @@ def test_a_killed_and_a_surviving_mutant_of_lesson_01(solutions_build):
     """htons() dropped in the server: the graders see the wrong port.  close(fd) dropped
     just before `return 0` in the client: exit closes it anyway, so it survives -- and
     is recorded as equivalent (solutions/01-sockets/equivalent-mutants.json)."""
-    from grader import cli
+    from grader.testrun import isolation_prefix
     pairs = mutations.mutants_of_lesson("01-sockets", ci)
     killed = [m.id for m, _ in pairs if m.file.endswith("server.c") and m.op == "drop-call"
               and "htons(port)" in m.description]
     survivor = [m.id for m, data in pairs if m.file.endswith("client.c") and m.op == "drop-call"
                 and "close(fd)" in m.description and b"close(fd);\n    return 0;" in data]
     assert len(killed) == 1 and len(survivor) == 1
-    grader = mutate.Grader(cli.isolation_prefix())
+    grader = mutate.Grader(isolation_prefix())
     record = mutate.run_lesson("01-sockets", grader, solutions_build, jobs=2, timeout=60,
                                only=killed + survivor, progress=lambda *a: None, ci=ci)
     assert not record.get("error"), record.get("error")
