@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import capture, isolation, peers, probes
+from grader import capture, isolation, peers, probes, wire
 from grader.failure import GradeFailure
 from grader.proc import Program
 
@@ -61,6 +61,8 @@ class Lab:
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
             pytest.skip("needs a private network namespace: " + isolation.netns_unavailable_reason())
+        self.wire = wire.TestWire(self)   # packets, TCP states, pcap: for reports and pictures
+        request.node.user_properties.append(("wire", str(self.wire.wire_path)))
 
     # -- programs ------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class Lab:
 
     def _track(self, peer):
         self.peers.append(peer)
+        self.wire.track(peer)
         return peer
 
     def connect(self, port, host="127.0.0.1", **kw):
@@ -107,8 +110,8 @@ class Lab:
 
     def listen(self, host="127.0.0.1", port=0, backlog=16):
         listener = peers.tcp_listener(host, port, backlog)
-        self.peers.append(listener)
-        return listener
+        listener.on_accept = self.wire.track
+        return self._track(listener)
 
     def udp(self, host="127.0.0.1", port=0):
         return self._track(peers.udp_socket(host, port))
@@ -118,8 +121,7 @@ class Lab:
 
     def unix_listen(self, path, backlog=16):
         listener = peers.unix_listener(path, backlog)
-        self.peers.append(listener)
-        return listener
+        return self._track(listener)
 
     def unix_dgram(self, path=None):
         return self._track(peers.unix_dgram_socket(path))
@@ -161,7 +163,9 @@ class Lab:
         return probes.render(probes.sockets(proto))
 
     def capture(self):
-        """Start recording packets on this test's loopback."""
+        """The packets on this test's loopback from now on."""
+        if self.wire.recorder:
+            return capture.View(self.wire.recorder)
         if not self.netns and os.geteuid() != 0:
             pytest.skip("packet capture needs a private network namespace or root")
         rec = capture.Recorder()
@@ -185,6 +189,7 @@ class Lab:
             wire = getattr(p, "wire", None)
             if wire and wire.events:
                 sections.append(("wire", wire.render()))
+        sections += self.wire.sections()
         for prog in self.programs:
             prog.settle_output()  # a dead program's last words may still be in the pipe
             sections.append(("program", f"{prog.command()}  -- {prog.status()}"))
@@ -195,6 +200,7 @@ class Lab:
         return sections
 
     def teardown(self):
+        self.wire.finish()      # first: the teardown's own FINs and RSTs are no news
         for rec in self.recorders:
             rec.stop()
         for p in self.peers:

@@ -18,6 +18,7 @@ import pytest
 
 from grader import isolation
 from grader.failure import GradeFailure
+from grader.feedback_md import gradescope_output
 from grader.lab import Lab
 from grader.proc import TODO_EXIT_STATUS
 
@@ -103,12 +104,13 @@ def _points(item):
 
 def _format_failure(item, excinfo):
     err = excinfo.value
-    lines = []
+    lines, parts = [], []      # the text, and its sections for Markdown (feedback_md)
 
     def section(title, text):
         text = str(text).rstrip() or "(empty)"
         body = textwrap.indent(text, " " * 12).lstrip()
         lines.append(f"{title:<10}{body}")
+        parts.append((title, text))
 
     if isinstance(err, GradeFailure):
         section("expected", err.expected)
@@ -134,7 +136,7 @@ def _format_failure(item, excinfo):
                 "line): write that part, then delete the TODO call" + (f"; then: {hint}" if hint else ""))
     if hint:
         section("hint", hint)
-    return "\n".join(lines)
+    return "\n".join(lines), parts
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -155,7 +157,7 @@ def pytest_runtest_makereport(item, call):
         item.user_properties.append(measured)
         rep.user_properties.append(measured)
     if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
-        rep.longrepr = _format_failure(item, call.excinfo)
+        rep.longrepr, rep.socklab_sections = _format_failure(item, call.excinfo)
     # the lab object holds programs and sockets: drop it once the test is over
     if rep.when == "teardown" and hasattr(item, "_socklab_lab"):
         del item._socklab_lab
@@ -184,7 +186,8 @@ def pytest_runtest_logreport(report):
     entry["duration"] += report.duration
     if report.when in ("setup", "call"):
         if report.failed:
-            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1))
+            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1),
+                         sections=getattr(report, "socklab_sections", None))
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
             entry.update(outcome="skipped", text=reason)
@@ -268,14 +271,15 @@ def gradescope_results(results, elapsed):
         for r in t["tests"]:
             if r["outcome"] == "skipped":
                 continue
+            output, output_format = gradescope_output(r)    # Markdown for a failure
             tests.append({
                 "name": f"{lesson.replace('-', ' ', 1)} › {r['title']}",
                 "number": f"{lesson[:2]}.{len([x for x in tests if x['tags'][0] == lesson]) + 1}",
                 "score": r["points"] if r["outcome"] == "passed" else 0,
                 "max_score": r["points"],
                 "status": "passed" if r["outcome"] == "passed" else "failed",
-                "output": r["text"] or (f"measured: {r['measured']}" if r.get("measured") else ""),
-                "output_format": "text",
+                "output": output,
+                "output_format": output_format,
                 "visibility": "after_due_date" if r.get("hidden") else "visible",
                 "tags": [lesson],
             })
