@@ -2,6 +2,7 @@
 
     ./lab                       the board: every lesson and where you stand
     ./lab check [LESSON]        build and grade (all lessons, or one: 01, 01-sockets)
+    ./lab report [LESSON]       check, then draw the run (ladders, states) as an HTML page
     ./lab hint LESSON           the next hint for a lesson
     ./lab watch [LESSON]        re-check whenever you save
     ./lab run LESSON PROGRAM [ARGS...]   build and run one program
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from grader import lessons
 from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
+from grader.html_report import add_parser as add_report_parser, cmd_report  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -276,6 +278,8 @@ def cmd_check(args):
     raw = PROGRESS / ("all.raw.json" if len(lesson_list) > 1 else f"{lesson_list[0].name}.raw.json")
     workers = None if args.only else workers_for(lesson_list)   # one case: no worker start-up
     rc = run_pytest(paths, extra, workers, raw=raw).returncode
+    if getattr(args, "pcap", None):
+        copy_pcaps(raw, Path(args.pcap))
     partial = args.k or args.only
     if not args.solutions and not partial:
         lessons.save_progress(raw)
@@ -287,6 +291,18 @@ def cmd_check(args):
         if nxt:
             print(f"\n{GREEN}Lesson {lesson_list[0].number} passes.{RESET} Next: chapters/{nxt.name}/README.md")
     return rc
+
+
+def copy_pcaps(raw, dest):
+    """./lab check --pcap DIR: each test's capture of this run, as DIR/<lesson>/<test>.pcap."""
+    copied = 0
+    for r in lessons.results_by_node(raw).values():
+        pcap = Path(r.get("wire", "")).with_suffix("").with_suffix(".pcap") if r.get("wire") else None
+        if pcap and pcap.is_file():
+            (dest / r["lesson"]).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pcap, dest / r["lesson"] / pcap.name)
+            copied += 1
+    print(f"pcap: {copied} capture(s) copied to {dest}/ (tcpdump -nr FILE, or Wireshark)")
 
 
 def _test_functions(lesson):
@@ -520,6 +536,7 @@ def main(argv=None):
     c.add_argument("--fail-on-skip", action="store_true",
                    help="a skipped test fails the run (autograders that score by exit status)")
     c.add_argument("--all", action="store_true", help="explain every failing test, not just the first")
+    c.add_argument("--pcap", metavar="DIR", help="copy each test's packet capture (pcap) into DIR")
     h = sub.add_parser("hint", help="show the next hint for a lesson")
     h.add_argument("lesson")
     h.add_argument("--reset", action="store_true", help="start again from the first hint")
@@ -552,6 +569,7 @@ def main(argv=None):
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
     gs.add_argument("zip")
     add_docs_parser(sub)
+    add_report_parser(sub)
     args = p.parse_args(argv)
     command = args.command or "board"
     if command == "help":
