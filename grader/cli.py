@@ -13,6 +13,7 @@
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
+    ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
 """
 import argparse
 import fcntl
@@ -29,6 +30,7 @@ from pathlib import Path
 from grader import lessons
 from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
 from grader.html_report import add_parser as add_report_parser, cmd_report  # noqa: F401
+from grader.diagrams import add_parser as add_diagrams_parser, cmd_diagrams  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
@@ -570,6 +572,7 @@ def main(argv=None):
     gs.add_argument("zip")
     add_docs_parser(sub)
     add_report_parser(sub)
+    add_diagrams_parser(sub)
     args = p.parse_args(argv)
     command = args.command or "board"
     if command == "help":

@@ -61,7 +61,8 @@ class Lab:
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
             pytest.skip("needs a private network namespace: " + isolation.netns_unavailable_reason())
-        self.wire = wire.TestWire(self)   # packets, TCP states, pcap: for reports and pictures
+        # packets, TCP states, pcap: for reports and pictures
+        self.wire = wire.TestWire(self.lesson, request.node.name, self.build_dir, self.programs, self.netns)
         request.node.user_properties.append(("wire", str(self.wire.wire_path)))
 
     # -- programs ------------------------------------------------------------

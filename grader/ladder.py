@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from grader.capture import ACK, FIN, PSH, RST, SYN
 
 ARROW, STATES, NOTE, GAP = "arrow", "states", "note", "gap"
+NOTE_LEAD = 0.1             # a note this long before a conversation's first packet belongs to it
 ANY_ADDRESS = ("0.0.0.0", "::")
 
 
@@ -104,9 +105,9 @@ def is_grader(wire, ep):
 
 
 def who(wire, ep):
-    if is_grader(wire, ep):
-        return "grader"
-    return wire.names.get(ep, wire.program)
+    if ep in wire.names:
+        return wire.names[ep]
+    return "grader" if is_grader(wire, ep) else wire.program
 
 
 def conversations(wire):
@@ -248,13 +249,14 @@ def _transcript_ladder(t):
 
 
 def _add_notes_and_gaps(ladder, wire):
+    start, end = ladder.start, ladder.end
     for when, side, text in wire.notes:
-        if ladder.start - 0.001 <= when <= ladder.end + 0.001 or ladder.source == "socket":
+        if start - NOTE_LEAD <= when <= end + 0.001 or ladder.source == "socket":
             ladder.rows.append(Row(when, NOTE, left=text if side == "left" else "",
                                    right=text if side == "right" else ""))
     if ladder.source == "capture":
         for gap in wire.gaps:
-            if ladder.start <= gap.time <= ladder.end:
+            if start <= gap.time <= end:
                 count = f"{gap.count} packets" if gap.count else "packets"
                 ladder.rows.append(Row(gap.time, GAP, label=f"{count} not recorded: {gap.why}"))
     ladder.rows.sort(key=lambda r: r.time)

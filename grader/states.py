@@ -68,7 +68,8 @@ def lookup(nl, local, peer):
 
 
 class Sampler:
-    def __init__(self, connections, t0=None):
+    def __init__(self, connections, t0=None, interval=INTERVAL):
+        """interval None: no thread, only the samples asked for (sample())."""
         self.connections = connections
         self.t0 = time.monotonic() if t0 is None else t0
         self.changes = []
@@ -78,13 +79,16 @@ class Sampler:
         self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="socklab-states", daemon=True)
-        self._thread.start()
+        self._thread = None
+        if interval:
+            self._thread = threading.Thread(target=self._run, args=(interval,), name="socklab-states",
+                                            daemon=True)
+            self._thread.start()
 
-    def _run(self):
-        interval = INTERVAL
+    def _run(self, every):
+        interval = every
         while not self._stop.wait(interval):
-            interval = max(INTERVAL, 20 * self.sample())   # at most ~5 % of a core
+            interval = max(every, 20 * self.sample())       # at most ~5 % of a core
 
     def sample(self):
         """Take one sample now (from any thread); returns how long it took."""
@@ -98,7 +102,7 @@ class Sampler:
             t = start - self.t0
             try:
                 for local, peer, sock in self._followed:
-                    mine = own_state(sock) if sock.fileno() >= 0 else None
+                    mine = own_state(sock) if sock and sock.fileno() >= 0 else None
                     if mine in (None, "CLOSED"):        # or its TIME-WAIT entry lives on
                         mine = lookup(self._nl, local, peer) or mine
                     self._record(t, (local, peer), mine)
@@ -115,7 +119,8 @@ class Sampler:
     def stop(self):
         """One last sample, then no more; bounded."""
         self._stop.set()
-        self._thread.join(timeout=1.0)
+        if self._thread:
+            self._thread.join(timeout=1.0)
         self.sample()
         with self._lock:
             self._nl.close()

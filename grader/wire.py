@@ -1,6 +1,6 @@
 """What one test saw of the wire: recorded while it runs, drawn when it fails, kept after.
 
-    tw = TestWire(lab)          # the `lab` fixture makes one per test
+    tw = TestWire(lesson, test, build_dir, programs, netns)   # the `lab` fixture's
     tw.track(peer)              # a grader socket (so it is drawn on the grader's side)
     tw.sections()               # [("ladder", text), ("pcap", path)] for a failure report
     tw.finish()                 # teardown: write <test>.pcap and <test>.wire.json
@@ -48,10 +48,13 @@ def paths(build_dir, lesson, test_name):
 
 
 class TestWire:
-    def __init__(self, lab):
-        self.lab = lab
+    def __init__(self, lesson, name, build_dir, programs, netns, sample_every=states.INTERVAL):
+        """lesson and name (the test's) place its files under build_dir; programs is the
+        list the test's programs are added to (to name the other endpoint); netns: the
+        test has a namespace of its own, so its loopback is its alone to record."""
+        self.lesson, self.programs = lesson, programs
         self.recorder = self.sampler = None
-        if enabled() and lab.netns:
+        if enabled() and netns:
             try:
                 self.recorder = capture.Recorder()
             except OSError:
@@ -61,10 +64,11 @@ class TestWire:
         self._peers = []                      # grader peers and listeners, in order
         self._addresses = {}                  # id(peer) -> (local, remote or None)
         self.notes = []                       # (time, "left"/"right", text)
-        self.pcap_path, self.wire_path = paths(lab.build_dir, lab.lesson, lab.request.node.name)
+        self.followed = []                    # more connections to sample: (local, remote, None)
+        self.pcap_path, self.wire_path = paths(build_dir, lesson, name)
         if self.recorder:
             try:
-                self.sampler = states.Sampler(self._connections, self.t0)
+                self.sampler = states.Sampler(self._connections, self.t0, sample_every)
             except OSError:
                 self.sampler = None           # no sock_diag here: no states beside the arrows
 
@@ -117,7 +121,7 @@ class TestWire:
             known = self._learn(p)
             if known and known[1]:
                 out.append((*known, p.sock))
-        return out
+        return out + self.followed
 
     def _grader_endpoints(self):
         for p in self._stream_peers():
@@ -145,7 +149,7 @@ class TestWire:
         return out
 
     def _program(self):
-        names = {prog.name for prog in self.lab.programs}
+        names = {prog.name for prog in self.programs}
         return names.pop() if len(names) == 1 else "program"
 
     def wire(self):
@@ -172,7 +176,7 @@ class TestWire:
         text = caption[:TERMINAL_WIDTH] + "\n" + ladder.to_text(pick, TERMINAL_WIDTH, unicode, TERMINAL_ROWS)
         if len(ladders) > 1:
             text += (f"\n({len(ladders) - 1} more conversation{'s' if len(ladders) > 2 else ''} in "
-                     f"this test: ./lab report {self.lab.lesson[:2]} draws every one)")
+                     f"this test: ./lab report {self.lesson[:2]} draws every one)")
         out = [("ladder", text)]
         if self.recorder:
             out.append(("pcap", f"{_shown(self.pcap_path)}  (tcpdump -r, Wireshark)"))
@@ -212,7 +216,7 @@ class TestWire:
             "programs": [{"name": p.name, "command": p.command(), "status": p.status(),
                           "stdout": [t for _, t, _ in p.stdout_lines][-TAIL:],
                           "stderr": [t for _, t, _ in p.stderr_lines][-TAIL:]}
-                         for p in self.lab.programs],
+                         for p in self.programs],
         }
         tmp = self.wire_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
