@@ -19,6 +19,7 @@ same (times, ports and notes vary from run to run, so the comparison is of what 
 arrow carries and the states: facts()).
 """
 import fcntl
+import json
 import re
 import shutil
 import socket
@@ -91,8 +92,16 @@ class Scene:
         lad.right = f"{right} {lad.right.split(' ', 1)[1]}"
         return lad
 
-    def close(self):
-        self.wire.finish()
+    def close(self, keep=None):
+        """Stop; with keep=(directory, name), keep the capture as name.pcap and name.wire.json."""
+        pcap_path, wire_path = self.wire.finish()
+        if keep and wire_path:
+            directory, name = keep
+            directory.mkdir(parents=True, exist_ok=True)
+            record = json.loads(wire_path.read_text())
+            record["pcap"] = f"{name}.pcap"
+            shutil.copyfile(pcap_path, directory / f"{name}.pcap")
+            (directory / f"{name}.wire.json").write_text(json.dumps(record))
         for p in self.peers:
             p.close()
         for prog in self.programs:
@@ -247,14 +256,14 @@ SCENES = {"handshake": ("02-tcp-handshake", handshake),
           "keepalive": ("07-keepalive", keepalive)}
 
 
-def draw(name, build):
-    """Run one scene; its diagram as text."""
+def draw(name, build, keep=None):
+    """Run one scene; its diagram as text (and its capture kept in directory `keep`)."""
     lesson, scene_fn = SCENES[name]
     scene = Scene(lesson, build)
     try:
         return ld.to_text(scene_fn(scene), width=WIDTH, unicode=True, max_rows=60)
     finally:
-        scene.close()
+        scene.close((Path(keep), name) if keep else None)
 
 
 # -- the READMEs ------------------------------------------------------------------------
@@ -305,10 +314,10 @@ def readmes():
     return [l.path / "README.md" for l in lessons.all_lessons() if (l.path / "README.md").is_file()]
 
 
-def generate(build, names=None):
+def generate(build, names=None, keep=None):
     """{scene name: diagram} for every scene the READMEs name (or just `names`)."""
     wanted = names or sorted({n for r in readmes() for n, _ in blocks(r.read_text())})
-    return {name: draw(name, build) for name in wanted}
+    return {name: draw(name, build, keep) for name in wanted}
 
 
 # -- ./lab diagrams -------------------------------------------------------------------
@@ -316,6 +325,7 @@ def generate(build, names=None):
 def add_parser(sub):
     d = sub.add_parser("diagrams", help="redraw the lessons' ladder diagrams from real captures")
     d.add_argument("--check", action="store_true", help="change nothing; fail if a diagram is stale")
+    d.add_argument("--keep", metavar="DIR", help="keep each scene's capture: DIR/NAME.pcap (and .wire.json)")
     return d
 
 
@@ -324,12 +334,14 @@ def cmd_diagrams(args):
     if cli.isolation_prefix():          # not root: rerun ourselves where namespaces work
         import sys
         return subprocess.run(cli.isolation_prefix() + [sys.executable, "-m", "grader.cli", "diagrams"]
-                              + (["--check"] if args.check else []), cwd=REPO).returncode
+                              + (["--check"] if args.check else [])
+                              + (["--keep", str(Path(args.keep).resolve())] if args.keep else []),
+                              cwd=REPO).returncode
     ok, log = cli.build("solutions")
     if not ok:
         print(cli.compiler_errors(log))
         return 1
-    fresh = generate(cli.BUILD / "solutions")
+    fresh = generate(cli.BUILD / "solutions", keep=args.keep)
     stale = []
     for readme in readmes():
         text = readme.read_text()

@@ -112,7 +112,7 @@ def who(wire, ep):
 
 def conversations(wire):
     """Every conversation in the wire, in the order they began."""
-    ladders = _tcp_ladders(wire) + _udp_ladders(wire) + [_transcript_ladder(t) for t in wire.transcripts]
+    ladders = _tcp_ladders(wire) + _udp_ladders(wire) + [_transcript_ladder(t, wire) for t in wire.transcripts]
     ladders = [l for l in ladders if l.rows]
     for ladder in ladders:
         _add_notes_and_gaps(ladder, wire)
@@ -237,8 +237,8 @@ def _udp_ladders(wire):
     return ladders
 
 
-def _transcript_ladder(t):
-    ladder = Ladder("grader", "program", t.title, source="socket")
+def _transcript_ladder(t, wire):
+    ladder = Ladder("grader", f"{wire.program} ({t.title})", t.title, source="socket")
     for when, direction, item in t.events:
         rightward = direction == "→"
         if isinstance(item, (bytes, bytearray)):

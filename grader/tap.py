@@ -6,10 +6,15 @@
     tap.frames, tap.gaps   # pcap.Frame(time, data, length); Gap(time, count, why)
     tap.close()
 
-No thread reads packets as they pass: the kernel stamps each one (SO_TIMESTAMPNS), cuts
-it to SNAPLEN bytes and queues it on an AF_PACKET socket, and Python reads the queue
-only when someone asks (a test polling for a keep-alive probe, a failure report, the
-pcap written at teardown).  A classic BPF filter in the kernel keeps only outgoing
+No thread reads packets as they pass: the kernel stamps each one with the time it was
+sent, cuts it to SNAPLEN bytes and queues it on an AF_PACKET socket, and Python reads
+the queue only when someone asks (a test polling for a keep-alive probe, a failure
+report, the pcap written at teardown).  The stamp is taken at send time only while the
+kernel's packet timestamping is switched on -- a system-wide switch that the first
+socket asking for timestamps turns on a moment later -- so a socket of ours asks once
+per process and keeps it on, and each Tap checks that it is on before it starts.
+Closing an AF_PACKET socket waits for an RCU grace period (10-20 ms here): a Tap closes
+its sockets in the background.  A classic BPF filter in the kernel keeps only outgoing
 packets (on loopback each one passes twice), and splits them over two sockets:
 
     control   TCP segments carrying SYN, FIN or RST: what opens and ends connections
@@ -22,8 +27,10 @@ keeps its first thousands of data packets and still every SYN, FIN and RST.
 """
 import bisect
 import ctypes
+import select
 import socket
 import struct
+import threading
 import time
 from collections import namedtuple
 
@@ -71,6 +78,14 @@ def _program(control):
     ]
 
 
+def _fprog(program):
+    """The struct sock_fprog for SO_ATTACH_FILTER, and the buffer it points into (keep
+    it alive until the setsockopt returns)."""
+    code, count = assemble(program)
+    buf = ctypes.create_string_buffer(code, len(code))
+    return struct.pack("HL", count, ctypes.addressof(buf)), buf
+
+
 def assemble(program):
     """[(code, k[, jt, jf]) or "label"] -> (struct sock_filter[] bytes, count).
     Jump targets are labels (forward only, as BPF wants) or None for "the next one"."""
@@ -88,12 +103,43 @@ def assemble(program):
     return b"".join(out), len(code)
 
 
+_stamps = {"holder": None, "on": False}
+
+
+def _timestamps_on(timeout=0.5):
+    """Switch the kernel's packet timestamps on for as long as this process lives, and
+    wait (bounded) until they are: a datagram to ourselves is then stamped on arrival,
+    before we ask for it, rather than when we read it."""
+    if _stamps["on"]:
+        return True
+    if _stamps["holder"] is None:
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        holder.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        _stamps["holder"] = holder
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        probe.bind(("127.0.0.1", 0))
+        while time.monotonic() < deadline:
+            probe.sendto(b"?", probe.getsockname())        # loopback: it arrives right away
+            select.select([probe], [], [], 0.1)
+            asked = time.time()
+            _, ancillary, _, _ = probe.recvmsg(1, ANCILLARY)
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = struct.unpack_from("qq", value)
+                    if sec + nsec * 1e-9 < asked:          # stamped on arrival: on
+                        _stamps["on"] = True
+                        return True
+            time.sleep(0.002)       # the switch flips in a kernel worker; bounded poll
+    return False                    # the times will be when we read, not when sent
+
+
 def _open(control):
     # protocol 0 until bind(): nothing is queued before the filter is in place
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    code, count = assemble(_program(control))
-    buf = ctypes.create_string_buffer(code, len(code))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", count, ctypes.addressof(buf)))
+    fprog, _buf = _fprog(_program(control))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
     try:
@@ -107,6 +153,7 @@ def _open(control):
 
 class Tap:
     def __init__(self, max_frames=MAX_FRAMES):
+        _timestamps_on()
         self.max_frames = max_frames
         self.frames = []            # pcap.Frame, in time order
         self.gaps = []              # Gap: packets the kernel dropped, or the limit reached
@@ -129,8 +176,9 @@ class Tap:
             if self._kept[kind] >= self.max_frames:
                 self.gaps.append(Gap(batch[-1].time if batch else time.time(), None,
                                      f"capture limit: later {kind} packets not kept"))
-                sock.close()
+                sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _DROP_ALL)
                 del self._socks[kind]
+                threading.Thread(target=sock.close, daemon=True).start()
         if not new:
             return len(self.frames)
         new.sort(key=lambda f: f.time)
@@ -143,9 +191,15 @@ class Tap:
         return first
 
     def close(self):
-        for sock in self._socks.values():
-            sock.close()
-        self._socks = {}
+        """Stop capturing now; the sockets close in the background (see above)."""
+        socks, self._socks = list(self._socks.values()), {}
+        for sock in socks:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _DROP_ALL)   # no more copies
+        threading.Thread(target=lambda: [s.close() for s in socks], daemon=True).start()
+
+
+_DROP_ALL_PROGRAM = _fprog([(RET, 0)])
+_DROP_ALL = _DROP_ALL_PROGRAM[0]
 
 
 def _drain(sock, room):

@@ -1,0 +1,140 @@
+"""A failing program, end to end: its ladder in the terminal report, its pcap, its
+Gradescope Markdown, and ./lab report's HTML page -- screenshotted by headless Chromium
+to see that the diagram really renders.
+
+The program is tests/selftest/06-shutdown/wrong-close-instead-of-shutdown: it calls
+close() where shutdown(SHUT_WR) was needed, with a reply unread, so its kernel resets
+the connection.  That RST must be in every picture.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import html_report, isolation
+from test_docs import real_root
+from test_selftests import build_case
+
+REPO = Path(__file__).resolve().parent.parent
+CASE = REPO / "tests" / "selftest" / "06-shutdown" / "wrong-close-instead-of-shutdown"
+TEST = "test_client_half_closes_after_stdin_ends"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+RST_RED, GRADER_BLUE = (0xB3, 0x26, 0x1E), (0x1F, 0x4E, 0x9C)     # grader/ladder_svg.py
+
+
+@pytest.fixture(scope="module")
+def graded(solutions_build, tmp_path_factory):
+    """The case graded once: (raw results, Gradescope results, build directory)."""
+    tmp = tmp_path_factory.mktemp("wrong-close")
+    build_case(CASE, solutions_build, tmp / "build")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
+         "--rootdir", REPO, "--build-dir", tmp / "build", "--raw-results", tmp / "raw.json",
+         "--results-json", tmp / "results.json", REPO / "chapters" / "06-shutdown"],
+        cwd=REPO, capture_output=True, text=True, timeout=240, env=dict(os.environ, LANG="C.UTF-8"))
+    raw = json.loads((tmp / "raw.json").read_text())
+    return raw, json.loads((tmp / "results.json").read_text()), tmp, run.stdout
+
+
+def failing(raw):
+    [(nodeid, result)] = [(k, r) for k, r in raw.items() if r["outcome"] == "failed"]
+    assert nodeid.endswith(TEST)
+    return result
+
+
+def needs_capture():
+    if os.geteuid() != 0:
+        pytest.skip("the graders capture packets only in a namespace of their own (./lab test "
+                    "runs the tests under unshare -r) or as root")
+
+
+def test_the_terminal_report_draws_the_reset(graded):
+    needs_capture()
+    raw, _, _, stdout = graded
+    text = failing(raw)["text"]
+    ladder = text.split("ladder    ", 1)[1].split("\npcap", 1)[0]
+    assert "(captured)" in ladder.splitlines()[0]
+    assert "◀════" in ladder and "RST-ACK seq" in ladder, ladder
+    assert "─ SYN seq 0 ─" in ladder and "'Hi, data1\\n'" in ladder
+    board = stdout[stdout.index("✗ 06 shutdown"):]
+    drawn = board[board.index("  ladder"):board.index("  pcap")].splitlines()
+    assert len(drawn) > 10 and max(len(line) for line in drawn) <= 80, "\n".join(drawn)
+
+
+def test_its_pcap_is_kept_and_tcpdump_reads_the_reset(graded):
+    needs_capture()
+    result = failing(graded[0])
+    pcap = Path(result["wire"]).with_name(TEST + ".pcap")
+    assert pcap.is_file() and pcap.stat().st_size < 64 << 10
+    if not shutil.which("tcpdump"):
+        pytest.skip("tcpdump is not installed")
+    out = subprocess.run(["tcpdump", "-nr", str(pcap)], capture_output=True, text=True, timeout=30)
+    assert "Flags [R.]" in out.stdout, out.stdout + out.stderr
+
+
+def test_gradescope_gets_the_diagram_as_markdown(graded):
+    needs_capture()
+    [test] = [t for t in graded[1]["tests"] if t["status"] == "failed"]
+    assert test["output_format"] == "md"
+    assert "**ladder**\n\n```text\n" in test["output"] and "RST-ACK" in test["output"]
+
+
+@pytest.fixture(scope="module")
+def page(graded):
+    needs_capture()
+    raw, _, tmp, _ = graded
+    return html_report.write("06-shutdown", tmp / "raw.json", tmp / "report", "student")
+
+
+def test_the_html_page_is_self_contained_and_has_text_alternatives(page):
+    html = page.read_text()
+    assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html and "<link" not in html
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="ladder" role="img"') >= 8
+    assert "RST-ACK seq" in html and "✗ failed" in html and "✓ passed" in html
+    assert html.count("<title id=") == html.count("aria-labelledby=") - html.count('<section')
+    pcap_link = f'href="06-shutdown/{TEST}.pcap"'
+    assert pcap_link in html and (page.parent / "06-shutdown" / f"{TEST}.pcap").is_file()
+
+
+def chromium():
+    """Debian's chromium: installed by tools/setup.sh --report as root, else a skip that
+    says how."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if not real_root():
+        pytest.skip("headless Chromium is not installed: sudo apt-get update && sudo apt-get "
+                    "install -y --no-install-recommends chromium python3-pil fonts-dejavu-core")
+    subprocess.run(["bash", str(REPO / "tools" / "setup.sh"), "--report"], check=True,
+                   stdin=subprocess.DEVNULL, timeout=900)
+    return shutil.which("chromium")
+
+
+def screenshot(page, out, tmp_path, size="1000,1800"):
+    res = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          f"--window-size={size}", f"--screenshot={out}", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.is_file(), res.stderr[-2000:]
+    return out
+
+
+def test_the_page_renders_its_diagram_in_headless_chromium(page, tmp_path):
+    shot = screenshot(page, tmp_path / "page.png", tmp_path)
+    try:
+        from PIL import Image
+    except ImportError:
+        pytest.skip("python3-pil is not installed (tools/packages-report.txt)")
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 50, "the screenshot is (nearly) blank"
+    counts = {rgb: n for n, rgb in colours}
+    # arrowheads are filled triangles: exact colour pixels, not just anti-aliased edges
+    assert counts.get(RST_RED, 0) > 30, "no RST arrow rendered (red)"
+    assert counts.get(GRADER_BLUE, 0) > 30, "no grader→program arrow rendered (blue)"
