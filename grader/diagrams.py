@@ -10,7 +10,8 @@ A lesson README marks each generated diagram:
 
 `./lab diagrams` runs every scenario named in a README: the reference solution's program
 against a scripted grader peer, in a network namespace of its own, recorded by the same
-tap and state sampler as the graders' tests (grader.wire), and rewrites the block.
+tap and state sampler as the graders' tests (grader.wire), and rewrites each block whose
+arrows or states changed (--redraw: every block; the times always differ a little).
 So the handshake, the four-way close, TIME_WAIT, the RST of a close() with unread
 data and the keep-alive probes the lessons show are what the kernel did, not what
 someone remembered.  `./lab diagrams --check` changes nothing and says which blocks no
@@ -325,6 +326,8 @@ def generate(build, names=None, keep=None):
 def add_parser(sub):
     d = sub.add_parser("diagrams", help="redraw the lessons' ladder diagrams from real captures")
     d.add_argument("--check", action="store_true", help="change nothing; fail if a diagram is stale")
+    d.add_argument("--redraw", action="store_true",
+                   help="rewrite every diagram, not only those whose arrows or states changed")
     d.add_argument("--keep", metavar="DIR", help="keep each scene's capture: DIR/NAME.pcap (and .wire.json)")
     return d
 
@@ -334,7 +337,7 @@ def cmd_diagrams(args):
     if cli.isolation_prefix():          # not root: rerun ourselves where namespaces work
         import sys
         return subprocess.run(cli.isolation_prefix() + [sys.executable, "-m", "grader.cli", "diagrams"]
-                              + (["--check"] if args.check else [])
+                              + (["--check"] if args.check else []) + (["--redraw"] if args.redraw else [])
                               + (["--keep", str(Path(args.keep).resolve())] if args.keep else []),
                               cwd=REPO).returncode
     ok, log = cli.build("solutions")
@@ -345,11 +348,14 @@ def cmd_diagrams(args):
     stale = []
     for readme in readmes():
         text = readme.read_text()
+        redraw = {}
         for name, old in blocks(text):
             if old is None or facts(old) != facts(fresh[name]):
                 stale.append(f"{readme.relative_to(REPO)}: {name}")
+            if args.redraw or old is None or facts(old) != facts(fresh[name]):
+                redraw[name] = fresh[name]      # only times changed: keep the old (no churn)
         if not args.check:
-            new = replace(text, fresh)
+            new = replace(text, redraw)
             if new != text:
                 readme.write_text(new)
     if args.check:

@@ -151,20 +151,20 @@ def test_a_recorded_rst_close_reads_back_from_its_pcap():
     w, record = wire.load(DATA / "rst-on-close.wire.json")
     [lad] = ladder.conversations(w)
     assert ladder.to_text(lad, width=66).splitlines() == [
-        "     ms grader 127.0.0.1:5000          graceclient 127.0.0.1:49506",
-        "   13.0 │◀────────────────────── SYN seq 0 ──────────────────────│",
-        "   13.0 │───────────────── SYN-ACK seq 0 ack 1 ─────────────────▶│",
-        "   13.0 │◀─────────────────── ACK seq 1 ack 1 ───────────────────│",
-        "   34.2 │ [ESTAB]                                        [ESTAB] │",
-        "   34.5 │◀────────────── PSH-ACK seq 1 ack 1 len 6 ──────────────│",
+        "     ms grader 127.0.0.1:5000          graceclient 127.0.0.1:51434",
+        "   12.4 │◀────────────────────── SYN seq 0 ──────────────────────│",
+        "   12.4 │───────────────── SYN-ACK seq 0 ack 1 ─────────────────▶│",
+        "   12.4 │◀─────────────────── ACK seq 1 ack 1 ───────────────────│",
+        "   12.8 │ [ESTAB]                                        [ESTAB] │",
+        "   13.0 │◀────────────── PSH-ACK seq 1 ack 1 len 6 ──────────────│",
         "        │                       'data1\\n'                        │",
-        "   34.5 │─────────────────── ACK seq 1 ack 7 ───────────────────▶│",
-        "   34.6 │───────────── PSH-ACK seq 1 ack 7 len 10 ──────────────▶│",
+        "   13.0 │─────────────────── ACK seq 1 ack 7 ───────────────────▶│",
+        "   13.0 │───────────── PSH-ACK seq 1 ack 7 len 10 ──────────────▶│",
         "        │                     'Hi, data1\\n'                      │",
-        "   34.6 │◀────────────────── ACK seq 7 ack 11 ───────────────────│",
-        "   34.8 │              a `close` line: close(), the reply unread │",
-        "   40.2 │◀════════════════ RST-ACK seq 7 ack 11 ═════════════════│",
-        "   41.6 │ [CLOSED]                                      [CLOSED] │",
+        "   13.1 │◀────────────────── ACK seq 7 ack 11 ───────────────────│",
+        "   13.1 │              a `close` line: close(), the reply unread │",
+        "   13.1 │◀════════════════ RST-ACK seq 7 ack 11 ═════════════════│",
+        "   15.9 │ [CLOSED]                                      [CLOSED] │",
     ]
 
 
