@@ -36,7 +36,7 @@ h3 { font-size: 1em; margin: 1.2em 0 .3em; }
 .verdict { font-weight: bold; padding: 0 .3em; border: 1px solid; border-radius: 3px; }
 .passed .verdict { color: #1d5e20; } .failed .verdict { color: #9e1c14; }
 .skipped .verdict { color: #6b5400; }
-.points { float: right; font-weight: normal; }
+.points { float: right; font-weight: normal; margin-left: 1em; }
 dl.why { display: grid; grid-template-columns: 6.5em 1fr; gap: .3em .8em; }
 dl.why dt { font-weight: bold; } dl.why dd { margin: 0; }
 pre { background: #f5f5f5; border: 1px solid #ddd; padding: .5em; overflow-x: auto;
@@ -78,13 +78,16 @@ def _wire_html(result, tid, out_dir, lesson):
         if len(ladders) > MAX_LADDERS:
             parts.append(f"<p>… and {len(ladders) - MAX_LADDERS} more conversations (the pcap has "
                          "every packet).</p>")
-    end = max([l.end for l in ladders] + [c.time for c in w.changes] + [0.0])
+    end = max([l.end for l in ladders] + [c.time for c in w.changes] + [w.until])
     timeline = ladder_svg.timeline_svg(w.changes, lambda ep: ld.who(w, ep), end, f"{tid}-s")
     if timeline:
+        words = ladder_svg.timeline_text(ladder_svg.spans(w.changes, end), lambda ep: ld.who(w, ep))
         parts.append("<h3>Socket states the grader saw</h3><figure>" + timeline +
                      "<figcaption>One row per socket of the grader's connections (both ends), "
                      f"sampled every {states.INTERVAL * 1000:g} ms and whenever the grader opened one; "
-                     "hover a bar for its times.</figcaption></figure>")
+                     "hover a bar for its times."
+                     f"<details><summary>the same as text</summary><p>{_e(words)}</p></details>"
+                     "</figcaption></figure>")
     for prog in record.get("programs", []):
         parts.append(f"<h3>Program <code>{_e(prog['command'])}</code> — {_e(prog['status'])}</h3>")
         for stream in ("stdout", "stderr"):

@@ -27,6 +27,7 @@ from grader.capture import ACK, FIN, PSH, RST, SYN
 
 ARROW, STATES, NOTE, GAP = "arrow", "states", "note", "gap"
 NOTE_LEAD = 0.1             # a note this long before a conversation's first packet belongs to it
+QUIET = 0.2                 # a silence this long at the end of a conversation is drawn
 ANY_ADDRESS = ("0.0.0.0", "::")
 
 
@@ -75,6 +76,7 @@ class Wire:
     program: str = "program"                           # who the other endpoints are
     transcripts: list = field(default_factory=list)    # Transcript
     notes: list = field(default_factory=list)          # (time, "left"/"right", text)
+    until: float = 0.0                                 # when this was seen: now, or the test's end
 
 
 @dataclass
@@ -116,7 +118,14 @@ def conversations(wire):
     ladders = [l for l in ladders if l.rows]
     for ladder in ladders:
         _add_notes_and_gaps(ladder, wire)
+        if wire.until - ladder.end >= QUIET:
+            ladder.rows.append(Row(wire.until, GAP, label=f"nothing more for "
+                                                          f"{_duration(wire.until - ladder.end)}"))
     return sorted(ladders, key=lambda l: l.start)
+
+
+def _duration(seconds):
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
 def _orient(wire, a, b, opener):

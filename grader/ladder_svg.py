@@ -75,7 +75,7 @@ def to_svg(ladder, ident, max_rows=MAX_ROWS):
             if row.detail:
                 body.append(_text((LEFT_X + RIGHT_X) / 2, y + 17 + SLANT + 14, row.detail, size=11,
                                   fill="#333"))
-                y += 15
+                y += 21                     # room enough that it reads as this arrow's
             body.append("</g>")
             y += 25 + SLANT
         elif row.kind == ld.GAP:
@@ -141,15 +141,18 @@ def timeline_svg(changes, who, end, ident):
     rows = spans(changes, end)
     if not rows:
         return None
-    end = max([end] + [stop for bars in rows.values() for _, stop, _ in bars]) or 0.001
+    # from the first state seen to the end: the test's quiet start is not worth the width
+    begin = min([start for bars in rows.values() for start, _, _ in bars] or [0.0])
+    end = max([end] + [stop for bars in rows.values() for _, stop, _ in bars])
+    span = max(end - begin, 0.001)
     label_w, top, row_h = 330, 30, 28
     plot = WIDTH - label_w - 20
     height = top + row_h * len(rows) + 24
 
     def x(t):
-        return label_w + plot * max(t, 0) / end
+        return label_w + plot * max(t - begin, 0) / span
 
-    body = [_text(label_w, 18, "0", anchor="start", size=11, fill=GREY),
+    body = [_text(label_w, 18, _ms(begin), anchor="start", size=11, fill=GREY),
             _text(WIDTH - 20, 18, _ms(end), anchor="end", size=11, fill=GREY)]
     for i, ((local, peer), bars) in enumerate(rows.items()):
         y = top + i * row_h
@@ -162,10 +165,15 @@ def timeline_svg(changes, who, end, ident):
             label = _text(x(start) + w / 2, y + 16, state, size=10) if w > len(state) * 6.2 + 6 else ""
             body.append(f'<g><title>{escape(tip)}</title><rect x="{x(start):.1f}" y="{y + 3}" '
                         f'width="{w:.1f}" height="20" fill="{fill}" stroke="{GREY}"/>{label}</g>')
-    summary = "Socket states over time, as the grader sampled them: " + "; ".join(
-        f"{who(local)} {ld.endpoint(*local)}: " + ", ".join(f"{s} at {_ms(a)}" for a, _, s in bars)
-        for (local, _), bars in rows.items())
+    summary = "Socket states over time, as the grader sampled them: " + timeline_text(rows, who)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
             f'aria-labelledby="{ident}-title" width="{WIDTH}" height="{height}" '
             f'viewBox="0 0 {WIDTH} {height}" style="{FONT}">'
             f'<title id="{ident}-title">{escape(summary)}</title>' + "".join(body) + "</svg>")
+
+
+def timeline_text(rows, who):
+    """The timeline in words: its text alternative."""
+    return "; ".join(f"{who(local)} {ld.endpoint(*local)}: " +
+                     (", ".join(f"{state} at {_ms(start)}" for start, _, state in bars) or "gone")
+                     for (local, _), bars in rows.items())

@@ -155,7 +155,8 @@ class TestWire:
     def wire(self):
         """A snapshot of everything seen so far, as a ladder.Wire."""
         w = ladder.Wire(grader=self._grader_endpoints(), program=self._program(),
-                        transcripts=self._transcripts(), notes=list(self.notes))
+                        transcripts=self._transcripts(), notes=list(self.notes),
+                        until=time.monotonic() - self.t0)
         if self.recorder:
             w.segments, w.datagrams = self.recorder.segments, self.recorder.udp
             w.gaps = [g._replace(time=g.time - self.t0_real) for g in self.recorder.tap.gaps]
@@ -205,7 +206,7 @@ class TestWire:
             pcap.write(self.pcap_path, self.recorder.tap.frames)
             pcap_file = self.pcap_path.name
         record = {
-            "t0": self.t0_real, "pcap": pcap_file, "program": w.program,
+            "t0": self.t0_real, "until": w.until, "pcap": pcap_file, "program": w.program,
             "grader": sorted(list(ep) for ep in w.grader),
             "changes": [[c.time, *c.local, *c.peer, c.state] for c in w.changes],
             "gaps": [list(g) for g in w.gaps],
@@ -236,7 +237,7 @@ def load(wire_path):
     wire_path = Path(wire_path)
     record = json.loads(wire_path.read_text())
     w = ladder.Wire(grader={tuple(ep) for ep in record["grader"]}, program=record["program"],
-                    notes=[tuple(n) for n in record["notes"]])
+                    notes=[tuple(n) for n in record["notes"]], until=record.get("until", 0.0))
     w.changes = [states.Change(c[0], (c[1], c[2]), (c[3], c[4]), c[5]) for c in record["changes"]]
     w.gaps = [Gap(*g) for g in record["gaps"]]
     w.transcripts = [ladder.Transcript(t["title"], [

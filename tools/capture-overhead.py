@@ -4,13 +4,15 @@
     tools/capture-overhead.py 02 05 06 07 [--runs 5]
 
 Runs `./lab check NN --solutions` alternately with SOCKLAB_CAPTURE=0 (no tap, no state
-sampler, no pcap: the grader as it was before) and =1 (the default), and prints the
-median wall time of each, and pytest's own figure.  Alternating spreads the noise of a
-shared machine over both columns evenly.
+sampler, no pcap: the grader as it was before) and =1 (the default), and prints for each
+the median wall time, pytest's own figure, and the CPU time (user + system) of the
+whole run.  Alternating spreads the noise of a shared machine over both columns evenly;
+on a busy machine the CPU time is the steadier figure.
 """
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,14 +24,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 def one_run(lesson, capture):
     env = dict(os.environ, SOCKLAB_CAPTURE="1" if capture else "0")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     out = subprocess.run([str(REPO / "lab"), "check", lesson, "--solutions"], cwd=REPO, env=env,
                          capture_output=True, text=True).stdout
     wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     m = re.search(r"passed in ([\d.]+)s", out)
     if "failed" in out.splitlines()[-1] or not m:
         sys.exit(f"lesson {lesson} did not pass (capture={capture}):\n{out[-2000:]}")
-    return wall, float(m.group(1))
+    return wall, float(m.group(1)), cpu
 
 
 def main():
@@ -37,19 +42,18 @@ def main():
     p.add_argument("lessons", nargs="+")
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args()
-    print(f"{'lesson':<8}{'without':>10}{'with':>10}{'change':>9}   (median wall s of {args.runs} "
-          "runs; pytest's own s in brackets)")
+    print(f"{'lesson':<8}{'wall without':>13}{'with':>7}{'change':>9}   {'pytest s':>14}   "
+          f"{'CPU s without':>14}{'with':>7}{'change':>9}   (medians of {args.runs} runs)")
     for lesson in args.lessons:
         runs = {False: [], True: []}
         for i in range(args.runs):
             for capture in ((False, True) if i % 2 == 0 else (True, False)):
                 runs[capture].append(one_run(lesson, capture))
-        off = statistics.median(w for w, _ in runs[False])
-        on = statistics.median(w for w, _ in runs[True])
-        off_py = statistics.median(p for _, p in runs[False])
-        on_py = statistics.median(p for _, p in runs[True])
-        print(f"{lesson:<8}{off:>10.2f}{on:>10.2f}{(on - off) / off * 100:>+8.1f}%"
-              f"   [{off_py:.2f} -> {on_py:.2f}]", flush=True)
+        med = {c: [statistics.median(r[i] for r in runs[c]) for i in range(3)] for c in runs}
+        (off, off_py, off_cpu), (on, on_py, on_cpu) = med[False], med[True]
+        print(f"{lesson:<8}{off:>13.2f}{on:>7.2f}{(on - off) / off * 100:>+8.1f}%   "
+              f"{off_py:>6.2f} -> {on_py:<5.2f}  {off_cpu:>14.2f}{on_cpu:>7.2f}"
+              f"{(on_cpu - off_cpu) / off_cpu * 100:>+8.1f}%", flush=True)
 
 
 if __name__ == "__main__":
