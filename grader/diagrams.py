@@ -334,6 +334,9 @@ def add_parser(sub):
 
 def cmd_diagrams(args):
     from grader import cli
+    if not (REPO / "solutions").is_dir():
+        print("./lab diagrams draws from the reference solutions, which this repository does not have")
+        return 2
     if cli.isolation_prefix():          # not root: rerun ourselves where namespaces work
         import sys
         return subprocess.run(cli.isolation_prefix() + [sys.executable, "-m", "grader.cli", "diagrams"]

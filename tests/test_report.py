@@ -1,6 +1,7 @@
 """A failing program, end to end: its ladder in the terminal report, its pcap, its
 Gradescope Markdown, and ./lab report's HTML page -- screenshotted by headless Chromium
-to see that the diagram really renders.
+to see that the diagram really renders.  And the lessons' diagrams, drawn again from
+fresh captures of the reference programs, still say what the READMEs say.
 
 The program is tests/selftest/06-shutdown/wrong-close-instead-of-shutdown: it calls
 close() where shutdown(SHUT_WR) was needed, with a reply unread, so its kernel resets
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import html_report, isolation
+from grader import html_report
 from test_docs import real_root
 from test_selftests import build_case
 
@@ -138,3 +139,15 @@ def test_the_page_renders_its_diagram_in_headless_chromium(page, tmp_path):
     # arrowheads are filled triangles: exact colour pixels, not just anti-aliased edges
     assert counts.get(RST_RED, 0) > 30, "no RST arrow rendered (red)"
     assert counts.get(GRADER_BLUE, 0) > 30, "no grader→program arrow rendered (blue)"
+
+
+def test_diagrams_match_fresh_captures(solutions_build):
+    """Each README diagram says what the kernel does today: `./lab diagrams --check` runs
+    every scene again (about 8 s: the keep-alive one waits on its timers)."""
+    if not shutil.which("iptables"):
+        pytest.skip("iptables is not installed (the keep-alive scene drops packets with it)")
+    res = subprocess.run([REPO / "lab", "diagrams", "--check"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if "a private network namespace is needed" in res.stderr:
+        pytest.skip("no network namespace here: " + res.stderr.strip().splitlines()[-1])
+    assert res.returncode == 0, res.stdout + res.stderr
