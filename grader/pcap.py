@@ -9,6 +9,7 @@ Link type Ethernet: an AF_PACKET socket on Linux's loopback delivers each packet
 behind a 14-byte Ethernet header with zero addresses, which is what we keep.
 Microsecond timestamps (magic a1b2c3d4), the format every tool reads.
 """
+import os
 import struct
 from collections import namedtuple
 
@@ -32,9 +33,22 @@ def write(path, frames, snaplen=SNAPLEN):
         out.append(_RECORD.pack(sec, usec, len(data), max(f.length, len(data))))
         out.append(data)
     blob = b"".join(out)
-    with open(path, "wb") as fh:
-        fh.write(blob)
+    overwrite(path, blob)
     return len(blob)
+
+
+def overwrite(path, data):
+    """Write data over a file in place, then cut it to length.  The cheap way on ext4:
+    truncating to 0 (O_TRUNC), replacing by rename, or unlinking each make it flush or
+    discard the old blocks there and then -- 1 to 4 ms a file, every test."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def read(path):

@@ -69,7 +69,9 @@ def lookup(nl, local, peer):
 
 class Sampler:
     def __init__(self, connections, t0=None, interval=INTERVAL):
-        """interval None: no thread, only the samples asked for (sample())."""
+        """interval None: only the samples asked for (sample()); else one every interval,
+        taken by the process's sampling thread (one thread, started once: starting one per
+        test would cost the test a scheduler round trip)."""
         self.connections = connections
         self.t0 = time.monotonic() if t0 is None else t0
         self.changes = []
@@ -78,17 +80,14 @@ class Sampler:
         # the netlink socket belongs to the namespace of the thread that opens it: ours
         self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = None
+        self.interval, self.due = interval, time.monotonic()
         if interval:
-            self._thread = threading.Thread(target=self._run, args=(interval,), name="socklab-states",
-                                            daemon=True)
-            self._thread.start()
+            _ticker.add(self)
 
-    def _run(self, every):
-        interval = every
-        while not self._stop.wait(interval):
-            interval = max(every, 20 * self.sample())       # at most ~5 % of a core
+    def tick(self, now):
+        """The sampling thread's call: a sample if one is due."""
+        if now >= self.due:
+            self.due = now + max(self.interval, 20 * self.sample())   # at most ~5 % of a core
 
     def sample(self):
         """Take one sample now (from any thread); returns how long it took."""
@@ -117,10 +116,40 @@ class Sampler:
             self._last[key] = state
 
     def stop(self):
-        """One last sample, then no more; bounded."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=1.0)
+        """One last sample, then no more."""
+        _ticker.discard(self)
         self.sample()
         with self._lock:
             self._nl.close()
+
+
+class _Ticker:
+    """The one thread that takes every running Sampler's periodic samples."""
+
+    def __init__(self):
+        self.samplers = set()
+        self.lock = threading.Lock()
+        self.thread = None
+
+    def add(self, sampler):
+        with self.lock:
+            self.samplers.add(sampler)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="socklab-states", daemon=True)
+                self.thread.start()
+
+    def discard(self, sampler):
+        with self.lock:
+            self.samplers.discard(sampler)
+
+    def _run(self):
+        while True:
+            time.sleep(INTERVAL)        # a sampling period, not a wait for anything
+            with self.lock:
+                running = list(self.samplers)
+            now = time.monotonic()
+            for sampler in running:
+                sampler.tick(now)
+
+
+_ticker = _Ticker()

@@ -27,6 +27,7 @@ keeps its first thousands of data packets and still every SYN, FIN and RST.
 """
 import bisect
 import ctypes
+import queue
 import select
 import socket
 import struct
@@ -176,9 +177,8 @@ class Tap:
             if self._kept[kind] >= self.max_frames:
                 self.gaps.append(Gap(batch[-1].time if batch else time.time(), None,
                                      f"capture limit: later {kind} packets not kept"))
-                sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _DROP_ALL)
                 del self._socks[kind]
-                threading.Thread(target=sock.close, daemon=True).start()
+                _close_later(sock)
         if not new:
             return len(self.frames)
         new.sort(key=lambda f: f.time)
@@ -191,13 +191,30 @@ class Tap:
         return first
 
     def close(self):
-        """Stop capturing now; the sockets close in the background (see above)."""
-        socks, self._socks = list(self._socks.values()), {}
-        for sock in socks:
-            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _DROP_ALL)   # no more copies
-        threading.Thread(target=lambda: [s.close() for s in socks], daemon=True).start()
+        """Stop capturing; the sockets close in the background (see above)."""
+        for sock in self._socks.values():
+            _close_later(sock)
+        self._socks = {}
 
 
+_closing = queue.SimpleQueue()
+
+
+def _closer():
+    while True:
+        sock = _closing.get()
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _DROP_ALL)   # no more copies
+        sock.close()                # waits for an RCU grace period: not the test's time
+
+
+def _close_later(sock):
+    if not _closing_thread:
+        _closing_thread.append(threading.Thread(target=_closer, name="socklab-tap-closer", daemon=True))
+        _closing_thread[0].start()
+    _closing.put(sock)
+
+
+_closing_thread = []
 _DROP_ALL_PROGRAM = _fprog([(RET, 0)])
 _DROP_ALL = _DROP_ALL_PROGRAM[0]
 

@@ -219,9 +219,7 @@ class TestWire:
                           "stderr": [t for _, t, _ in p.stderr_lines][-TAIL:]}
                          for p in self.programs],
         }
-        tmp = self.wire_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, self.wire_path)
+        pcap.overwrite(self.wire_path, json.dumps(record).encode())
         return (self.pcap_path if pcap_file else None), self.wire_path
 
 
