@@ -77,6 +77,7 @@ class Sampler:
         self.changes = []
         self._last = {}                 # (local, peer) -> state last seen
         self._followed = []             # connections followed (bounded, in order seen)
+        self._over = set()              # ... of which both ends are gone
         # the netlink socket belongs to the namespace of the thread that opens it: ours
         self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
         self._lock = threading.Lock()
@@ -101,11 +102,16 @@ class Sampler:
             t = start - self.t0
             try:
                 for local, peer, sock in self._followed:
+                    if (local, peer) in self._over:
+                        continue
                     mine = own_state(sock) if sock and sock.fileno() >= 0 else None
                     if mine in (None, "CLOSED"):        # or its TIME-WAIT entry lives on
                         mine = lookup(self._nl, local, peer) or mine
+                    theirs = lookup(self._nl, peer, local)
                     self._record(t, (local, peer), mine)
-                    self._record(t, (peer, local), lookup(self._nl, peer, local))
+                    self._record(t, (peer, local), theirs)
+                    if mine is None and theirs is None:
+                        self._over.add((local, peer))   # both ends gone: nothing more to see
             except OSError:
                 pass
             return time.monotonic() - start

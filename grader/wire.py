@@ -84,25 +84,25 @@ class TestWire:
             self.sampler.sample()
 
     def _learn(self, peer):
-        """A grader socket's (local, remote) addresses, remembered while it is open (a
+        """A grader socket's (local, remote) addresses, learned once, while it is open (a
         closed one has none; a reset one has no remote, but an accepted peer knows it)."""
-        known = self._addresses.get(id(peer))
+        key = id(peer)
+        if key in self._addresses or peer.sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return self._addresses.get(key)
         sock = peer.sock
-        if (known and known[1]) or sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return known
         try:
             local = sock.getsockname()[:2]
         except OSError:
-            return known                      # closed
+            return None                       # closed already
         remote = None
-        if sock.type == socket.SOCK_STREAM:
+        if sock.type == socket.SOCK_STREAM and not hasattr(peer, "accepted"):     # not a listener
             try:
                 remote = sock.getpeername()[:2]
-            except OSError:                   # a listener, or reset already
+            except OSError:                   # reset already
                 remote = getattr(peer, "address", None)
                 remote = tuple(remote[:2]) if remote else None
-        self._addresses[id(peer)] = (local, remote)
-        return self._addresses[id(peer)]
+        self._addresses[key] = (local, remote)
+        return self._addresses[key]
 
     def _stream_peers(self):
         seen = set()
