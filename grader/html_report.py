@@ -84,7 +84,8 @@ def _wire_html(result, tid, out_dir, lesson):
         words = ladder_svg.timeline_text(ladder_svg.spans(w.changes, end), lambda ep: ld.who(w, ep))
         parts.append("<h3>Socket states the grader saw</h3><figure>" + timeline +
                      "<figcaption>One row per socket of the grader's connections (both ends), "
-                     f"sampled every {states.INTERVAL * 1000:g} ms and whenever the grader opened one; "
+                     f"sampled every {states.INTERVAL * 1000:g} to {states.SLOWEST * 1000:g} ms and whenever "
+                     "the grader opened one; "
                      "hover a bar for its times."
                      f"<details><summary>the same as text</summary><p>{_e(words)}</p></details>"
                      "</figcaption></figure>")

@@ -6,14 +6,16 @@
     sampler.changes      # [Change(time, local, peer, state)]: state None once it is gone
 
 `connections()` names the connections to follow: the grader's own TCP connections, as
-(local, remote, socket) with local and remote (ip, port) pairs.  For each, a thread asks
-the kernel every INTERVAL for the state of both ends -- the grader's socket through
-TCP_INFO while it is open, the other end (or a closed one of ours: FIN-WAIT, TIME-WAIT)
-through one sock_diag lookup, tens of microseconds, where a dump of every socket (what
-`ss` does) walks the machine's whole connection table and takes milliseconds -- and
-keeps only the changes: ESTAB, FIN-WAIT-2, CLOSE-WAIT, TIME-WAIT, ... as they come and go.  A state shorter than a sample (SYN-SENT on
-loopback) is not seen: these are the states the grader saw.  The interval grows when
-samples get slow, so sampling never costs more than a few per cent of a core.
+(local, remote, socket) with local and remote (ip, port) pairs.  For each, one thread
+asks the kernel for the state of both ends -- the grader's socket through TCP_INFO while
+it is open, the other end (or a closed one of ours: FIN-WAIT, TIME-WAIT) through one
+sock_diag lookup, tens of microseconds, where a dump of every socket (what `ss` does)
+walks the machine's whole connection table and takes milliseconds -- and keeps only the
+changes: ESTAB, FIN-WAIT-2, CLOSE-WAIT, TIME-WAIT, ... as they come and go.  It asks
+every 5 ms after a change, slowing to every 50 ms while nothing changes, and slower
+still when samples get slow (thousands of sockets): sampling costs a few per cent of a
+core at most.  A state shorter than a sample (SYN-SENT on loopback) is not seen: these
+are the states the grader saw.
 """
 import socket
 import struct
@@ -23,7 +25,8 @@ from collections import namedtuple
 
 Change = namedtuple("Change", "time local peer state")   # local/peer: (ip, port)
 
-INTERVAL = 0.005             # seconds between samples, at least
+INTERVAL = 0.005             # seconds between samples, at least: just after a change
+SLOWEST = 0.05               # ... at most, once nothing has changed for a while
 MAX_CONNECTIONS = 64         # connections followed per test; later ones are not
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -69,8 +72,8 @@ def lookup(nl, local, peer):
 
 class Sampler:
     def __init__(self, connections, t0=None, interval=INTERVAL):
-        """interval None: only the samples asked for (sample()); else one every interval,
-        taken by the process's sampling thread (one thread, started once: starting one per
+        """interval None: only the samples asked for (sample()); else one every interval or
+        so (see tick), taken by the process's sampling thread (one thread, started once: starting one per
         test would cost the test a scheduler round trip)."""
         self.connections = connections
         self.t0 = time.monotonic() if t0 is None else t0
@@ -81,14 +84,19 @@ class Sampler:
         # the netlink socket belongs to the namespace of the thread that opens it: ours
         self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
         self._lock = threading.Lock()
-        self.interval, self.due = interval, time.monotonic()
+        self.pace, self.due, self._fresh = interval, time.monotonic(), False
         if interval:
             _ticker.add(self)
 
     def tick(self, now):
-        """The sampling thread's call: a sample if one is due."""
+        """The sampling thread's call: a sample if one is due.  Sockets change state around
+        events, so the pace doubles while nothing changes (up to SLOWEST) and is back to
+        INTERVAL after a change; and a slow sample (thousands of sockets) slows it too."""
         if now >= self.due:
-            self.due = now + max(self.interval, 20 * self.sample())   # at most ~5 % of a core
+            took = self.sample()
+            self.pace = INTERVAL if self._fresh else min(self.pace * 2, SLOWEST)
+            self._fresh = False
+            self.due = now + max(self.pace, 20 * took)                # at most ~5 % of a core
 
     def sample(self):
         """Take one sample now (from any thread); returns how long it took."""
@@ -120,6 +128,7 @@ class Sampler:
         if self._last.get(key) != state:
             self.changes.append(Change(t, key[0], key[1], state))
             self._last[key] = state
+            self._fresh = True
 
     def stop(self):
         """One last sample, then no more."""
