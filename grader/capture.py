@@ -22,6 +22,8 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 # a UDP datagram; payload may be cut short (SNAPLEN), length is the real one
 Datagram = namedtuple("Datagram", "time src sport dst dport payload length")
+# an ICMP "port unreachable" sent back for the UDP datagram src:sport -> dst:dport
+Unreachable = namedtuple("Unreachable", "time src sport dst dport")
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Decoder:
         self.t0 = t0                # the moment times are counted from (epoch seconds)
         self.segments = []
         self.datagrams = []
+        self.unreachable = []
         self._next_seq = {}         # (src, sport, dst, dport) -> highest seq+len seen
 
     def feed(self, frame):
@@ -88,6 +91,8 @@ class Decoder:
         elif proto == 17 and len(body) >= 8:
             sport, dport, udp_len = struct.unpack_from("!HHH", body)
             self.datagrams.append(Datagram(t, src, sport, dst, dport, bytes(body[8:]), udp_len - 8))
+        elif (proto, body[:2]) in ((1, b"\x03\x03"), (58, b"\x01\x04")):
+            self._unreachable(t, proto, body[8:])
 
     def _tcp(self, t, src, dst, body, body_len):
         sport, dport, seq, ack, off_flags = struct.unpack_from("!HHIIH", body)
@@ -103,6 +108,19 @@ class Decoder:
             self._next_seq[key] = end
         self.segments.append(Segment(t, src, sport, dst, dport, flags, seq, ack,
                                      bytes(body[off:off + length]), ka, length))
+
+
+    def _unreachable(self, t, proto, quoted):
+        """ICMP (v4 type 3 code 3, v6 type 1 code 4) quotes the datagram it refuses."""
+        family, header = (socket.AF_INET, (quoted[0] & 0x0F) * 4) if proto == 1 else (socket.AF_INET6, 40)
+        size = 4 if family == socket.AF_INET else 16
+        at = 12 if family == socket.AF_INET else 8
+        if len(quoted) < header + 4 or (quoted[9] if proto == 1 else quoted[6]) != 17:
+            return
+        src = socket.inet_ntop(family, quoted[at:at + size])
+        dst = socket.inet_ntop(family, quoted[at + size:at + 2 * size])
+        sport, dport = struct.unpack_from("!HH", quoted, header)
+        self.unreachable.append(Unreachable(t, src, sport, dst, dport))
 
 
 def decode(frames, t0):
@@ -146,6 +164,10 @@ class Recorder:
     @property
     def udp(self):
         return list(self._update().datagrams)
+
+    @property
+    def unreachable(self):
+        return list(self._update().unreachable)
 
     def now(self):
         """The recorder's clock: seconds since it started."""

@@ -288,6 +288,8 @@ def cmd_check(args):
     if rc == 5 and args.k:
         names = sorted({n for l in lesson_list for n in _test_names(l)})
         print(f"no test name matches '{args.k}'; the tests are:\n  " + "\n  ".join(names))
+    if rc == 1 and len(lesson_list) == 1 and not getattr(args, "report", False):
+        print(f"{DIM}the conversations drawn, with states and pcaps: ./lab report {lesson_list[0].number}{RESET}")
     if rc == 0 and len(lesson_list) == 1 and not args.solutions and not partial:
         nxt = lessons.after(lesson_list[0])
         if nxt:

@@ -131,6 +131,7 @@ def _test_html(result, tid, out_dir, lesson):
 def write(lesson, raw_results, out_dir=REPORTS, variant="student"):
     """Write out_dir/<lesson>.html from one run's raw results; returns its path."""
     out_dir = Path(out_dir)
+    shutil.rmtree(out_dir / lesson, ignore_errors=True)     # the captures of an earlier run
     results = [r for r in json.loads(Path(raw_results).read_text()).values() if r.get("lesson") == lesson]
     results.sort(key=lambda r: r.get("index", 0))
     score = sum(r["points"] for r in results if r["outcome"] == "passed")
@@ -175,7 +176,8 @@ def add_parser(sub):
 def cmd_report(args):
     from grader import cli
     check = argparse.Namespace(lesson=args.lesson, solutions=args.solutions, sanitize=args.sanitize,
-                               k=args.k, only=args.only, fail_on_skip=False, all=False, pcap=None)
+                               k=args.k, only=args.only, fail_on_skip=False, all=False, pcap=None,
+                               report=True)
     rc = cli.cmd_check(check)
     selected = lessons.select(args.lesson)
     raw = cli.PROGRESS / ("all.raw.json" if len(selected) > 1 else f"{selected[0].name}.raw.json")

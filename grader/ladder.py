@@ -63,12 +63,19 @@ class Ladder:
     def end(self):
         return self.rows[-1].time if self.rows else 0.0
 
+    @property
+    def last_event(self):
+        """When the last thing happened (a trailing "nothing more" row is no event)."""
+        events = [r.time for r in self.rows if r.kind != GAP]
+        return events[-1] if events else 0.0
+
 
 @dataclass
 class Wire:
     """Everything one test saw of the wire, with times in seconds since it began."""
     segments: list = field(default_factory=list)       # capture.Segment
     datagrams: list = field(default_factory=list)      # capture.Datagram
+    unreachable: list = field(default_factory=list)    # capture.Unreachable (ICMP)
     gaps: list = field(default_factory=list)           # tap.Gap (times since the test began)
     changes: list = field(default_factory=list)        # states.Change
     grader: set = field(default_factory=set)           # {(ip, port)}: the grader's sockets
@@ -106,10 +113,14 @@ def is_grader(wire, ep):
     return ep in wire.grader or any((a, ep[1]) in wire.grader for a in ANY_ADDRESS)
 
 
-def who(wire, ep):
+def who(wire, ep, other=None):
+    """The grader, a named program, or (beside another endpoint that is not the grader
+    either: the program's own, which opened the conversation) just a peer."""
     if ep in wire.names:
         return wire.names[ep]
-    return "grader" if is_grader(wire, ep) else wire.program
+    if is_grader(wire, ep):
+        return "grader"
+    return "peer" if other is not None and not is_grader(wire, other) else wire.program
 
 
 def conversations(wire):
@@ -172,7 +183,7 @@ def _tcp_ladders(wire):
         a, b = (first.src, first.sport), (first.dst, first.dport)
         opener = next(((s.src, s.sport) for s in segs if s.flags & SYN and not s.flags & ACK), None)
         left, right = _orient(wire, a, b, opener)
-        ladder = Ladder(f"{who(wire, left)} {endpoint(*left)}", f"{who(wire, right)} {endpoint(*right)}",
+        ladder = Ladder(f"{who(wire, left)} {endpoint(*left)}", f"{who(wire, right, left)} {endpoint(*right)}",
                         f"TCP {endpoint(*left)} ⇄ {endpoint(*right)}")
         ladder.rows = _tcp_rows(segs, left)
         ladder.rows += _state_rows(wire.changes, left, right, ladder.start, ladder.end)
@@ -234,20 +245,24 @@ def _udp_ladders(wire):
         key = frozenset({(d.src, d.sport), (d.dst, d.dport)})
         pairs.setdefault(key, []).append(d)
     ladders = []
-    for dgrams in pairs.values():
+    for key, dgrams in pairs.items():
         first = dgrams[0]
         left, right = _orient(wire, (first.src, first.sport), (first.dst, first.dport),
                               (first.src, first.sport))
-        ladder = Ladder(f"{who(wire, left)} {endpoint(*left)}", f"{who(wire, right)} {endpoint(*right)}",
+        ladder = Ladder(f"{who(wire, left)} {endpoint(*left)}", f"{who(wire, right, left)} {endpoint(*right)}",
                         f"UDP {endpoint(*left)} ⇄ {endpoint(*right)}")
         ladder.rows = [Row(d.time, ARROW, (d.src, d.sport) == left, f"UDP len {d.length}",
                            preview(d.payload, d.length) if d.length else "") for d in dgrams]
+        ladder.rows += [Row(u.time, ARROW, (u.dst, u.dport) == left, "ICMP port unreachable", reset=True)
+                        for u in wire.unreachable
+                        if frozenset({(u.src, u.sport), (u.dst, u.dport)}) == key]
+        ladder.rows.sort(key=lambda r: r.time)
         ladders.append(ladder)
     return ladders
 
 
 def _transcript_ladder(t, wire):
-    ladder = Ladder("grader", f"{wire.program} ({t.title})", t.title, source="socket")
+    ladder = Ladder("grader", wire.program, t.title, source="socket")
     for when, direction, item in t.events:
         rightward = direction == "→"
         if isinstance(item, (bytes, bytearray)):

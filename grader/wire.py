@@ -159,6 +159,7 @@ class TestWire:
                         until=time.monotonic() - self.t0)
         if self.recorder:
             w.segments, w.datagrams = self.recorder.segments, self.recorder.udp
+            w.unreachable = self.recorder.unreachable
             w.gaps = [g._replace(time=g.time - self.t0_real) for g in self.recorder.tap.gaps]
         if self.sampler:
             self.sampler.sample()
@@ -170,11 +171,12 @@ class TestWire:
         ladders = ladder.conversations(self.wire())
         if not ladders:
             return []
-        pick = max(ladders, key=lambda l: (l.end, len(l.rows)))
+        pick = max(ladders, key=lambda l: (l.last_event, len(l.rows)))
         unicode = ladder.unicode_ok()
         how = "captured" if pick.source == "capture" else "as the grader's socket saw it"
-        caption = ladder._asciify(f"{pick.title} ({how})", ladder.UNICODE if unicode else ladder.ASCII)
-        text = caption[:TERMINAL_WIDTH] + "\n" + ladder.to_text(pick, TERMINAL_WIDTH, unicode, TERMINAL_ROWS)
+        charset = ladder.UNICODE if unicode else ladder.ASCII
+        caption = ladder._fit(ladder._asciify(f"{how}: {pick.title}", charset), TERMINAL_WIDTH, charset)
+        text = caption + "\n" + ladder.to_text(pick, TERMINAL_WIDTH, unicode, TERMINAL_ROWS)
         if len(ladders) > 1:
             text += (f"\n({len(ladders) - 1} more conversation{'s' if len(ladders) > 2 else ''} in "
                      f"this test: ./lab report {self.lesson[:2]} draws every one)")
@@ -244,5 +246,5 @@ def load(wire_path):
     if record.get("pcap"):
         frames = pcap.read(wire_path.with_name(record["pcap"]))
         decoded = capture.decode(frames, record["t0"])
-        w.segments, w.datagrams = decoded.segments, decoded.datagrams
+        w.segments, w.datagrams, w.unreachable = decoded.segments, decoded.datagrams, decoded.unreachable
     return w, record

@@ -140,9 +140,27 @@ def test_udp_datagrams_and_unix_transcripts_are_drawn_the_same_way():
     unix = ladder.Wire(transcripts=[ladder.Transcript("unix /tmp/s", [
         (0.1, "→", b"hello\n"), (0.2, "←", b"Hi, hello\n"), (0.3, "←", "FIN")])])
     text = ladder.to_text(ladder.conversations(unix)[0], width=66)
-    assert text.splitlines()[0].endswith("program (unix /tmp/s)")
+    assert text.splitlines()[0].endswith("program")
     assert text.splitlines()[-1] == "  300.0 │◀───────────────────────── FIN ─────────────────────────│"
     assert "─ 6 bytes ─" in text and "'Hi, hello\\n'" in text
+
+
+def test_a_datagram_to_a_closed_port_and_its_icmp_refusal():
+    def ip(proto, src, dst, body):
+        return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0, 64, proto, 0,
+                           socket.inet_aton(src[0]), socket.inet_aton(dst[0])) + body
+    udp = struct.pack("!HHHH", P[1], G[1], 8 + 2, 0) + b"g1"
+    icmp = struct.pack("!BBHI", 3, 3, 0, 0) + ip(17, P, G, udp)
+    frames = [pcap.Frame(T0 + t, bytes(12) + b"\x08\x00" + packet, 14 + len(packet))
+              for t, packet in ((0.001, ip(17, P, G, udp)), (0.0011, ip(1, G, P, icmp)))]
+    decoded = capture.decode(frames, T0)
+    w = ladder.Wire(datagrams=decoded.datagrams, unreachable=decoded.unreachable, program="udpclient")
+    assert ladder.to_text(ladder.conversations(w)[0], width=66).splitlines() == [
+        "     ms udpclient 127.0.0.1:5000              peer 127.0.0.1:41000",
+        "    1.0 │────────────────────── UDP len 2 ──────────────────────▶│",
+        "        │                          'g1'                          │",
+        "    1.1 │◀════════════════ ICMP port unreachable ════════════════│",
+    ]
 
 
 # -- captures kept as files -------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_the_terminal_report_draws_the_reset(graded):
     raw, _, _, stdout = graded
     text = failing(raw)["text"]
     ladder = text.split("ladder    ", 1)[1].split("\npcap", 1)[0]
-    assert "(captured)" in ladder.splitlines()[0]
+    assert ladder.startswith("captured: TCP 127.0.0.1:")
     assert "◀════" in ladder and "RST-ACK seq" in ladder, ladder
     assert "─ SYN seq 0 ─" in ladder and "'Hi, data1\\n'" in ladder
     board = stdout[stdout.index("✗ 06 shutdown"):]
