@@ -9,6 +9,7 @@ blocks, so the diagram keeps its shape in the browser.
 import re
 
 PROSE = ("expected", "happened", "hint", "problem", "where")
+LOCAL = ("pcap",)       # a file on the grading machine: nothing a student can open
 _SPECIAL = re.compile(r"([\\*_{}\[\]<>#+!|~])")
 
 
@@ -29,6 +30,8 @@ def markdown(sections):
     """[(title, text)] -> Markdown."""
     out = []
     for title, text in sections:
+        if title in LOCAL:
+            continue
         text = str(text).rstrip() or "(empty)"
         if title in PROSE and "\n" not in text:
             out.append(f"**{title}** {escape(text)}")

@@ -182,7 +182,8 @@ class TestWire:
                      f"this test: ./lab report {self.lesson[:2]} draws every one)")
         out = [("ladder", text)]
         if self.recorder:
-            out.append(("pcap", f"{_shown(self.pcap_path)}  (tcpdump -r, Wireshark)"))
+            out.append(("pcap", f"{_shown(self.pcap_path)}\n(written as the test ends: tcpdump -nr FILE, "
+                                "or Wireshark)"))
         return out
 
     # -- kept after the test -----------------------------------------------------------
