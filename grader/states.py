@@ -159,12 +159,14 @@ class _Ticker:
 
     def _run(self):
         while True:
-            time.sleep(INTERVAL)        # a sampling period, not a wait for anything
             with self.lock:
                 running = list(self.samplers)
             now = time.monotonic()
             for sampler in running:
                 sampler.tick(now)
+            # until the next sample is due: a sampling period, not a wait for anything
+            due = min([s.due for s in running] + [now + SLOWEST])
+            time.sleep(min(max(due - time.monotonic(), INTERVAL / 5), SLOWEST))
 
 
 _ticker = _Ticker()
