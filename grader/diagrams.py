@@ -51,7 +51,7 @@ class Scene:
         self.lesson, self.build = lesson, build
         self.programs, self.peers = [], []
         self.tmp = Path(tempfile.mkdtemp(prefix="socklab-diagram-"))
-        self.wire = wire.TestWire(lesson, "diagram", self.tmp, self.programs, True, sample_every=None)
+        self.wire = wire.Recording(lesson, "diagram", self.tmp, self.programs, True, sample_every=None)
 
     def start(self, name, *args):
         prog = Program(name, [self.build / "chapters" / self.lesson / name, *args], cwd=self.tmp)

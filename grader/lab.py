@@ -62,7 +62,7 @@ class Lab:
         if request.node.get_closest_marker("needs_netns") and not self.netns:
             pytest.skip("needs a private network namespace: " + isolation.netns_unavailable_reason())
         # packets, TCP states, pcap: for reports and pictures
-        self.wire = wire.TestWire(self.lesson, request.node.name, self.build_dir, self.programs, self.netns)
+        self.wire = wire.Recording(self.lesson, request.node.name, self.build_dir, self.programs, self.netns)
         request.node.user_properties.append(("wire", str(self.wire.wire_path)))
 
     # -- programs ------------------------------------------------------------

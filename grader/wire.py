@@ -1,6 +1,6 @@
 """What one test saw of the wire: recorded while it runs, drawn when it fails, kept after.
 
-    tw = TestWire(lesson, test, build_dir, programs, netns)   # the `lab` fixture's
+    tw = Recording(lesson, test, build_dir, programs, netns)   # the `lab` fixture makes one
     tw.track(peer)              # a grader socket (so it is drawn on the grader's side)
     tw.sections()               # [("ladder", text), ("pcap", path)] for a failure report
     tw.finish()                 # teardown: write <test>.pcap and <test>.wire.json
@@ -47,7 +47,7 @@ def paths(build_dir, lesson, test_name):
     return base.with_name(base.name + ".pcap"), base.with_name(base.name + ".wire.json")
 
 
-class TestWire:
+class Recording:
     def __init__(self, lesson, name, build_dir, programs, netns, sample_every=states.INTERVAL):
         """lesson and name (the test's) place its files under build_dir; programs is the
         list the test's programs are added to (to name the other endpoint); netns: the
