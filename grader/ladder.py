@@ -114,8 +114,9 @@ def is_grader(wire, ep):
 
 
 def who(wire, ep, other=None):
-    """The grader, a named program, or (beside another endpoint that is not the grader
-    either: the program's own, which opened the conversation) just a peer."""
+    """What to call an endpoint: its name if it has one, the grader, the program -- or a
+    peer, when the endpoint it talks to (`other`) is not the grader's either: then that
+    one is the program's, and this is something else (a closed port, another program)."""
     if ep in wire.names:
         return wire.names[ep]
     if is_grader(wire, ep):
@@ -173,7 +174,7 @@ def preview(data, length=None, limit=40):
     """The first bytes of a payload, quoted the way the report's wire lines are."""
     length = len(data) if length is None else length
     shown = repr(bytes(data[:limit]))[1:]
-    return shown + ("…" if length > min(limit, len(data)) or length > len(data) else "")
+    return shown + ("…" if length > min(limit, len(data)) else "")
 
 
 def _tcp_ladders(wire):
@@ -186,7 +187,7 @@ def _tcp_ladders(wire):
         ladder = Ladder(f"{who(wire, left)} {endpoint(*left)}", f"{who(wire, right, left)} {endpoint(*right)}",
                         f"TCP {endpoint(*left)} ⇄ {endpoint(*right)}")
         ladder.rows = _tcp_rows(segs, left)
-        ladder.rows += _state_rows(wire.changes, left, right, ladder.start, ladder.end)
+        ladder.rows += _state_rows(wire.changes, left, right, ladder.start)
         ladder.rows.sort(key=lambda r: r.time)
         ladders.append(ladder)
     return ladders
@@ -223,7 +224,7 @@ def _tcp_rows(segs, left):
     return rows
 
 
-def _state_rows(changes, left, right, start, end):
+def _state_rows(changes, left, right, start):
     """[STATES] rows for the two sockets of one connection, from the sampled changes."""
     mine = {(left, right): "left", (right, left): "right"}
     now, rows = {"left": "", "right": ""}, []
