@@ -149,3 +149,23 @@ def test_diagrams_match_fresh_captures(solutions_build):
     if "a private network namespace is needed" in res.stderr:
         pytest.skip("no network namespace here: " + res.stderr.strip().splitlines()[-1])
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_lab_report_prints_where_the_page_is_and_check_copies_pcaps(tmp_path, solutions_build):
+    if os.geteuid() != 0 and subprocess.run(["unshare", "-r", "-n", "true"]).returncode != 0:
+        pytest.skip("no namespaces here: the graders capture nothing")
+    env = dict(os.environ, SOCKLAB_STATE_DIR=str(tmp_path / "state"), NO_COLOR="1")
+    only = ["06", "--solutions", "--only", TEST]
+
+    def lab(*args):
+        res = subprocess.run([REPO / "lab", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=240, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        return res.stdout
+    out = lab("check", *only, "--pcap", str(tmp_path / "caps"))
+    assert f"pcap: 1 capture(s) copied to {tmp_path / 'caps'}/" in out
+    assert (tmp_path / "caps" / "06-shutdown" / f"{TEST}.pcap").stat().st_size > 24
+    out = lab("report", *only, "--out", str(tmp_path / "pages"))
+    page = tmp_path / "pages" / "06-shutdown.html"
+    assert f"report: {page}" in out and page.is_file()
+    assert (tmp_path / "pages" / "06-shutdown" / f"{TEST}.pcap").is_file()
