@@ -146,10 +146,16 @@ class Recorder:
         self.t0 = time.time()
         self.tap = tap or Tap()
         self._dec = Decoder(self.t0)
-        self._fed = 0
+        self._fed = 0               # frames decoded so far
+        self._changed = 0           # the first frame that changed since the last decoding
+
+    def poll(self):
+        """Take the kernel's packets without decoding them (yet)."""
+        self._changed = min(self._changed, self.tap.poll())
 
     def _update(self):
-        first = self.tap.poll()
+        self.poll()
+        first, self._changed = self._changed, len(self.tap.frames)
         if first < self._fed:       # an older frame arrived late: decode again from scratch
             self._dec, self._fed = Decoder(self.t0), 0
         for frame in self.tap.frames[self._fed:]:
