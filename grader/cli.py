@@ -2,6 +2,7 @@
 
     ./lab                       the board: every lesson and where you stand
     ./lab check [LESSON]        build and grade (all lessons, or one: 01, 01-sockets)
+    ./lab report [LESSON]       check, then draw the run (ladders, states) as an HTML page
     ./lab hint LESSON           the next hint for a lesson
     ./lab watch [LESSON]        re-check whenever you save
     ./lab run LESSON PROGRAM [ARGS...]   build and run one program
@@ -12,6 +13,8 @@
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
+    ./lab report [LESSON]       check, then write the run as an HTML page (ladders, states, pcaps)
+    ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
     ./lab mutate [LESSON]       mutation testing: does each lesson's grader fail the solution's mutants?
 
 The student's commands live here; the maintainer's and the instructor's in
@@ -19,6 +22,7 @@ grader/maintainer.py, grader/batch.py and grader/instructor.py.
 """
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -85,7 +89,7 @@ def _build_or_report(variant, lesson_list):
 
 
 def check(lesson=None, solutions=False, sanitize=False, k=None, only=None, fail_on_skip=False,
-          all=False, list=False):
+          all=False, list=False, pcap=None, report=False):
     lesson_list = lessons.select(lesson)
     if list:
         return list_contract(lesson_list)
@@ -119,6 +123,8 @@ def check(lesson=None, solutions=False, sanitize=False, k=None, only=None, fail_
     raw = PROGRESS / ("all.raw.json" if len(lesson_list) > 1 else f"{lesson_list[0].name}.raw.json")
     workers = None if only else WORKERS     # one case: no worker start-up
     rc = run_pytest(paths, extra, workers, raw=raw).returncode
+    if pcap:
+        copy_pcaps(raw, Path(pcap))
     partial = k or only
     if not solutions and not partial:
         lessons.save_progress(raw)
@@ -126,6 +132,8 @@ def check(lesson=None, solutions=False, sanitize=False, k=None, only=None, fail_
         from grader import collect
         names = sorted({c.name.split("[", 1)[0] for c in collect.cases(paths)})
         print(f"no test name matches '{k}'; the tests are:\n  " + "\n  ".join(names))
+    if rc == 1 and len(lesson_list) == 1 and not report:
+        print(f"{DIM}the conversations drawn, with states and pcaps: ./lab report {lesson_list[0].number}{RESET}")
     if (rc == 0 and len(lesson_list) == 1 and not solutions and not partial
             and not requirements.unmet_reason(lesson_list[0].path)):
         nxt = lessons.after(lesson_list[0])
@@ -145,6 +153,34 @@ def list_contract(lesson_list):
         print(contracts.render(found, problems) + "\n")
         bad += len(problems)
     return 1 if bad else 0
+
+
+def copy_pcaps(raw, dest):
+    """./lab check --pcap DIR: each test's capture of this run, as DIR/<lesson>/<test>.pcap."""
+    copied = 0
+    for r in lessons.results_by_node(raw).values():
+        pcap = Path(r.get("wire", "")).with_suffix("").with_suffix(".pcap") if r.get("wire") else None
+        if pcap and pcap.is_file():
+            (dest / r["lesson"]).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pcap, dest / r["lesson"] / pcap.name)
+            copied += 1
+    print(f"pcap: {copied} capture(s) copied to {dest}/ (tcpdump -nr FILE, or Wireshark)")
+
+
+def report(lesson=None, solutions=False, sanitize=False, k=None, only=None, out=None):
+    """./lab report: check, then one HTML page per lesson of what the run saw."""
+    from grader import html_report
+    rc = check(lesson, solutions=solutions, sanitize=sanitize, k=k, only=only, report=True)
+    selected = lessons.select(lesson)
+    raw = PROGRESS / ("all.raw.json" if len(selected) > 1 else f"{selected[0].name}.raw.json")
+    if rc not in (0, 1) or not raw.is_file():
+        return rc
+    variant = Variant(solutions=solutions, sanitize=sanitize).name
+    print()
+    for one in selected:
+        page = html_report.write(one.name, raw, Path(out) if out else html_report.REPORTS, variant)
+        print(f"report: {html_report.shown(page)}  (open it in a browser; it needs no network)")
+    return rc
 
 
 def hint(lesson, reset=False):
@@ -251,6 +287,11 @@ def _docs(args):
     return docs.cmd_docs(args)
 
 
+def _diagrams(args):
+    from grader import diagrams
+    return diagrams.cmd_diagrams(args)
+
+
 def _mutate(args):
     from grader import mutate
     return mutate.cmd_mutate(args)
@@ -274,8 +315,9 @@ def parser():
     c.add_argument("--all", action="store_true", help="explain every failing test, not just the first")
     c.add_argument("--list", action="store_true",
                    help="list the lesson's Contract clauses and the tests that check each one")
+    c.add_argument("--pcap", metavar="DIR", help="copy each test's packet capture (pcap) into DIR")
     c.set_defaults(func=_calls(check, "lesson", "solutions", "sanitize", "k", "only", "fail_on_skip",
-                               "all", "list"))
+                               "all", "list", "pcap"))
     h = sub.add_parser("hint", help="show the next hint for a lesson")
     h.add_argument("lesson")
     h.add_argument("--reset", action="store_true", help="start again from the first hint")
@@ -320,10 +362,14 @@ def parser():
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
     gs.add_argument("zip")
     gs.set_defaults(func=_gradescope)
+    from grader.diagrams import add_parser as add_diagrams_parser
     from grader.docs import add_parser as add_docs_parser
+    from grader.html_report import add_parser as add_report_parser
     from grader.mutate import add_parser as add_mutate_parser
     add_docs_parser(sub).set_defaults(func=_docs)
     add_mutate_parser(sub).set_defaults(func=_mutate)
+    add_report_parser(sub).set_defaults(func=_calls(report, "lesson", "solutions", "sanitize", "k", "only", "out"))
+    add_diagrams_parser(sub).set_defaults(func=_diagrams)
     return p
 
 

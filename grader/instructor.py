@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOT_RELEASED = ("solutions/", "tests/selftest/", "tests/test_selftests.py", "tests/robustness/",
                 "tests/test_robustness.py", "tests/test_fallback.py", "tests/test_batch.py",
                 "tests/test_instructor.py", "bench/", "tests/test_bench.py", ".ci/",
-                "grader/templates/")
+                "grader/templates/", "tests/test_report.py", "tools/report-screenshots.py",
+                "tools/capture-overhead.py")
 STUDENT_README = REPO / "grader" / "templates" / "student-README.md"
 
 # The top-level entries of a release, as its README describes them (only those present).

@@ -110,12 +110,13 @@ def lab(request, tmp_path):
 
 def _format_failure(item, excinfo):
     err = excinfo.value
-    lines = []
+    lines, parts = [], []      # the text, and its sections for Markdown (feedback_md)
 
     def section(title, text):
         text = str(text).rstrip() or "(empty)"
         body = textwrap.indent(text, " " * 12).lstrip()
         lines.append(f"{title:<10}{body}")
+        parts.append((title, text))
 
     if isinstance(err, GradeFailure):
         section("expected", err.expected)
@@ -141,7 +142,7 @@ def _format_failure(item, excinfo):
                 "line): write that part, then delete the TODO call" + (f"; then: {hint}" if hint else ""))
     if hint:
         section("hint", hint)
-    return "\n".join(lines)
+    return "\n".join(lines), parts
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -172,7 +173,7 @@ def pytest_runtest_makereport(item, call):
         item.user_properties.append(kind)
         rep.user_properties.append(kind)
     if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
-        rep.longrepr = _format_failure(item, call.excinfo)
+        rep.longrepr, rep.socklab_sections = _format_failure(item, call.excinfo)
     # the lab object holds programs and sockets: drop it once the test is over
     if rep.when == "teardown":
         _state(item.config).labs.pop(item.nodeid, None)
@@ -206,7 +207,8 @@ def record(results_by_node, report):
     entry["duration"] += report.duration
     if report.when in ("setup", "call"):
         if report.failed:
-            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1))
+            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1),
+                         sections=getattr(report, "socklab_sections", None))
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
             reason = re.sub(r"^(?:[\w.]+\.)?Skipped: ", "", reason)   # pytest's prefix, ours too

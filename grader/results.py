@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from grader import feedback_md
+
 SCHEMA = 1      # of a raw result record ("schema" field): raised when a field changes meaning
 
 
@@ -79,14 +81,15 @@ def gradescope_results(results, elapsed):
         for r in t["tests"]:
             if r["outcome"] == "skipped":
                 continue
+            output, output_format = feedback_md.gradescope_output(r)   # Markdown for a failure
             tests.append({
                 "name": f"{lesson.replace('-', ' ', 1)} › {r['title']}",
                 "number": f"{lesson[:2]}.{len([x for x in tests if x['tags'][0] == lesson]) + 1}",
                 "score": r["points"] if r["outcome"] == "passed" else 0,
                 "max_score": r["points"],
                 "status": "passed" if r["outcome"] == "passed" else "failed",
-                "output": r["text"] or (f"measured: {r['measured']}" if r.get("measured") else ""),
-                "output_format": "text",
+                "output": output,
+                "output_format": output_format,
                 "visibility": "after_due_date" if r.get("hidden") else "visible",
                 "tags": [lesson],
             })

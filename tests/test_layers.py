@@ -11,11 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 # lowest first
 LAYERS = [
     ("records and words", {"results", "failure", "markers", "helpers", "host", "calibrate",
-                           "requirements", "term"}),
+                           "requirements", "term", "feedback_md", "ladder", "ladder_svg", "pcap"}),
     ("the kernel and processes", {"isolation", "identity", "cgroups", "proc", "peers", "probes",
-                                  "capture", "sanitized"}),
+                                  "capture", "sanitized", "tap", "states", "wire"}),
     ("one test", {"lab", "plugin"}),
-    ("the course", {"lessons", "contracts", "docs", "overlay", "mutations", "build", "testrun", "collect"}),
+    ("the course", {"lessons", "contracts", "docs", "overlay", "mutations", "build", "testrun", "collect",
+                    "html_report", "diagrams"}),
     ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate", "maintainer"}),
     ("the command line", {"cli"}),
 ]
