@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import capture, diagrams, feedback_md, ladder, pcap, plugin, wire
+from grader import capture, diagrams, feedback_md, ladder, pcap, results, wire
 from grader.capture import ACK, FIN, PSH, RST, SYN
 from grader.states import Change
 
@@ -218,7 +218,7 @@ def test_a_failure_goes_to_gradescope_as_markdown_with_the_diagram_fenced():
                 ("ladder", draw(FIN_CLOSE)), ("hint", "shutdown(fd, SHUT_WR) sends FIN")]
     result = {"outcome": "failed", "points": 3, "title": "t", "lesson": "06-shutdown", "text": "x",
               "sections": sections}
-    [test] = plugin.gradescope_results({"n": result}, 1.0)["tests"]
+    [test] = results.gradescope_results({"n": result}, 1.0)["tests"]
     assert test["output_format"] == "md"
     md = test["output"]
     assert "**expected** EOF (a FIN) \\<within\\> 1 s" in md

@@ -11,9 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 # lowest first
 LAYERS = [
     ("records and words", {"results", "failure", "markers", "helpers", "host", "calibrate",
-                           "requirements", "term", "feedback_md", "ladder", "ladder_svg", "pcap"}),
+                           "requirements", "term", "feedback_md", "pcap"}),
     ("the kernel and processes", {"isolation", "identity", "cgroups", "proc", "peers", "probes",
-                                  "capture", "sanitized", "tap", "states", "wire"}),
+                                  "capture", "sanitized", "tap", "states", "wire", "ladder", "ladder_svg"}),
     ("one test", {"lab", "plugin"}),
     ("the course", {"lessons", "contracts", "docs", "overlay", "mutations", "build", "testrun", "collect",
                     "html_report", "diagrams"}),
