@@ -202,18 +202,25 @@ class Cgroup:
                 pass
 
 
+def owner_tag():
+    """PID-NAMESPACE of this process, for a cgroup's name: two batches in different pid
+    namespaces (a container sharing /sys) may have the same pid, never the same tag."""
+    return f"{os.getpid()}-{os.stat('/proc/self/ns/pid').st_ino}"
+
+
 def _sweep_stale(parent):
-    """Remove the cgroups a killed batch left (slot-N-PID, that PID gone): empty, or
-    emptied now -- they hold limits nobody uses and, in v1, a part of the memory count."""
-    for d in parent.glob("slot-*-*"):
-        owner = d.name.rsplit("-", 1)[1]
-        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
-            continue
-        try:
-            _kill_members(d)
-            d.rmdir()
-        except OSError:
-            pass                        # still emptying: the next batch tries again
+    """Remove the cgroups a killed batch of this pid namespace left (grading-N-PID-NS, that
+    PID gone here): they hold limits nobody uses.  Only empty ones (rmdir refuses others):
+    when a batch dies its sandboxes' pid namespaces die with it, and nothing here kills.
+    Another namespace's cgroups are not ours to judge."""
+    ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    for d in parent.glob("grading-*-*-*"):
+        pid, _, owner_ns = d.name.split("-", 2)[2].partition("-")
+        if owner_ns == ns and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                d.rmdir()
+            except OSError:
+                pass                    # not empty yet: the next batch tries again
 
 
 def _counters(path):

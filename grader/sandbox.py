@@ -127,6 +127,15 @@ def state_dir(*parts, mode=0o700):
     return path
 
 
+def sweep_work(work_dir):
+    """Remove the work folders of killed batches of this pid namespace (their pid gone)."""
+    ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    for d in work_dir.glob("s-*-*-*"):
+        _, pid, owner_ns, _ = d.name.split("-", 3)
+        if owner_ns == ns and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)     # rmtree never follows a link
+
+
 def claim_slots(count):
     """`count` slots no other batch on this machine holds.  Without root: slots without
     uids of their own (everything runs as the instructor)."""
@@ -391,7 +400,11 @@ class Session:
         out = Outcome()
         out.lessons = self.chapters
         t0 = time.monotonic()
-        work = Path(tempfile.mkdtemp(prefix="s-", dir=state_dir("work", mode=0o711) if self.root else None))
+        work_dir = state_dir("work", mode=0o711) if self.root else None
+        if work_dir:
+            sweep_work(work_dir)
+        # s-PID-NS-random: whose it is, so a killed batch's folder can be told from a live one's
+        work = Path(tempfile.mkdtemp(prefix=f"s-{cgroups.owner_tag()}-", dir=work_dir))
         try:
             course = work / "course"
             copy_course(course, self.chapters, owner=self.slot.grader if self.root and self.bwrap else os.geteuid())
@@ -426,7 +439,7 @@ class Session:
         limits = self.limits
         grade_seconds = limits.lesson_seconds * len(self.lessons)
         wall = limits.build_seconds + grade_seconds + 30
-        cg = cgroups.Cgroup(f"slot-{self.slot.index}-{os.getpid()}", limits.memory_mib << 20, limits.pids,
+        cg = cgroups.Cgroup(f"grading-{self.slot.index}-{cgroups.owner_tag()}", limits.memory_mib << 20, limits.pids,
                             cpus=self.cpus)
         out.not_enforced += cg.missing()
         if not self.root:

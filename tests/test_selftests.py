@@ -87,14 +87,21 @@ def test_grader_judges_case(case, solutions_build, tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=240)
     results = {nodeid.split("::")[-1]: r for nodeid, r in json.loads(raw.read_text()).items()}
     assert results, f"the grader ran no test:\n{run.stdout}\n{run.stderr}"
+    slow = [name for name, r in results.items() if r.get("skip_kind") == "too-slow"]
     if expect["verdict"] == "pass":
-        bad = {name: r["text"] for name, r in results.items() if r["outcome"] != "passed"}
+        # a test skipped because of the machine (too busy, no namespaces) judged nothing
+        bad = {name: r["text"] for name, r in results.items()
+               if r["outcome"] == "failed" or r["outcome"] == "skipped" and not r.get("skip_kind")}
         assert not bad, f"a correct alternative ({expect.get('why')}) failed:\n" + "\n".join(
             f"--- {n}\n{t}" for n, t in bad.items())
+        if slow:
+            pytest.skip(f"the machine was too busy to judge {', '.join(slow)}; the rest passed")
         return
     for name, pattern in expect["failing"].items():
         assert name in results, f"no test named {name} in {case.parent.name}"
         r = results[name]
+        if name in slow:
+            pytest.skip(f"the machine was too busy to judge {name}: {r['text']}")
         assert r["outcome"] == "failed", (
             f"{case.name} ({expect['mistake']}) should fail {name}, but it {r['outcome']}")
         assert re.search(pattern, r["text"], re.S), (
