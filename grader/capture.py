@@ -138,7 +138,20 @@ def render(segs, limit=20):
     return "\n".join(lines) or "(no TCP segments captured)"
 
 
-class Recorder:
+class _Segments:
+    """What a test asks of recorded TCP segments (`self.segments`)."""
+
+    def tcp(self, port=None):
+        return [s for s in self.segments if port is None or port in (s.sport, s.dport)]
+
+    def flags_sequence(self, port=None):
+        return [s.flag_text for s in self.tcp(port)]
+
+    def render(self, port=None, limit=20):
+        return render(self.tcp(port), limit)
+
+
+class Recorder(_Segments):
     """A tap and its decoded packets, brought up to date whenever they are asked for."""
 
     def __init__(self, tap=None):
@@ -194,17 +207,8 @@ class Recorder:
             count = n
             time.sleep(quiet)  # the kernel has no event for "nothing more comes"; bounded
 
-    def tcp(self, port=None):
-        return [s for s in self.segments if port is None or port in (s.sport, s.dport)]
 
-    def flags_sequence(self, port=None):
-        return [s.flag_text for s in self.tcp(port)]
-
-    def render(self, port=None, limit=20):
-        return render(self.tcp(port), limit)
-
-
-class View:
+class View(_Segments):
     """A recorder's packets from one moment on: what lab.capture() returns while the
     test's own recorder runs (so a test sees just the traffic it started recording)."""
 
@@ -225,12 +229,3 @@ class View:
 
     def settle(self, quiet=0.05, timeout=1.0):
         self.recorder.settle(quiet, timeout)
-
-    def tcp(self, port=None):
-        return [s for s in self.segments if port is None or port in (s.sport, s.dport)]
-
-    def flags_sequence(self, port=None):
-        return [s.flag_text for s in self.tcp(port)]
-
-    def render(self, port=None, limit=20):
-        return render(self.tcp(port), limit)

@@ -297,6 +297,16 @@ def _mutate(args):
     return mutate.cmd_mutate(args)
 
 
+def _graded_run(p):
+    """The options of a command that grades (check, report): what, built how, which tests."""
+    p.add_argument("lesson", nargs="?")
+    p.add_argument("--solutions", action="store_true", help="grade the reference solutions")
+    p.add_argument("--sanitize", action="store_true", help="build and grade with ASan+UBSan")
+    p.add_argument("-k", help="only tests whose name matches (pytest -k)")
+    p.add_argument("--only", metavar="TEST", help="only this one test case (test_x, or test_x[param])")
+    return p
+
+
 def parser():
     p = argparse.ArgumentParser(prog="./lab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -304,12 +314,7 @@ def parser():
     sub = p.add_subparsers(dest="command")
     sub.add_parser("board", help="show every lesson and your progress (the default)")
     sub.add_parser("help", help="this help").set_defaults(func=lambda args: p.print_help() or 0)
-    c = sub.add_parser("check", help="build and grade one lesson (or all)")
-    c.add_argument("lesson", nargs="?")
-    c.add_argument("--solutions", action="store_true", help="grade the reference solutions")
-    c.add_argument("--sanitize", action="store_true", help="build and grade with ASan+UBSan")
-    c.add_argument("-k", help="only tests whose name matches (pytest -k)")
-    c.add_argument("--only", metavar="TEST", help="only this one test case (test_x, or test_x[param])")
+    c = _graded_run(sub.add_parser("check", help="build and grade one lesson (or all)"))
     c.add_argument("--fail-on-skip", action="store_true",
                    help="a skipped test fails the run (autograders that score by exit status)")
     c.add_argument("--all", action="store_true", help="explain every failing test, not just the first")
@@ -364,11 +369,12 @@ def parser():
     gs.set_defaults(func=_gradescope)
     from grader.diagrams import add_parser as add_diagrams_parser
     from grader.docs import add_parser as add_docs_parser
-    from grader.html_report import add_parser as add_report_parser
     from grader.mutate import add_parser as add_mutate_parser
     add_docs_parser(sub).set_defaults(func=_docs)
     add_mutate_parser(sub).set_defaults(func=_mutate)
-    add_report_parser(sub).set_defaults(func=_calls(report, "lesson", "solutions", "sanitize", "k", "only", "out"))
+    r = _graded_run(sub.add_parser("report", help="check a lesson and write its run as an HTML page"))
+    r.add_argument("--out", help="directory for the pages (default build/reports)")
+    r.set_defaults(func=_calls(report, "lesson", "solutions", "sanitize", "k", "only", "out"))
     add_diagrams_parser(sub).set_defaults(func=_diagrams)
     return p
 

@@ -159,19 +159,6 @@ def write(lesson, raw_results, out_dir=REPORTS, variant="student"):
     return path
 
 
-# -- ./lab report ----------------------------------------------------------------------
-
-def add_parser(sub):
-    r = sub.add_parser("report", help="check a lesson and write its run as an HTML page")
-    r.add_argument("lesson", nargs="?")
-    r.add_argument("--solutions", action="store_true", help="grade the reference solutions")
-    r.add_argument("--sanitize", action="store_true", help="build and grade with ASan+UBSan")
-    r.add_argument("-k", help="only tests whose name matches (pytest -k)")
-    r.add_argument("--only", metavar="TEST", help="only this one test case")
-    r.add_argument("--out", default=str(REPORTS), help="directory for the pages (default build/reports)")
-    return r
-
-
 def shown(path):
     """path as the user would type it: relative to where they are, if it is below."""
     try:
