@@ -375,3 +375,38 @@ def test_only_regular_source_files_are_taken(tmp_path):
     assert (here / "lib" / "unixlab.c").read_text() == "/* the student's own */\n"
     assert not (here / "test_unix_sockets.py").read_text().startswith("def test_free")
     assert os.stat(here / "test_unix_sockets.py").st_mode & 0o077 == 0, "graders readable by the submission"
+
+
+def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypatch, capsys):
+    """On a busy machine a grading can run out of time through no fault of the student's:
+    such a submission is graded once more after the others, alone (no CPU share), and its
+    notes say so; one that hit its memory bound is not (that was its own doing)."""
+    from grader import batch
+    calls = []
+
+    class FakeSession:
+        def __init__(self, slot, names, built=(), limits=None, expected=None):
+            self.slot, self.lessons, self.cpus = slot, names, None
+
+        def grade(self, entry):
+            calls.append((entry.name, self.cpus))
+            out = sandbox.Outcome(build_ok=True, seconds=1.0)
+            first = sum(1 for name, _ in calls if name == entry.name) == 1
+            if entry.name == "slow" and first:
+                out.events.append(("time", "the sandbox ran for more than 240 s and was stopped"))
+            if entry.name == "hog":
+                out.events += [("memory", "used more than 1024 MiB"), ("grader", "the grader ended")]
+            return out
+
+    monkeypatch.setattr(sandbox, "Session", FakeSession)
+    monkeypatch.setattr(sandbox, "claim_slots", lambda n: [sandbox.Slot(i, os.open(os.devnull, os.O_RDONLY))
+                                                           for i in range(n)])
+    subs = tmp_path / "subs"
+    for name in ("quick", "slow", "hog"):
+        (subs / name / "chapters" / "01-sockets").mkdir(parents=True)
+    assert batch.batch(subs, tmp_path / "out", "01", jobs=2) == 0
+    assert sorted(n for n, _ in calls) == ["hog", "quick", "slow", "slow"]
+    assert calls[-1] == ("slow", None), "graded again alone, with every CPU"
+    result = json.loads((tmp_path / "out" / "students" / "slow" / "result.json").read_text())
+    assert result["notes"][0]["kind"] == "regraded" and not any(n["kind"] == "time" for n in result["notes"])
+    assert "grading 1 submission(s) again" in capsys.readouterr().out
