@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+from grader import chapters
 from grader.results import lesson_totals, write_json_atomic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,10 +42,7 @@ class Lesson:
 
     def uses(self):
         """Earlier chapters whose lib/ this one builds on (uses.txt), in order."""
-        f = self.path / "uses.txt"
-        if not f.exists():
-            return []
-        return [l.strip() for l in f.read_text().splitlines() if l.strip() and not l.startswith("#")]
+        return chapters.uses(self.name)
 
     def hints(self):
         f = self.path / "hints.md"

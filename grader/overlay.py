@@ -12,24 +12,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from grader import chapters
+
 REPO = Path(__file__).resolve().parent.parent
 # the build's flags (CMakeLists.txt) but -Werror, which werror=True adds back
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-g", "-O1",
           "-pthread"]
 
 
-def chapters_of(lesson):
-    """The lesson and the earlier chapters whose lib/ it builds on (uses.txt), in order."""
-    uses = REPO / "chapters" / lesson / "uses.txt"
-    return [lesson] + ([l.strip() for l in uses.read_text().splitlines()
-                        if l.strip() and not l.startswith("#")] if uses.exists() else [])
-
-
 def include_dirs(lesson):
     """Header search path of a lesson's solution build: lib/, then each chapter's lib/
     (the solution's before the given one)."""
     dirs = [REPO / "lib"]
-    for c in chapters_of(lesson):
+    for c in chapters.chain(lesson):
         dirs += [REPO / "solutions" / c / "lib", REPO / "chapters" / c / "lib"]
     return dirs
 
@@ -37,7 +32,7 @@ def include_dirs(lesson):
 def chapter_lib_sources(lesson):
     """{(chapter, file name): path} of every chapter library file a lesson links: a
     solution's lib/ holds only what differs from the skeleton's, the rest is given code."""
-    return {(c, p.name): p for c in chapters_of(lesson) for where in ("chapters", "solutions")
+    return {(c, p.name): p for c in chapters.chain(lesson) for where in ("chapters", "solutions")
             for p in sorted((REPO / where / c / "lib").glob("*.c"))}
 
 
@@ -74,8 +69,7 @@ def build(lesson, solutions_build, dest, programs=(), lib=None, werror=False, ti
         sources += [p for name, p in sorted(program_sources(lesson).items()) if name not in own]
     flags = CFLAGS + (["-Werror"] if werror else [])
     chapter_lib = sorted(str(p) for p in chapter_lib.values())
-    links = [f"-l{name}" for c in chapters_of(lesson) if (REPO / "chapters" / c / "links.txt").exists()
-             for name in (REPO / "chapters" / c / "links.txt").read_text().split()]
+    links = chapters.link_flags(lesson)
     for src in sources:
         try:
             res = subprocess.run(["gcc", *flags, *includes, *libs, *chapter_lib, str(src),

@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from grader import identity
+from grader import chapters, identity
 from grader.failure import GradeFailure
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,18 +76,15 @@ def guessed_sources(name, lesson):
     main = REPO / "chapters" / lesson / f"{name}.c"
     if not main.is_file():
         return []
-    uses = REPO / "chapters" / lesson / "uses.txt"
-    chapters = [lesson] + (uses.read_text().split() if uses.exists() else [])
     libs = sorted(REPO.glob("lib/*.c"))
-    for c in chapters:
+    for c in chapters.chain(lesson):
         libs += sorted((REPO / "chapters" / c / "lib").glob("*.c"))
     return [main] + libs
 
 
 def include_dirs(sources, lesson):
     dirs = [REPO / "lib"] + [s.parent for s in sources]
-    uses = REPO / "chapters" / lesson / "uses.txt"
-    for c in [lesson] + (uses.read_text().split() if uses.exists() else []):
+    for c in chapters.chain(lesson):
         dirs += [REPO / "solutions" / c / "lib", REPO / "chapters" / c / "lib"]
     out = []
     for d in dirs:
@@ -99,13 +96,7 @@ def include_dirs(sources, lesson):
 def link_libraries(lesson):
     """-l flags for the system libraries the lesson's programs link (links.txt of the
     lesson and of the chapters it builds on)."""
-    uses = REPO / "chapters" / lesson / "uses.txt"
-    out = []
-    for c in [lesson] + (uses.read_text().split() if uses.exists() else []):
-        f = REPO / "chapters" / c / "links.txt"
-        if f.exists():
-            out += [f"-l{name}" for name in f.read_text().split() if name and not name.startswith("#")]
-    return out
+    return chapters.link_flags(lesson)
 
 
 def _gcc(kind, args):
