@@ -63,6 +63,30 @@ def test_grade_writes_gradescope_results(lab, tmp_path):
         assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(t)
 
 
+def test_gradescope_lists_skipped_tests_with_no_points_and_why():
+    """A test the grading machine could not run (no network namespaces in Gradescope's
+    container, say) is listed with 0 points and the reason, so the total Gradescope shows
+    is the one the course advertises."""
+    from grader import results
+    raw = {
+        "chapters/06-shutdown/test_s.py::test_a": {"outcome": "passed", "points": 2, "title": "a",
+                                                   "lesson": "06-shutdown", "text": ""},
+        "chapters/06-shutdown/test_s.py::test_b": {
+            "outcome": "skipped", "points": 3, "title": "b", "lesson": "06-shutdown", "skip_kind": "no-netns",
+            "text": "needs a private network namespace: unshare(CLONE_NEWNET) is not permitted here"},
+        "chapters/06-shutdown/test_s.py::test_c": {"outcome": "skipped", "points": 1, "title": "c",
+                                                   "lesson": "06-shutdown", "skip_kind": "too-slow",
+                                                   "text": "this machine is too slow for this check right now"},
+    }
+    data = results.gradescope_results(raw, 1.0)
+    assert sum(t["max_score"] for t in data["tests"]) == 6 and data["score"] == 2
+    b, c = data["tests"][1], data["tests"][2]
+    assert b["score"] == 0 and b["status"] == "failed"
+    assert b["output"] == ("not run on this grading machine: needs a private network namespace: "
+                           "unshare(CLONE_NEWNET) is not permitted here")
+    assert c["output"].endswith("ask for a regrade")
+
+
 def test_run_executes_one_program(lab):
     res = lab("run", "--solutions", "01", "addr", "127.0.0.1", "80", check=False)
     assert "port 80 bytes 00 50" in res.stdout, res.stdout + res.stderr
