@@ -250,8 +250,9 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
             slot = free.pop()
         student = student_id(entry)
         session = sandbox.Session(slot, names, built=needed, limits=limits, expected=expected)
-        # a fair share of the CPUs: a submission that spins slows only its own grading
-        session.cpus = max(1.0, (os.cpu_count() or 1) / jobs) if jobs > 1 and not again else None
+        # an equal share of the CPUs (a weight, not a cap): a submission that spins slows
+        # only its own grading
+        session.fair_share = jobs > 1 and not again
         try:
             r = grade_one(entry, student, out, session, course_fp, again)
             if again:

@@ -60,9 +60,9 @@ def _v2_parent(root, controllers):
 class Cgroup:
     """One submission's cgroup (in every hierarchy that gives a part of it)."""
 
-    def __init__(self, name, memory_bytes, pids, cpus=None):
+    def __init__(self, name, memory_bytes, pids, fair_share=False):
         self.name = name
-        self.memory_bytes, self.pids, self.cpus = memory_bytes, pids, cpus
+        self.memory_bytes, self.pids, self.fair_share = memory_bytes, pids, fair_share
         self.dirs = {}          # part ("memory", "pids", "kill") -> (version, directory)
         mounts = _mounts()
         v2_root = next((m for m, kind, _ in mounts if kind == "cgroup2"), None)
@@ -82,7 +82,7 @@ class Cgroup:
                         self.dirs["kill"] = (2, d)
                     self.dirs.setdefault("procs", (2, d))
         for part in ("memory", "pids", "cpu"):
-            if part in self.dirs or part == "cpu" and not cpus:
+            if part in self.dirs or part == "cpu" and not fair_share:
                 continue
             mount = next((m for m, kind, opts in mounts if kind == "cgroup" and part in opts), None)
             if mount is not None and os.access(mount, os.W_OK):
@@ -119,11 +119,12 @@ class Cgroup:
                     # v1 counts socket buffers only once a TCP limit is set
                     if (d / "memory.kmem.tcp.limit_in_bytes").exists():
                         _write(d / "memory.kmem.tcp.limit_in_bytes", str(self.memory_bytes))
-                elif part == "cpu" and self.cpus and version == 2:
-                    _write(d / "cpu.max", f"{int(self.cpus * 100000)} 100000")
-                elif part == "cpu" and self.cpus:
-                    _write(d / "cpu.cfs_period_us", "100000")
-                    _write(d / "cpu.cfs_quota_us", str(int(self.cpus * 100000)))
+                elif part == "cpu" and self.fair_share:
+                    # a share, not a cap: each submission's cgroup has the same weight, so
+                    # one that spins takes CPU from its own grading, never from another's;
+                    # a hard quota (cpu.max) measured twice as slow on a busy machine
+                    _write(d / ("cpu.weight" if version == 2 else "cpu.shares"),
+                           "100" if version == 2 else "1024")
                 elif part == "pids":
                     _write(d / "pids.max", str(self.pids))
             except OSError:
@@ -133,7 +134,7 @@ class Cgroup:
         """The parts this machine could not give, in words (empty: all enforced)."""
         words = {"memory": "a kernel memory limit", "pids": "a kernel process limit",
                  "kill": "killing by cgroup", "cpu": "a share of the CPUs"}
-        return [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.cpus)]
+        return [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.fair_share)]
 
     def directories(self):
         return sorted({d for _, d in self.dirs.values()})

@@ -393,7 +393,7 @@ class Session:
         self.expected = expected        # {(lesson, test name): points} the graders collect, if known
         self.root = host.real_root()
         self.bwrap = _bwrap_works()
-        self.cpus = None                # CPUs the session may use at once (None: all)
+        self.fair_share = False         # an equal CPU share beside the other sessions (cgroup weight)
 
     def grade(self, sub):
         isolation.become_subreaper()    # orphans of a killed session come to us, to be reaped
@@ -440,7 +440,7 @@ class Session:
         grade_seconds = limits.lesson_seconds * len(self.lessons)
         wall = limits.build_seconds + grade_seconds + 30
         cg = cgroups.Cgroup(f"grading-{self.slot.index}-{cgroups.owner_tag()}", limits.memory_mib << 20, limits.pids,
-                            cpus=self.cpus)
+                            fair_share=self.fair_share)
         out.not_enforced += cg.missing()
         if not self.root:
             out.not_enforced.append("other uids for the submission's code (needs root)")

@@ -386,10 +386,10 @@ def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypa
 
     class FakeSession:
         def __init__(self, slot, names, built=(), limits=None, expected=None):
-            self.slot, self.lessons, self.cpus = slot, names, None
+            self.slot, self.lessons, self.fair_share = slot, names, False
 
         def grade(self, entry):
-            calls.append((entry.name, self.cpus))
+            calls.append((entry.name, self.fair_share))
             out = sandbox.Outcome(build_ok=True, seconds=1.0)
             first = sum(1 for name, _ in calls if name == entry.name) == 1
             if entry.name == "slow" and first:
@@ -406,7 +406,7 @@ def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypa
         (subs / name / "chapters" / "01-sockets").mkdir(parents=True)
     assert batch.batch(subs, tmp_path / "out", "01", jobs=2) == 0
     assert sorted(n for n, _ in calls) == ["hog", "quick", "slow", "slow"]
-    assert calls[-1] == ("slow", None), "graded again alone, with every CPU"
+    assert calls[-1] == ("slow", False), "graded again alone, with every CPU"
     result = json.loads((tmp_path / "out" / "students" / "slow" / "result.json").read_text())
     assert result["notes"][0]["kind"] == "regraded" and not any(n["kind"] == "time" for n in result["notes"])
     assert "grading 1 submission(s) again" in capsys.readouterr().out
