@@ -15,9 +15,7 @@ students/<id>/{report.txt,result.json}.  Re-running skips submissions whose cont
 and course have not changed (resumable); the gradebook is rebuilt from every
 student's result.json in sorted order (deterministic).
 """
-import csv
 import hashlib
-import html
 import json
 import os
 import re
@@ -26,12 +24,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import host, lessons, results as records, sandbox
+from grader import gradebook, host, lessons, results as records, sandbox
 from grader.proc import FILE_SIZE_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")
-SCHEMA = 2          # of result.json
+SCHEMA = 3          # of result.json: 3 added tests[] (per-test outcomes)
 # what a note may say about a program, from the fields of its summary (grader/proc.py)
 MOST_PROGRAM_NOTES = 4
 
@@ -138,13 +136,54 @@ def notes_of(outcome, lesson_names):
 
 # -- one student ---------------------------------------------------------------------------
 
+def first_line(text):
+    """The line of a test's report worth a table cell: what happened, else the first."""
+    lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
+    happened = next((l[len("happened"):] for l in lines if l.startswith("happened ")), None)
+    return their_words(" ".join((happened or (lines[0] if lines else "")).split()))
+
+
+def test_outcomes(results):
+    """result.json's tests[]: one entry per graded test, in lesson then test order."""
+    tests = []
+    for nodeid, r in sorted(results.items(), key=lambda kv: (kv[1].get("lesson", ""), kv[1].get("index", 0), kv[0])):
+        if "lesson" not in r:
+            continue
+        tests.append({"nodeid": nodeid, "title": their_words(r.get("title", ""), 200), "lesson": r["lesson"],
+                      "index": r.get("index", 0), "outcome": r["outcome"],
+                      "points": r["points"] if r["outcome"] == "passed" else 0, "max": r["points"],
+                      "duration": round(r.get("duration", 0.0), 3),
+                      "note": first_line(r.get("text")) if r["outcome"] != "passed" else "",
+                      **({"skip_kind": r["skip_kind"]} if r.get("skip_kind") else {})})
+    return tests
+
+
+def carry_over(result, old, graded):
+    """Lessons an earlier grading scored that this one did not grade are kept (with
+    their tests), so grading lesson 02 into last week's lesson-01 gradebook drops nothing."""
+    kept = sorted(set(old.get("scores", {})) - set(graded))
+    if not kept:
+        return result
+    result["scores"] = {**{n: old["scores"][n] for n in kept}, **result["scores"]}
+    result["scores"] = dict(sorted(result["scores"].items()))
+    result["tests"] = sorted([t for t in old.get("tests", []) if t["lesson"] in kept] + result["tests"],
+                             key=lambda t: (t["lesson"], t.get("index", 0), t["nodeid"]))
+    result["total"] = sum(v["score"] for v in result["scores"].values())
+    result["kept"] = {n: old.get("fingerprint", "") for n in kept}
+    return result
+
+
 def grade_one(entry, student, out, session, course_fp):
     sdir = out / "students" / student
     result_file = sdir / "result.json"
     fp = fingerprint(entry) + course_fp
+    old = None
     if result_file.exists():
-        old = json.loads(result_file.read_text())
-        if old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
+        try:
+            old = json.loads(result_file.read_text())
+        except ValueError:
+            old = None
+        if old and old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
             return old
     outcome = session.grade(entry)
     totals = records.lesson_totals(outcome.results)
@@ -155,62 +194,25 @@ def grade_one(entry, student, out, session, course_fp):
     result = {
         "schema": SCHEMA, "student": student, "fingerprint": fp, "compiled": outcome.build_ok,
         "files": outcome.taken, "scores": scores, "total": sum(v["score"] for v in scores.values()),
+        "tests": test_outcomes(outcome.results),
         "notes": notes_of(outcome, session.lessons), "seconds": outcome.seconds, "peak_memory_mib": outcome.peak_mib,
         "sandbox": {"uids": list(session.slot.uids), "not_enforced": outcome.not_enforced},
     }
+    if old and isinstance(old.get("scores"), dict):
+        carry_over(result, old, session.lessons)
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "report.txt").write_text(f"socklab report for {student}\n\n{outcome.report}\n")
     records.write_json_atomic(result_file, result)
     return result
 
 
-# -- the gradebook --------------------------------------------------------------------------
+# -- the gradebook (grader/gradebook.py) ---------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value):
-    """A cell no spreadsheet takes for a formula: text starting with = + - @ tab or CR
-    gets a leading apostrophe (OWASP's advice for CSV injection)."""
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def note_texts(result):
-    return "; ".join(n["text"] for n in result["notes"])
+csv_cell, note_texts = gradebook.csv_cell, gradebook.note_texts
 
 
 def write_gradebook(out, lesson_names, results):
-    results = sorted(results, key=lambda r: r["student"])
-    maxima = {}
-    for r in results:
-        for n, v in r["scores"].items():
-            if v["max"]:
-                maxima[n] = max(maxima.get(n, 0), v["max"])
-    with open(out / "gradebook.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", *lesson_names, "total", "max", "notes"])
-        for r in results:
-            w.writerow([csv_cell(c) for c in (r["student"], *[r["scores"][n]["score"] for n in lesson_names],
-                                              r["total"], sum(maxima.values()), note_texts(r))])
-    rows = []
-    for r in results:
-        cells = "".join(
-            f"<td class={'full' if r['scores'][n]['score'] == maxima.get(n) else 'part'}>"
-            f"{r['scores'][n]['score']}</td>" for n in lesson_names)
-        rows.append(f"<tr><td><a href='students/{html.escape(r['student'])}/report.txt'>"
-                    f"{html.escape(r['student'])}</a></td>{cells}<td><b>{r['total']}</b></td>"
-                    f"<td>{html.escape(note_texts(r))}</td></tr>")
-    head = "".join(f"<th>{html.escape(n)}<br><small>/{maxima.get(n, '?')}</small></th>" for n in lesson_names)
-    (out / "gradebook.html").write_text(f"""<!doctype html>
-<meta charset="utf-8"><title>socklab gradebook</title>
-<style>body{{font-family:sans-serif}} td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}
-.full{{background:#dfd}} .part{{background:#fee}}</style>
-<h1>socklab gradebook</h1><p>{len(results)} submissions, maximum {sum(maxima.values())} points.</p>
-<table><tr><th>student</th>{head}<th>total</th><th>notes</th></tr>
-{chr(10).join(rows)}
-</table>
-""")
+    gradebook.write(out, results)
 
 
 def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
@@ -247,11 +249,16 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
         session.cpus = max(1.0, (os.cpu_count() or 1) / jobs) if jobs > 1 else None
         try:
             r = grade_one(entry, student, out, session, course_fp)
-        except Exception as e:  # one broken submission never stops the batch
+        except Exception as e:  # one broken submission never stops the batch, nor leaves its row
             r = {"schema": SCHEMA, "student": student, "fingerprint": "", "compiled": False, "files": [],
-                 "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0,
-                 "notes": [{"kind": "error", "text": f"could not be graded: {type(e).__name__}: {e}"}],
+                 "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0, "tests": [],
+                 "notes": [{"kind": "error", "text": f"could not be graded: {type(e).__name__}: {their_words(e)}"}],
                  "seconds": 0}
+            try:
+                (out / "students" / student).mkdir(parents=True, exist_ok=True)
+                records.write_json_atomic(out / "students" / student / "result.json", r)
+            except OSError:
+                pass
         finally:
             with lock:
                 free.append(slot)
@@ -273,8 +280,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
     finally:
         for slot in slots:
             slot.release()
-    results = [json.loads(p.read_text()) for p in sorted((out / "students").glob("*/result.json"))]
-    write_gradebook(out, names, [r for r in results if r.get("schema") == SCHEMA])
-    print(f"graded {len(entries)} submissions in {time.monotonic() - t0:.1f} s with {jobs} workers; "
+    results = gradebook.write(out)     # from every result.json there: nothing is dropped
+    print(f"graded {len(entries)} submissions ({len(results)} in the gradebook) in {time.monotonic() - t0:.1f} s with {jobs} workers; "
           f"gradebook: {out / 'gradebook.csv'} and {out / 'gradebook.html'}")
     return 0

@@ -1,0 +1,108 @@
+"""The gradebook of a batch, unit by unit: per-test outcomes in result.json, the
+statistics and the student pages built from them, regrades that drop nothing, shards
+and merges.  No grading here (tests/test_batch.py grades real classes)."""
+import csv
+import json
+import re
+
+import pytest
+
+from grader import batch, gradebook
+
+LESSON = "01-sockets"
+
+
+def raw(outcome, points, index, text="", lesson=LESSON, **extra):
+    return {"outcome": outcome, "points": points, "index": index, "lesson": lesson, "title": f"test {index}",
+            "duration": 0.25, "text": text, **extra}
+
+
+def result(student, outcomes, lesson=LESSON, notes=(), schema=batch.SCHEMA):
+    """A result.json as grade_one writes it, from [(outcome, points)]."""
+    raws = {f"chapters/{lesson}/test_x.py::test_{i}": raw(o, p, i, lesson=lesson) for i, (o, p) in enumerate(outcomes)}
+    tests = batch.test_outcomes(raws)
+    score = sum(t["points"] for t in tests)
+    most = sum(t["max"] for t in tests if t["outcome"] != "skipped")
+    return {"schema": schema, "student": student, "fingerprint": f"fp-{student}", "compiled": True, "files": [],
+            "scores": {lesson: {"score": score, "max": most}}, "total": score, "tests": tests,
+            "notes": [{"kind": k, "text": t} for k, t in notes], "seconds": 1.0}
+
+
+def write_tree(out, results):
+    for r in results:
+        d = out / "students" / r["student"]
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps(r))
+        (d / "report.txt").write_text(f"report of {r['student']}\n")
+    return out
+
+
+def test_result_json_has_every_test_with_its_outcome():
+    raws = {
+        "chapters/01-sockets/test_sockets.py::test_b": raw("failed", 2, 1, "expected  a line\nhappened  it "
+                                                            "exited with status 3\x1b[31m: TODO\nhint  read"),
+        "chapters/01-sockets/test_sockets.py::test_a": raw("passed", 1, 0),
+        "chapters/01-sockets/test_sockets.py::test_c": raw("skipped", 1, 2, "needs a network namespace\nmore",
+                                                           skip_kind="no-netns"),
+    }
+    tests = batch.test_outcomes(raws)
+    assert [t["nodeid"].split("::")[1] for t in tests] == ["test_a", "test_b", "test_c"]
+    a, b, c = tests
+    assert a == {"nodeid": "chapters/01-sockets/test_sockets.py::test_a", "title": "test 0", "lesson": LESSON,
+                 "index": 0, "outcome": "passed", "points": 1, "max": 1, "duration": 0.25, "note": ""}
+    assert (b["outcome"], b["points"], b["max"]) == ("failed", 0, 2)
+    assert b["note"] == "it exited with status 3?[31m: TODO"          # what happened, printable only
+    assert (c["outcome"], c["points"], c["note"], c["skip_kind"]) == ("skipped", 0, "needs a network namespace",
+                                                                      "no-netns")
+
+
+def test_histogram_bins():
+    assert gradebook.histogram([0, 4, 17, 17], 17)[4] == (4, 4, 1)
+    assert gradebook.histogram([0, 4, 17, 17], 17)[-1] == (17, 17, 2)
+    bins = gradebook.histogram([0, 50, 99, 100], 100)
+    assert len(bins) == 10 and sum(c for _, _, c in bins) == 4 and bins[-1][1] == 100
+    assert gradebook.histogram([], 0) == []
+
+
+def test_gradebook_has_statistics_and_a_page_per_student(tmp_path):
+    results = [result("alice", [("passed", 2), ("passed", 1)]),
+               result("bob", [("failed", 2), ("passed", 1)], notes=[("todo", "01 server stopped at a TODO")]),
+               result("<script>x", [("failed", 2), ("skipped", 1)], notes=[("flood", "=1+1 <b>")])]
+    old = result("carl", [("passed", 2), ("passed", 1)], schema=2)   # graded before per-test outcomes
+    del old["tests"]
+    out = write_tree(tmp_path / "out", results + [old])
+    gradebook.write(out)
+    rows = list(csv.reader(open(out / "gradebook.csv")))
+    assert rows[0] == ["student", LESSON, "total", "max", "notes"]
+    assert [r[0] for r in rows[1:]] == ["<script>x", "alice", "bob", "carl"]
+    assert rows[1][4] == "'=1+1 <b>"
+    page = (out / "gradebook.html").read_text()
+    assert "<script" not in page and not re.search(r"<b>(?!\d+</b>)", page)
+    assert not re.search(r"(src|href)=['\"]?https?:", page), "nothing loaded from elsewhere"
+    assert page.count("<svg") >= 1 + 2, "a histogram and a failure bar per test"
+    assert "2/3 (67%)" in page          # test 0 failed for bob and <script>x, of 3 graded (carl has no tests)
+    assert "0/2 (0%)" in page and "<td>1</td></tr>" in page     # test 1: one skipped, counts for neither
+    assert "href='students/%3Cscript%3Ex/index.html'" in page
+    bob = (out / "students" / "bob" / "index.html").read_text()
+    assert "01 server stopped at a TODO" in bob and "0/2" in bob and "failed" in bob
+    assert "&lt;script&gt;x" in (out / "students" / "<script>x" / "index.html").read_text()
+    assert (out / "students" / "carl" / "index.html").exists()
+    # a function of the results alone: written again, byte for byte the same
+    before = {p: p.read_bytes() for p in out.rglob("*.html")} | {out / "gradebook.csv": (out / "gradebook.csv").read_bytes()}
+    for r in results:           # durations change between gradings; the pages do not
+        for t in r["tests"]:
+            t["duration"] *= 3
+    gradebook.write(out, results + [old])
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_regrade_of_other_lessons_keeps_the_earlier_ones():
+    old = result("alice", [("passed", 2), ("failed", 1)], lesson="01-sockets")
+    new = result("alice", [("passed", 3)], lesson="02-tcp")
+    new["scores"] = {"02-tcp": new["scores"]["02-tcp"]}
+    merged = batch.carry_over(new, old, ["02-tcp"])
+    assert merged["scores"] == {"01-sockets": {"score": 2, "max": 3}, "02-tcp": {"score": 3, "max": 3}}
+    assert merged["total"] == 5 and [t["lesson"] for t in merged["tests"]] == ["01-sockets"] * 2 + ["02-tcp"]
+    assert merged["kept"] == {"01-sockets": "fp-alice"}
+    again = result("alice", [("passed", 2), ("passed", 1)], lesson="01-sockets")
+    assert "kept" not in batch.carry_over(again, old, ["01-sockets"])     # regraded: replaced
