@@ -173,7 +173,7 @@ def carry_over(result, old, graded):
     return result
 
 
-def grade_one(entry, student, out, session, course_fp):
+def grade_one(entry, student, out, session, course_fp, force=False):
     sdir = out / "students" / student
     result_file = sdir / "result.json"
     fp = fingerprint(entry) + course_fp
@@ -183,7 +183,7 @@ def grade_one(entry, student, out, session, course_fp):
             old = json.loads(result_file.read_text())
         except ValueError:
             old = None
-        if old and old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
+        if old and not force and old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
             return old
     outcome = session.grade(entry)
     totals = records.lesson_totals(outcome.results)
@@ -215,7 +215,7 @@ def write_gradebook(out, lesson_names, results):
     gradebook.write(out, results)
 
 
-def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
+def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=None, force=False):
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     chosen = [lessons.select(k)[0] for k in lesson_keys.split(",")] if lesson_keys else lessons.all_lessons()
     # chapters the chosen ones build on are built (with the student's code) but not graded
@@ -229,6 +229,12 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
     if clashes:
         raise SystemExit("two submissions would be the same student: " + "; ".join(
             f"{' and '.join(es)} are both '{s}'" for s, es in clashes.items()))
+    if only:
+        wanted = [s for s in only.split(",") if s]
+        unknown = [s for s in wanted if s not in ids]
+        if unknown:
+            raise SystemExit(f"--only: no submission in {submissions} for " + ", ".join(repr(s) for s in unknown))
+        entries = [e for e in entries if student_id(e) in wanted]
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)                    # reports quote the students' programs
     jobs = jobs or max(1, os.cpu_count() or 1)
@@ -248,7 +254,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
         # a fair share of the CPUs: a submission that spins slows only its own grading
         session.cpus = max(1.0, (os.cpu_count() or 1) / jobs) if jobs > 1 else None
         try:
-            r = grade_one(entry, student, out, session, course_fp)
+            r = grade_one(entry, student, out, session, course_fp, force)
         except Exception as e:  # one broken submission never stops the batch, nor leaves its row
             r = {"schema": SCHEMA, "student": student, "fingerprint": "", "compiled": False, "files": [],
                  "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0, "tests": [],

@@ -269,7 +269,8 @@ def _maintainer(name, *names):
 
 def _batch(args):
     from grader import batch
-    return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory)
+    return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory,
+                       only=args.only, force=args.force)
 
 
 def _release(args):
@@ -355,6 +356,10 @@ def parser():
     b.add_argument("--jobs", type=int, help="parallel submissions (default: number of cores)")
     b.add_argument("--memory", type=int, metavar="MIB",
                    help="memory bound of one submission's grading, in MiB (default: 1024)")
+    b.add_argument("--only", metavar="STUDENT[,..]",
+                   help="grade only these students (ids), merged into the gradebook already in --out")
+    b.add_argument("--force", action="store_true",
+                   help="regrade even submissions that have not changed since their last grading")
     b.set_defaults(func=_batch)
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")

@@ -5,8 +5,6 @@ import csv
 import json
 import re
 
-import pytest
-
 from grader import batch, gradebook
 
 LESSON = "01-sockets"
@@ -106,3 +104,18 @@ def test_a_regrade_of_other_lessons_keeps_the_earlier_ones():
     assert merged["kept"] == {"01-sockets": "fp-alice"}
     again = result("alice", [("passed", 2), ("passed", 1)], lesson="01-sockets")
     assert "kept" not in batch.carry_over(again, old, ["01-sockets"])     # regraded: replaced
+
+
+def test_only_names_students_of_the_submissions(tmp_path):
+    """--only with an id that is not among the submissions is refused before any grading."""
+    import subprocess
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    subs = tmp_path / "subs"
+    (subs / "s.one").mkdir(parents=True)
+    res = subprocess.run([repo / "lab", "batch", subs, "--out", tmp_path / "out", "--lessons", "01",
+                          "--only", "s.one,s.two"], capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode != 0 and "--only: no submission" in res.stdout + res.stderr
+    assert "'s.two'" in res.stdout + res.stderr and not (tmp_path / "out" / "students").exists()
+

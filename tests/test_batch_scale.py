@@ -1,0 +1,90 @@
+"""./lab batch at class scale, grading for real (lesson 01, a handful of students):
+regrading some students into an existing gradebook (--only, --force)."""
+import csv
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.host import real_root
+
+REPO = Path(__file__).resolve().parent.parent
+SOL = REPO / "solutions" / "01-sockets"
+SKEL = REPO / "chapters" / "01-sockets"
+FULL = 17
+pytestmark = pytest.mark.skipif(not real_root(), reason="the full sandbox (other uids, cgroups) needs root")
+
+
+def copy_c(src, dest):
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in src.glob("*.c"):
+        shutil.copy(f, dest / f.name)
+    return dest
+
+
+def small_class(root):
+    """Five students: two correct (one of them a zip), a partial, a build failure, an empty folder."""
+    copy_c(SOL, root / "alice" / "chapters" / "01-sockets")
+    with zipfile.ZipFile(root / "b.ob.zip", "w") as z:
+        for f in SOL.glob("*.c"):
+            z.write(f, f"chapters/01-sockets/{f.name}")
+    partial = copy_c(SKEL, root / "dave" / "chapters" / "01-sockets")
+    shutil.copy(SOL / "addr.c", partial / "addr.c")
+    broken = copy_c(SOL, root / "erin" / "chapters" / "01-sockets")
+    (broken / "server.c").write_text("int main(void) { return 0 }\n")
+    (root / "nobody").mkdir()
+    return root
+
+
+def lab(*args, timeout=600):
+    res = subprocess.run([REPO / "lab", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout
+
+
+def batch(subs, out, *more):
+    return lab("batch", subs, "--out", out, "--lessons", "01", "--jobs", "2", "--memory", "384", *more)
+
+
+def rows(out):
+    return {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
+
+
+def result(out, student):
+    return json.loads((out / "students" / student / "result.json").read_text())
+
+
+def test_only_and_force_regrade_some_students_and_drop_nobody(tmp_path):
+    subs = tmp_path / "subs"
+    copy_c(SOL, subs / "alice" / "chapters" / "01-sockets")
+    partial = copy_c(SKEL, subs / "dave" / "chapters" / "01-sockets")
+    shutil.copy(SOL / "addr.c", partial / "addr.c")
+    out = tmp_path / "out"
+    batch(subs, out)
+    assert {s: r["01-sockets"] for s, r in rows(out).items()} == {"alice": str(FULL), "dave": "4"}
+    alice = out / "students" / "alice" / "result.json"
+    alice_before = alice.stat().st_mtime_ns, alice.read_bytes()
+
+    copy_c(SOL, partial)                       # dave finishes; only dave is regraded
+    assert "graded 1 submissions (2 in the gradebook)" in batch(subs, out, "--only", "dave")
+    assert {s: r["01-sockets"] for s, r in rows(out).items()} == {"alice": str(FULL), "dave": str(FULL)}
+    assert (alice.stat().st_mtime_ns, alice.read_bytes()) == alice_before
+
+    # a one-entry folder batched into the same --out (what the issue saw drop 22 rows)
+    alone = tmp_path / "alone"
+    copy_c(SKEL, alone / "erin" / "chapters" / "01-sockets")
+    batch(alone, out)
+    assert set(rows(out)) == {"alice", "dave", "erin"}
+
+    # --force regrades an unchanged submission: a fresh result, the same grade
+    dave = out / "students" / "dave" / "result.json"
+    dave_before = dave.stat().st_mtime_ns
+    batch(subs, out, "--only", "alice", "--force")
+    assert alice.stat().st_mtime_ns != alice_before[0] and dave.stat().st_mtime_ns == dave_before
+    assert result(out, "alice")["total"] == FULL and rows(out)["alice"]["01-sockets"] == str(FULL)
+    assert (out / "students" / "alice" / "index.html").exists()
+
