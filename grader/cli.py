@@ -10,6 +10,7 @@
     ./lab grade --json FILE [--junit FILE]   grade everything: Gradescope results.json, JUnit XML
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
+    ./lab gradebook merge OUT DIR...  merge batches (shards) into one gradebook
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
@@ -270,7 +271,12 @@ def _maintainer(name, *names):
 def _batch(args):
     from grader import batch
     return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory,
-                       only=args.only, force=args.force)
+                       only=args.only, force=args.force, shard=args.shard)
+
+
+def _gradebook(args):
+    from grader import gradebook
+    return gradebook.merge(args.out, args.dirs)
 
 
 def _release(args):
@@ -360,7 +366,15 @@ def parser():
                    help="grade only these students (ids), merged into the gradebook already in --out")
     b.add_argument("--force", action="store_true",
                    help="regrade even submissions that have not changed since their last grading")
+    b.add_argument("--shard", metavar="I/N",
+                   help="grade only shard I of N (1 <= I <= N; split by a digest of the student id)")
     b.set_defaults(func=_batch)
+    gb = sub.add_parser("gradebook", help="merge the --out folders of several batches (shards) into one")
+    gb_sub = gb.add_subparsers(dest="action", required=True)
+    gm = gb_sub.add_parser("merge", help="merge result.json trees; refuses conflicting duplicates")
+    gm.add_argument("out")
+    gm.add_argument("dirs", nargs="+")
+    gm.set_defaults(func=_gradebook)
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")
     rl.set_defaults(func=_release)

@@ -7,12 +7,14 @@
 
 Everything here is a function of the result.json files (sorted by student id), never of
 when or where they were graded: durations and dates are left out of the pages, so a
-regrade that changes nothing gives byte-identical files.  What a submission wrote (ids, notes) is escaped
+regrade that changes nothing, or a class graded in shards and merged (`./lab gradebook
+merge`), gives byte-identical files.  What a submission wrote (ids, notes) is escaped
 where it lands: HTML-escaped in pages, formula-proofed in CSV cells.
 """
 import csv
 import html
 import json
+import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -230,3 +232,45 @@ def extra_sections(out):
     f = Path(out) / "similarity.html.part"
     return [f.read_text()] if f.is_file() else []
 
+
+# -- merging result trees --------------------------------------------------------------------
+
+def _identity(r):
+    """What makes two results of one student the same grading (durations aside)."""
+    return json.dumps([r.get("fingerprint"), r.get("scores"), r.get("total"),
+                       [(t["nodeid"], t["outcome"], t["points"]) for t in r.get("tests", [])]], sort_keys=True)
+
+
+def merge(out, dirs):
+    """`./lab gradebook merge OUT DIR...`: every student of the DIRs' (and OUT's own)
+    students/ trees into OUT, then OUT's gradebook.  A student found in two places with
+    different gradings is refused, naming both, before anything is written."""
+    out = Path(out).resolve()
+    found = {}
+    for d in [out, *[Path(d).resolve() for d in dirs]]:
+        if d == out and not (out / "students").is_dir():
+            continue
+        if not (d / "students").is_dir():
+            raise SystemExit(f"{d}: no students/ folder (not the --out of a batch)")
+        for r in load_results(d):
+            found.setdefault(r["student"], []).append((d, r))
+    conflicts = []
+    for student, places in sorted(found.items()):
+        first = places[0]
+        for d, r in places[1:]:
+            if d != first[0] and _identity(r) != _identity(first[1]):
+                conflicts.append(f"'{student}' in {first[0]} and {d} differ")
+    if conflicts:
+        raise SystemExit("conflicting results, nothing merged: " + "; ".join(conflicts))
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)
+    for student, places in sorted(found.items()):
+        d, _ = places[0]
+        if d == out:
+            continue
+        src, dest = d / "students" / student, out / "students" / student
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("index.html"))
+    results = write(out)
+    print(f"merged {len(results)} students from {len(dirs)} folders into {out / 'gradebook.csv'}")
+    return 0

@@ -1,5 +1,6 @@
 """./lab batch at class scale, grading for real (lesson 01, a handful of students):
-regrading some students into an existing gradebook (--only, --force)."""
+regrading some students into an existing gradebook (--only, --force), and a class graded
+in shards then merged giving the very gradebook one batch gives."""
 import csv
 import json
 import shutil
@@ -88,3 +89,35 @@ def test_only_and_force_regrade_some_students_and_drop_nobody(tmp_path):
     assert result(out, "alice")["total"] == FULL and rows(out)["alice"]["01-sockets"] == str(FULL)
     assert (out / "students" / "alice" / "index.html").exists()
 
+
+def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
+    subs = small_class(tmp_path / "subs")
+    whole = tmp_path / "whole"
+    batch(subs, whole)
+    shards = [tmp_path / f"shard-{i}" for i in (1, 2, 3)]
+    for i, d in enumerate(shards, 1):
+        batch(subs, d, "--shard", f"{i}/3")
+    parts = [set(rows(d)) for d in shards]
+    assert sum(map(len, parts)) == 5 and set().union(*parts) == set(rows(whole))
+
+    merged = tmp_path / "merged"
+    lab("gradebook", "merge", merged, *shards)
+
+    def pages(out):
+        files = [out / "gradebook.csv", out / "gradebook.html", *sorted(out.glob("students/*/index.html"))]
+        return {str(f.relative_to(out)): f.read_bytes() for f in files}
+    assert pages(merged) == pages(whole)
+    assert rows(merged)["alice"]["01-sockets"] == str(FULL) and rows(merged)["nobody"]["total"] == "0"
+    assert all((merged / "students" / s / "report.txt").exists() for s in rows(whole))
+
+    # the same gradings found twice merge; a student graded differently in two places is refused
+    lab("gradebook", "merge", tmp_path / "again", whole, *shards)
+    assert pages(tmp_path / "again") == pages(whole)
+    forged = next(d for d in shards if (d / "students" / "dave").is_dir())
+    r = result(forged, "dave")
+    r["total"] = r["scores"]["01-sockets"]["score"] = FULL
+    (forged / "students" / "dave" / "result.json").write_text(json.dumps(r))
+    res = subprocess.run([REPO / "lab", "gradebook", "merge", tmp_path / "third", whole, forged],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert res.returncode != 0 and "'dave' in" in res.stdout + res.stderr
+    assert not (tmp_path / "third" / "gradebook.csv").exists()

@@ -5,6 +5,8 @@ import csv
 import json
 import re
 
+import pytest
+
 from grader import batch, gradebook
 
 LESSON = "01-sockets"
@@ -119,3 +121,31 @@ def test_only_names_students_of_the_submissions(tmp_path):
     assert res.returncode != 0 and "--only: no submission" in res.stdout + res.stderr
     assert "'s.two'" in res.stdout + res.stderr and not (tmp_path / "out" / "students").exists()
 
+
+def test_shards_split_by_id_and_stay_put_when_the_class_grows():
+    ids = [f"s{i}" for i in range(300)]
+    before = {s: batch.shard_of(s, 4) for s in ids}
+    assert set(before.values()) == {1, 2, 3, 4}
+    assert all(30 < list(before.values()).count(k) < 120 for k in (1, 2, 3, 4))
+    more = ids + [f"late{i}" for i in range(50)]
+    assert {s: batch.shard_of(s, 4) for s in more if s in before} == before     # nobody moves
+    assert batch.parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        with pytest.raises(SystemExit):
+            batch.parse_shard(bad)
+
+
+def test_merge_refuses_conflicting_duplicates_and_keeps_identical_ones(tmp_path):
+    a = write_tree(tmp_path / "a", [result("alice", [("passed", 2)]), result("bob", [("failed", 2)])])
+    b = write_tree(tmp_path / "b", [result("carol", [("passed", 2)]), result("bob", [("failed", 2)])])
+    assert gradebook.merge(tmp_path / "out", [a, b]) == 0
+    assert [r["student"] for r in gradebook.load_results(tmp_path / "out")] == ["alice", "bob", "carol"]
+    assert (tmp_path / "out" / "students" / "carol" / "report.txt").read_text() == "report of carol\n"
+    c = write_tree(tmp_path / "c", [result("bob", [("passed", 2)])])
+    with pytest.raises(SystemExit, match="'bob' in .* differ"):
+        gradebook.merge(tmp_path / "out2", [a, c])
+    assert not (tmp_path / "out2").exists()
+    with pytest.raises(SystemExit, match="'bob' in .* differ"):     # OUT's own students count too
+        gradebook.merge(tmp_path / "out", [c])
+    with pytest.raises(SystemExit, match="no students/"):
+        gradebook.merge(tmp_path / "out3", [tmp_path / "nothing"])
