@@ -19,12 +19,13 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import gradebook, host, lessons, results as records, sandbox
+from grader import gradebook, host, lessons, results as records, sandbox, similarity
 from grader.proc import FILE_SIZE_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -173,6 +174,17 @@ def carry_over(result, old, graded):
     return result
 
 
+def keep_sources(dest, sources):
+    """The files taken from the submission, as graded, for the similarity report."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for rel, data in sorted(sources.items()):
+        f = dest / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            continue
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+
+
 def grade_one(entry, student, out, session, course_fp, force=False):
     sdir = out / "students" / student
     result_file = sdir / "result.json"
@@ -201,6 +213,7 @@ def grade_one(entry, student, out, session, course_fp, force=False):
     if old and isinstance(old.get("scores"), dict):
         carry_over(result, old, session.lessons)
     sdir.mkdir(parents=True, exist_ok=True)
+    keep_sources(sdir / "src", outcome.sources)
     (sdir / "report.txt").write_text(f"socklab report for {student}\n\n{outcome.report}\n")
     records.write_json_atomic(result_file, result)
     return result
@@ -306,6 +319,10 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
     finally:
         for slot in slots:
             slot.release()
+    t1 = time.monotonic()
+    similar = similarity.write(out)
+    if similar is not None:
+        print(f"similarity: {len(similar)} findings in {time.monotonic() - t1:.1f} s ({out / 'similarity.csv'})")
     results = gradebook.write(out)     # from every result.json there: nothing is dropped
     print(f"graded {len(entries)} submissions ({len(results)} in the gradebook) in {time.monotonic() - t0:.1f} s with {jobs} workers; "
           f"gradebook: {out / 'gradebook.csv'} and {out / 'gradebook.html'}")

@@ -271,6 +271,8 @@ def merge(out, dirs):
         src, dest = d / "students" / student, out / "students" / student
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("index.html"))
+    from grader import similarity
+    similarity.write(out)
     results = write(out)
     print(f"merged {len(results)} students from {len(dirs)} folders into {out / 'gradebook.csv'}")
     return 0

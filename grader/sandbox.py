@@ -88,6 +88,7 @@ class Outcome:
     seconds: float = 0.0
     not_enforced: list = field(default_factory=list)
     outside: list = field(default_factory=list)   # [(file, path)] of #includes from outside
+    sources: dict = field(default_factory=dict)   # {taken path: bytes}, for the similarity report
     lessons: list = field(default_factory=list)
 
 
@@ -397,6 +398,7 @@ class Session:
             copy_course(course, self.chapters, owner=self.slot.grader if self.root and self.bwrap else os.geteuid())
             out.taken, out.refused = take_sources(sub, course, self.chapters, work / "unpacked")
             shutil.rmtree(work / "unpacked", ignore_errors=True)
+            out.sources = {rel: (course / "chapters" / rel).read_bytes() for rel in out.taken}
             out.outside = includes_outside(course, out.taken)
             self._run(work, course, out)
         finally:

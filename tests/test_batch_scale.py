@@ -110,6 +110,15 @@ def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
     assert rows(merged)["alice"]["01-sockets"] == str(FULL) and rows(merged)["nobody"]["total"] == "0"
     assert all((merged / "students" / s / "report.txt").exists() for s in rows(whole))
 
+    # the sources graded are kept, and compared: alice and b.ob handed in the reference solution
+    assert (merged / "students" / "alice" / "src" / "01-sockets" / "server.c").read_bytes() == (SOL / "server.c").read_bytes()
+    if (merged / "similarity.csv").exists():         # sim_c installed (tools/setup.sh --similarity)
+        assert (merged / "similarity.csv").read_bytes() == (whole / "similarity.csv").read_bytes()
+        flagged = {(r["student"], r["program"]) for r in csv.DictReader(open(whole / "similarity.csv"))
+                   if r["kind"] == "reference-identical"}
+        assert {("alice", "server.c"), ("b.ob", "server.c"), ("alice", "client.c")} <= flagged
+        assert ("dave", "addr.c") in flagged and ("dave", "server.c") not in flagged   # the skeleton is no finding
+
     # the same gradings found twice merge; a student graded differently in two places is refused
     lab("gradebook", "merge", tmp_path / "again", whole, *shards)
     assert pages(tmp_path / "again") == pages(whole)
