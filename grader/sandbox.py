@@ -319,6 +319,22 @@ def take_sources(sub, course, lesson_names, staging):
     return taken, refused
 
 
+KEPT_SOURCES_LIMIT = 4 << 20     # bytes of a submission's *.c kept for the similarity report
+
+
+def kept_sources(course, taken):
+    """{path: bytes} of the programs taken (read before anything of the submission ran),
+    up to KEPT_SOURCES_LIMIT in all."""
+    kept, size = {}, 0
+    for rel in taken:
+        if rel.endswith(".c"):
+            data = (course / "chapters" / rel).read_bytes()
+            if size + len(data) <= KEPT_SOURCES_LIMIT:
+                kept[rel] = data
+                size += len(data)
+    return kept
+
+
 # -- running the session -----------------------------------------------------------------
 
 INCLUDE = re.compile(rb'^[ \t]*#[ \t]*(?:include|include_next|embed)[ \t]*[<"]((?:/|\.\./)[^>"]*)[>"]', re.M)
@@ -398,7 +414,7 @@ class Session:
             copy_course(course, self.chapters, owner=self.slot.grader if self.root and self.bwrap else os.geteuid())
             out.taken, out.refused = take_sources(sub, course, self.chapters, work / "unpacked")
             shutil.rmtree(work / "unpacked", ignore_errors=True)
-            out.sources = {rel: (course / "chapters" / rel).read_bytes() for rel in out.taken}
+            out.sources = kept_sources(course, out.taken)
             out.outside = includes_outside(course, out.taken)
             self._run(work, course, out)
         finally:

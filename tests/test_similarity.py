@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 SOL = REPO / "solutions" / "01-sockets"
 SKEL = REPO / "chapters" / "01-sockets"
 ALT = REPO / "tests" / "selftest" / "01-sockets" / "good-getaddrinfo"
-pytestmark = pytest.mark.skipif(not similarity.available(), reason="needs sim_c (tools/setup.sh --similarity)")
+needs_sim = pytest.mark.skipif(not similarity.available(), reason="needs sim_c (tools/setup.sh --similarity)")
 
 
 def disguise(text):
@@ -33,6 +33,7 @@ def keep(out, student, files):
         (d / name).write_text(text)
 
 
+@needs_sim
 def test_copies_of_the_solution_and_of_each_other_are_reported(tmp_path):
     out = tmp_path / "out"
     sol = {f.name: f.read_text() for f in SOL.glob("*.c")}
@@ -68,3 +69,14 @@ def test_without_sim_c_the_gradebook_says_so(tmp_path, monkeypatch):
     (tmp_path / "students").mkdir()
     assert similarity.write(tmp_path) is None
     assert "not installed" in (tmp_path / "similarity.html.part").read_text()
+
+
+def test_the_sources_kept_are_bounded(tmp_path):
+    from grader import sandbox
+    lesson = tmp_path / "chapters" / "01-sockets"
+    lesson.mkdir(parents=True)
+    for i in range(6):
+        (lesson / f"big{i}.c").write_bytes(b"x" * (1 << 20))
+    (lesson / "a.h").write_bytes(b"/* a header */")
+    kept = sandbox.kept_sources(tmp_path, [f"01-sockets/big{i}.c" for i in range(6)] + ["01-sockets/a.h"])
+    assert sorted(kept) == [f"01-sockets/big{i}.c" for i in range(4)]      # 4 MiB of programs, no headers
