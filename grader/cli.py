@@ -11,6 +11,7 @@
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
     ./lab gradebook merge OUT DIR...  merge batches (shards) into one gradebook
+    ./lab gradebook export OUT --roster R.csv --format canvas|moodle   for an LMS
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
@@ -279,6 +280,11 @@ def _gradebook(args):
     return gradebook.merge(args.out, args.dirs)
 
 
+def _export(args):
+    from grader import lms
+    return lms.export(args.out, args.roster, args.format, args.to)
+
+
 def _release(args):
     from grader import instructor
     return instructor.release(args.out_dir)
@@ -375,6 +381,12 @@ def parser():
     gm.add_argument("out")
     gm.add_argument("dirs", nargs="+")
     gm.set_defaults(func=_gradebook)
+    ge = gb_sub.add_parser("export", help="the gradebook as a Canvas or Moodle import CSV, by a roster")
+    ge.add_argument("out")
+    ge.add_argument("--roster", required=True, metavar="CSV", help="id,name,email per student")
+    ge.add_argument("--format", required=True, choices=("canvas", "moodle"))
+    ge.add_argument("--to", metavar="FILE", help="where to write (default: OUT/FORMAT.csv)")
+    ge.set_defaults(func=_export)
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")
     rl.set_defaults(func=_release)

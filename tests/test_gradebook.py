@@ -149,3 +149,33 @@ def test_merge_refuses_conflicting_duplicates_and_keeps_identical_ones(tmp_path)
         gradebook.merge(tmp_path / "out", [c])
     with pytest.raises(SystemExit, match="no students/"):
         gradebook.merge(tmp_path / "out3", [tmp_path / "nothing"])
+
+
+def test_exports_for_canvas_and_moodle_by_the_roster(tmp_path, capsys):
+    from grader import lms
+    out = write_tree(tmp_path / "out", [result("s.one", [("passed", 2), ("passed", 1)]),
+                                        result("bob", [("failed", 2), ("passed", 1)]),
+                                        result("stranger", [("passed", 2)])])
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\ufeffID,Name,Email,extra\ns.one,Ada King Lovelace,ada@example.org,x\n"
+                      "bob,\"Hopper, Grace\",grace@example.org,\ncarol,=cmd|' /C calc'!A0,carol@example.org,\n")
+    lms.export(out, roster, "canvas")
+    canvas = list(csv.reader(open(out / "canvas.csv")))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"socklab {LESSON}"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "3"]
+    assert canvas[2] == ["Ada King Lovelace", "", "s.one", "ada@example.org", "", "3"]
+    assert canvas[3] == ["Hopper, Grace", "", "bob", "grace@example.org", "", "1"]
+    assert canvas[4] == ["'=cmd|' /C calc'!A0", "", "carol", "carol@example.org", "", ""]   # no submission
+    said = capsys.readouterr().out
+    assert "no result for 1: carol" in said and "not in the roster, so left out: stranger" in said
+    lms.export(out, roster, "moodle", tmp_path / "m.csv")
+    moodle = list(csv.reader(open(tmp_path / "m.csv")))
+    assert moodle[0] == ["First name", "Last name", "ID number", "Email address", f"socklab {LESSON}"]
+    assert moodle[1] == ["Ada King", "Lovelace", "s.one", "ada@example.org", "3"]
+    assert moodle[2] == ["Grace", "Hopper", "bob", "grace@example.org", "1"]
+    roster.write_text("id,name\nbob,Bob\n")
+    with pytest.raises(SystemExit, match="missing: email"):
+        lms.export(out, roster, "canvas")
+    roster.write_text("id,name,email\nbob,Bob,b@x\nbob,Bobby,b@y\n")
+    with pytest.raises(SystemExit, match="twice"):
+        lms.export(out, roster, "moodle")
