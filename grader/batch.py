@@ -20,12 +20,14 @@ import json
 import os
 import re
 import shutil
+import tarfile
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import gradebook, host, lessons, results as records, sandbox, similarity
+from grader import deadlines, gradebook, host, lessons, results as records, sandbox, similarity
 from grader.proc import FILE_SIZE_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -185,10 +187,86 @@ def keep_sources(dest, sources):
         f.write_bytes(data)
 
 
-def grade_one(entry, student, out, session, course_fp, force=False):
+def due_fingerprint(due):
+    return hashlib.sha256(repr(sorted((n, d.due.isoformat(), d.late_days, d.penalty)
+                                      for n, d in due.items())).encode()).hexdigest()
+
+
+def sub_session(session, graded):
+    """A session like `session` that grades only the lessons `graded`."""
+    built = [c for c in session.chapters if c not in graded]
+    expected = None if session.expected is None else \
+        {k: v for k, v in session.expected.items() if k[0] in graded}
+    sub = sandbox.Session(session.slot, graded, built=built, limits=session.limits, expected=expected)
+    sub.cpus = session.cpus
+    return sub
+
+
+def merge_outcomes(parts):
+    """One Outcome of several gradings of one submission (lessons at different commits)."""
+    out = sandbox.Outcome(build_ok=all(o.build_ok for _, o in parts))
+    for header, o in parts:
+        out.build_log += o.build_log
+        out.results.update(o.results)
+        out.report += f"== {header} ==\n{o.report}\n"
+        for name in ("events", "taken", "refused", "outside", "lessons"):
+            getattr(out, name).extend(x for x in getattr(o, name) if x not in getattr(out, name))
+        out.not_enforced.extend(x for x in o.not_enforced if x not in out.not_enforced)
+        out.sources.update(o.sources)
+        out.seconds = round(out.seconds + o.seconds, 1)
+        if o.peak_mib is not None:
+            out.peak_mib = max(out.peak_mib or 0, o.peak_mib)
+    return out
+
+
+def grade_at_deadlines(entry, session, due):
+    """(Outcome, {lesson: commit record or None}, notes): each lesson graded at the commit
+    its deadline picks (grader/deadlines.py), one grading per distinct commit."""
+    root = host.real_root()
+    uid = session.slot.builder if root else None
+    work = Path(tempfile.mkdtemp(prefix="g-", dir=sandbox.state_dir("work", mode=0o711) if root else None))
+    notes = []
+    try:
+        try:
+            chosen = deadlines.plan(entry, due, session.lessons, work, uid)
+        except (ValueError, OSError) as e:
+            chosen = {n: None for n in session.lessons}
+            notes.append({"kind": "repository", "text": f"its git repository could not be read ({their_words(e)}): "
+                                                        "nothing graded"})
+        groups = {}
+        for name in session.lessons:
+            groups.setdefault(chosen[name].sha if chosen[name] else None, []).append(name)
+        parts = []
+        for sha, group in groups.items():
+            tar = work / f"{sha or 'nothing'}.tar"
+            if sha:
+                deadlines.export(str(work / "git"), sha, tar, uid)
+            else:
+                tarfile.open(tar, "w").close()
+            parts.append((f"{', '.join(group)} at {sha or 'no commit'}", sub_session(session, group).grade(tar)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    commits, unreadable = {}, bool(notes)
+    for name in session.lessons:
+        c = chosen[name]
+        if c is None:
+            commits[name] = None
+            if not unreadable:
+                notes.append({"kind": "deadline", "text": f"{name}: no commit before the deadline"})
+            continue
+        commits[name] = {"sha": c.sha, "time": c.time.isoformat(), "days_late": c.days_late,
+                         "penalty_percent": c.penalty}
+        if c.days_late:
+            notes.append({"kind": "late", "text": f"{name} graded at {c.sha[:12]} of {c.time.isoformat()}, "
+                                                  f"{c.days_late} day{'s' if c.days_late > 1 else ''} late: "
+                                                  f"-{c.penalty:g}%"})
+    return merge_outcomes(parts), commits, notes
+
+
+def grade_one(entry, student, out, session, course_fp, force=False, due=None):
     sdir = out / "students" / student
     result_file = sdir / "result.json"
-    fp = fingerprint(entry) + course_fp
+    fp = fingerprint(entry) + course_fp + (due_fingerprint(due) if due is not None else "")
     old = None
     if result_file.exists():
         try:
@@ -197,19 +275,29 @@ def grade_one(entry, student, out, session, course_fp, force=False):
             old = None
         if old and not force and old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
             return old
-    outcome = session.grade(entry)
+    commits, more_notes = None, []
+    if due is not None and deadlines.is_repository(entry):
+        outcome, commits, more_notes = grade_at_deadlines(entry, session, due)
+    else:
+        outcome = session.grade(entry)
     totals = records.lesson_totals(outcome.results)
     scores = {}
     for name in session.lessons:
         t = totals.get(name)
         scores[name] = {"score": t["score"], "max": t["max"]} if t else {"score": 0, "max": None}
+        c = (commits or {}).get(name)
+        if c and c["penalty_percent"]:
+            scores[name]["before_penalty"] = scores[name]["score"]
+            scores[name]["score"] = round(scores[name]["score"] * (100 - c["penalty_percent"]) / 100)
     result = {
         "schema": SCHEMA, "student": student, "fingerprint": fp, "compiled": outcome.build_ok,
         "files": outcome.taken, "scores": scores, "total": sum(v["score"] for v in scores.values()),
         "tests": test_outcomes(outcome.results),
-        "notes": notes_of(outcome, session.lessons), "seconds": outcome.seconds, "peak_memory_mib": outcome.peak_mib,
+        "notes": more_notes + notes_of(outcome, session.lessons), "seconds": outcome.seconds, "peak_memory_mib": outcome.peak_mib,
         "sandbox": {"uids": list(session.slot.uids), "not_enforced": outcome.not_enforced},
     }
+    if commits is not None:
+        result["commits"] = commits
     if old and isinstance(old.get("scores"), dict):
         carry_over(result, old, session.lessons)
     sdir.mkdir(parents=True, exist_ok=True)
@@ -245,7 +333,8 @@ def parse_shard(text):
     return i, n
 
 
-def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=None, force=False, shard=None):
+def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=None, force=False, shard=None,
+          deadlines_file=None):
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     chosen = [lessons.select(k)[0] for k in lesson_keys.split(",")] if lesson_keys else lessons.all_lessons()
     # chapters the chosen ones build on are built (with the student's code) but not graded
@@ -268,6 +357,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
     if shard:
         i, n = parse_shard(shard)
         entries = [e for e in entries if shard_of(student_id(e), n) == i]
+    due = deadlines.load(deadlines_file, names) if deadlines_file else None
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)                    # reports quote the students' programs
     jobs = jobs or max(1, os.cpu_count() or 1)
@@ -287,7 +377,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
         # a fair share of the CPUs: a submission that spins slows only its own grading
         session.cpus = max(1.0, (os.cpu_count() or 1) / jobs) if jobs > 1 else None
         try:
-            r = grade_one(entry, student, out, session, course_fp, force)
+            r = grade_one(entry, student, out, session, course_fp, force, due)
         except Exception as e:  # one broken submission never stops the batch, nor leaves its row
             r = {"schema": SCHEMA, "student": student, "fingerprint": "", "compiled": False, "files": [],
                  "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0, "tests": [],

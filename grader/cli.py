@@ -272,7 +272,8 @@ def _maintainer(name, *names):
 def _batch(args):
     from grader import batch
     return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory,
-                       only=args.only, force=args.force, shard=args.shard)
+                       only=args.only, force=args.force, shard=args.shard,
+                       deadlines_file=args.deadlines)
 
 
 def _gradebook(args):
@@ -374,6 +375,9 @@ def parser():
                    help="regrade even submissions that have not changed since their last grading")
     b.add_argument("--shard", metavar="I/N",
                    help="grade only shard I of N (1 <= I <= N; split by a digest of the student id)")
+    b.add_argument("--deadlines", metavar="TOML",
+                   help="per lesson: due date, late days, penalty; a git repository is graded at its "
+                        "last commit before each lesson's deadline")
     b.set_defaults(func=_batch)
     gb = sub.add_parser("gradebook", help="merge the --out folders of several batches (shards) into one")
     gb_sub = gb.add_subparsers(dest="action", required=True)

@@ -169,10 +169,12 @@ def student_page(r, maxima):
         f"<tr class={e(t['outcome'])}><td>{e(t['lesson'])}</td><td>{e(t['title'])}</td><td>{e(t['outcome'])}</td>"
         f"<td>{t['points']}/{t['max']}</td><td>{e(t.get('note', ''))}</td></tr>" for t in r.get("tests", []))
     extra = ""
-    if r.get("commit"):
-        extra += "<h2>Graded commit</h2><ul>" + "".join(
-            f"<li>{e(n)}: {e(c.get('sha', ''))} of {e(c.get('time', ''))}</li>"
-            for n, c in sorted(r["commit"].items())) + "</ul>"
+    if r.get("commits"):
+        extra += "<h2>Graded commits</h2><ul>" + "".join(
+            f"<li>{e(n)}: " + (f"{e(c['sha'])} of {e(c['time'])}" + (
+                f", {c['days_late']} days late, -{c['penalty_percent']:g}%" if c.get("days_late") else "")
+                if c else "no commit before the deadline") + "</li>"
+            for n, c in sorted(r["commits"].items())) + "</ul>"
     return f"""<!doctype html>
 <meta charset="utf-8"><title>socklab: {e(r['student'])}</title>
 <style>{STYLE}</style>

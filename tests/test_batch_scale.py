@@ -130,3 +130,51 @@ def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert res.returncode != 0 and "'dave' in" in res.stdout + res.stderr
     assert not (tmp_path / "third" / "gradebook.csv").exists()
+
+
+def git_repo(path, versions):
+    """A student's repository: one commit per (time, {file: text}) of lesson 01."""
+    import os
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(path), "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "s",
+           "GIT_AUTHOR_EMAIL": "s@x", "GIT_COMMITTER_NAME": "s", "GIT_COMMITTER_EMAIL": "s@x"}
+    lesson = path / "chapters" / "01-sockets"
+    lesson.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, env=env, check=True)
+    for when, files in versions:
+        for name, src in files.items():
+            shutil.copy(src, lesson / name)
+        subprocess.run(["git", "add", "-A"], cwd=path, env=env, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "work"], cwd=path, check=True,
+                       env={**env, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when})
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_a_repository_is_graded_at_its_last_commit_before_the_deadline(tmp_path):
+    skeleton = {f.name: f for f in SKEL.glob("*.c")}
+    solution = {f.name: f for f in SOL.glob("*.c")}
+    subs = tmp_path / "subs"
+    # finished a day early, then broke the server after the late days: graded at the first commit
+    early = git_repo(subs / "early", [("2026-09-30T12:00:00Z", solution),
+                                      ("2026-10-09T12:00:00Z", {"server.c": SKEL / "server.c"})])
+    (early / "chapters" / "01-sockets" / "client.c").write_text("uncommitted, never graded\n")
+    # addr before the deadline, the rest 30 hours late: graded late, 2 days started, -20%
+    git_repo(subs / "late", [("2026-09-30T12:00:00Z", {**skeleton, "addr.c": SOL / "addr.c"}),
+                             ("2026-10-03T03:59:00Z", solution)])
+    due = tmp_path / "deadlines.toml"
+    due.write_text("[01]\ndue = 2026-10-01T23:59:00+02:00\nlate_days = 2\npenalty = 10\n")
+    out = tmp_path / "out"
+    batch(subs, out, "--deadlines", due)
+    early_r, late_r = result(out, "early"), result(out, "late")
+    assert early_r["scores"]["01-sockets"] == {"score": FULL, "max": FULL}, early_r["notes"]
+    c = early_r["commits"]["01-sockets"]
+    assert c["time"] == "2026-09-30T12:00:00+00:00" and c["days_late"] == 0 and len(c["sha"]) == 40
+    assert late_r["scores"]["01-sockets"] == {"score": 14, "max": FULL, "before_penalty": FULL}
+    assert late_r["commits"]["01-sockets"]["days_late"] == 2 and late_r["total"] == 14
+    assert any(n["kind"] == "late" and "2 days late: -20%" in n["text"] for n in late_r["notes"])
+    page = (out / "students" / "late" / "index.html").read_text()
+    assert late_r["commits"]["01-sockets"]["sha"] in page and "-20%" in page
+    # without late days, the late student is graded at the commit before the deadline
+    due.write_text("[01]\ndue = 2026-10-01T23:59:00+02:00\n")
+    batch(subs, out, "--deadlines", due, "--only", "late")
+    assert result(out, "late")["scores"]["01-sockets"]["score"] == 4
