@@ -34,6 +34,7 @@ PAIR_PERCENT = 60
 REFERENCE_PERCENT = 90
 SKELETON_PERCENT = 95       # both ways with the skeleton: the skeleton, unchanged
 NOBODY = 65534
+MOST_SHOWN = 100        # findings listed in gradebook.html (all are in similarity.csv)
 LINE = re.compile(r"^(\S+) consists for (\d+) % of (\S+) material$", re.M)
 
 
@@ -136,13 +137,30 @@ def write(out):
     body = "".join(
         f"<tr class={'failed' if k != 'pair' else 'part'}><td>{e(lesson)}/{e(program)}</td><td>{e(s)}</td>"
         f"<td>{e(words[k]) if k != 'pair' else 'similar to ' + e(o)}</td><td>{a}%</td><td>{b}%</td>"
-        f"<td>{sk}%</td></tr>" for k, lesson, program, s, o, a, b, sk in rows)
+        f"<td>{sk}%</td></tr>" for k, lesson, program, s, o, a, b, sk in rows[:MOST_SHOWN])
+    if len(rows) > MOST_SHOWN:
+        body += f"<tr><td colspan=6>... {len(rows) - MOST_SHOWN} more in similarity.csv</td></tr>"
+    summary = {}
+    for k, lesson, program, a, b, *_ in rows:
+        for who, other in ((a, b), (b, a)) if k == "pair" else ((a, None),):
+            e_ = summary.setdefault(who, {"reference-identical": [], "reference-near": [], "pair": set()})
+            if k == "pair":
+                e_["pair"].add(other)
+            else:
+                e_[k].append(program)
+    by_student = "".join(
+        f"<tr><td>{e(who)}</td><td>{e(', '.join(v['reference-identical']))}</td>"
+        f"<td>{e(', '.join(v['reference-near']))}</td><td>{len(v['pair']) or ''}</td></tr>"
+        for who, v in sorted(summary.items()))
     part.write_text(
         "<h2>Similarity</h2><p>Per program, by Debian's similarity-tester (<code>sim_c -p -e -a</code>: token "
         f"runs, so renaming and layout do not matter). Pairs where one file has {PAIR_PERCENT}% or more of "
         f"the other's material; programs identical to the reference solution, or both ways {REFERENCE_PERCENT}% "
         "alike. The skeleton's share: how much of the file is the skeleton everybody started from. A lead "
         "for a human, not a verdict. Also in similarity.csv.</p>"
+        + (f"<h3>By student</h3><table><tr><th>student</th><th>identical to the reference</th>"
+           f"<th>near-identical to the reference</th><th>similar to how many students</th></tr>{by_student}</table>"
+           f"<h3>Findings</h3>" if rows else "")
         + (f"<table><tr><th>program</th><th>student</th><th>what</th><th>student in other</th>"
            f"<th>other in student</th><th>skeleton share</th></tr>{body}</table>" if rows else
            "<p>Nothing similar found.</p>"))

@@ -62,6 +62,8 @@ def test_copies_of_the_solution_and_of_each_other_are_reported(tmp_path):
     page = (out / "gradebook.html").read_text()
     assert "<h2>Similarity</h2>" in page and "identical to the reference solution" in page
     assert "similar to pat" in page and "=mat" in page
+    assert "<tr><td>copier</td><td>addr.c, client.c, server.c</td><td></td><td>1</td></tr>" in page
+    assert "<tr><td>disguiser</td><td></td><td>server.c</td><td>1</td></tr>" in page
 
 
 def test_without_sim_c_the_gradebook_says_so(tmp_path, monkeypatch):
@@ -80,3 +82,16 @@ def test_the_sources_kept_are_bounded(tmp_path):
     (lesson / "a.h").write_bytes(b"/* a header */")
     kept = sandbox.kept_sources(tmp_path, [f"01-sockets/big{i}.c" for i in range(6)] + ["01-sockets/a.h"])
     assert sorted(kept) == [f"01-sockets/big{i}.c" for i in range(4)]      # 4 MiB of programs, no headers
+
+
+@needs_sim
+def test_the_page_lists_the_first_findings_and_the_csv_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(similarity, "MOST_SHOWN", 2)
+    out = tmp_path / "out"
+    sol = {f.name: f.read_text() for f in SOL.glob("*.c")}
+    for s in ("a", "b", "c"):
+        keep(out, s, sol)
+    rows = similarity.write(out)
+    assert len(rows) == 3 * 3 + 3 * 3        # each of 3 programs: 3 copies of the reference, 3 pairs
+    part = (out / "similarity.html.part").read_text()
+    assert part.count("<tr class=") == 2 and f"... {len(rows) - 2} more in similarity.csv" in part
