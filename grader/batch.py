@@ -1,6 +1,7 @@
 """./lab batch: grade a whole class, each submission in a sandbox, in parallel.
 
-    ./lab batch SUBMISSIONS_DIR --out OUT [--lessons 01,02] [--jobs N]
+    ./lab batch SUBMISSIONS_DIR --out OUT [--lessons 01,02] [--jobs N] [--only ID,..] [--force]
+                [--shard I/N] [--deadlines FILE]
 
 SUBMISSIONS_DIR holds one entry per student: a folder (a clone of the student
 repository, or just its chapters/) or a .zip / .tar / .tar.gz / .tgz of one; the
@@ -10,10 +11,12 @@ through a link), built and run as uids of their own, in a view of the machine wi
 the instructor's files, bounded by a cgroup; results come back through a pipe the
 submission cannot reach and are checked against the tests the graders collect.
 
-OUT (readable by its owner only) gets gradebook.csv, gradebook.html and
-students/<id>/{report.txt,result.json}.  Re-running skips submissions whose content
-and course have not changed (resumable); the gradebook is rebuilt from every
-student's result.json in sorted order (deterministic).
+OUT (readable by its owner only) gets gradebook.csv, gradebook.html (grader/gradebook.py),
+similarity.csv (grader/similarity.py) and students/<id>/{report.txt,result.json,index.html,src/}.
+Re-running skips submissions whose content and course have not changed (resumable);
+the gradebook is rebuilt from every student's result.json in sorted order
+(deterministic), so --only, --shard and `./lab gradebook merge` drop nobody.  With
+--deadlines, a git repository is graded per lesson at a commit (grader/deadlines.py).
 """
 import hashlib
 import json
@@ -173,6 +176,9 @@ def carry_over(result, old, graded):
                              key=lambda t: (t["lesson"], t.get("index", 0), t["nodeid"]))
     result["total"] = sum(v["score"] for v in result["scores"].values())
     result["kept"] = {n: old.get("fingerprint", "") for n in kept}
+    old_commits = {n: c for n, c in (old.get("commits") or {}).items() if n in kept}
+    if old_commits:
+        result["commits"] = {**old_commits, **(result.get("commits") or {})}
     return result
 
 

@@ -98,12 +98,14 @@ def test_gradebook_has_statistics_and_a_page_per_student(tmp_path):
 
 def test_a_regrade_of_other_lessons_keeps_the_earlier_ones():
     old = result("alice", [("passed", 2), ("failed", 1)], lesson="01-sockets")
+    old["commits"] = {"01-sockets": {"sha": "a" * 40, "time": "2026-10-01T00:00:00+00:00", "days_late": 0,
+                                     "penalty_percent": 0.0}}
     new = result("alice", [("passed", 3)], lesson="02-tcp")
     new["scores"] = {"02-tcp": new["scores"]["02-tcp"]}
     merged = batch.carry_over(new, old, ["02-tcp"])
     assert merged["scores"] == {"01-sockets": {"score": 2, "max": 3}, "02-tcp": {"score": 3, "max": 3}}
     assert merged["total"] == 5 and [t["lesson"] for t in merged["tests"]] == ["01-sockets"] * 2 + ["02-tcp"]
-    assert merged["kept"] == {"01-sockets": "fp-alice"}
+    assert merged["kept"] == {"01-sockets": "fp-alice"} and merged["commits"] == old["commits"]
     again = result("alice", [("passed", 2), ("passed", 1)], lesson="01-sockets")
     assert "kept" not in batch.carry_over(again, old, ["01-sockets"])     # regraded: replaced
 
