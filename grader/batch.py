@@ -364,7 +364,7 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
         i, n = parse_shard(shard)
         entries = [e for e in entries if shard_of(student_id(e), n) == i]
     due = deadlines.load(deadlines_file, names) if deadlines_file else None
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "students").mkdir(parents=True, exist_ok=True)    # even for a shard that holds nobody
     os.chmod(out, 0o700)                    # reports quote the students' programs
     jobs = jobs or max(1, os.cpu_count() or 1)
     course_fp = course_fingerprint(list(dict.fromkeys([*needed, *names])))

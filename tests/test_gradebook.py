@@ -181,3 +181,20 @@ def test_exports_for_canvas_and_moodle_by_the_roster(tmp_path, capsys):
     roster.write_text("id,name,email\nbob,Bob,b@x\nbob,Bobby,b@y\n")
     with pytest.raises(SystemExit, match="twice"):
         lms.export(out, roster, "moodle")
+
+
+def test_an_empty_shard_merges(tmp_path):
+    """A shard that holds nobody still leaves a folder `./lab gradebook merge` takes."""
+    import subprocess
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    subs = tmp_path / "subs"
+    (subs / "s.one").mkdir(parents=True)
+    other = 3 - batch.shard_of("s.one", 2)
+    res = subprocess.run([repo / "lab", "batch", subs, "--out", tmp_path / "empty", "--lessons", "01",
+                          "--shard", f"{other}/2"], capture_output=True, text=True, timeout=300,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "graded 0 submissions" in res.stdout
+    assert gradebook.merge(tmp_path / "out", [tmp_path / "empty"]) == 0
+    assert list(csv.reader(open(tmp_path / "out" / "gradebook.csv"))) == [["student", "total", "max", "notes"]]
