@@ -171,8 +171,27 @@ def git(git_dir, args, uid=None, out=None, limit=None):
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+def unborn(git_dir):
+    """HEAD names a branch that has no commit yet (a repository before its first commit)."""
+    head = Path(git_dir, "HEAD")
+    text = head.read_text(errors="replace") if head.is_file() else ""
+    if not text.startswith("ref: "):
+        return False
+    ref = text[5:].strip()
+    packed = Path(git_dir, "packed-refs")
+    listed = packed.is_file() and f" {ref}\n" in packed.read_text(errors="replace")
+    return not Path(git_dir, ref).is_file() and not listed
+
+
 def commits(git_dir, uid=None):
-    """[(sha, time)] reachable from HEAD, newest first by committer time."""
+    """[(sha, time)] reachable from HEAD, newest first by committer time; [] before the
+    first commit."""
+    try:
+        git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], uid)
+    except ValueError:
+        if unborn(git_dir):
+            return []
+        raise
     out = git(git_dir, ["log", f"--max-count={MOST_COMMITS}", "--format=%H %ct", "HEAD", "--"], uid)
     found = []
     for line in out.splitlines():

@@ -109,10 +109,20 @@ def test_an_unreadable_repository_is_refused(tmp_path, workdir):
     repo = tmp_path / "sub"
     (repo / ".git").mkdir(parents=True)
     (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (repo / ".git" / "refs" / "heads").mkdir(parents=True)
+    (repo / ".git" / "refs" / "heads" / "main").write_text("1" * 40 + "\n")     # a commit that is not there
     work = workdir()
     assert deadlines.is_repository(repo)
-    with pytest.raises(ValueError, match="git log failed"):
+    with pytest.raises(ValueError, match="git rev-parse failed"):
         deadlines.plan(repo, {}, ["01-sockets"], work, UID)
     (tmp_path / "linked").mkdir()
     (tmp_path / "linked" / ".git").symlink_to(repo / ".git")
     assert not deadlines.is_repository(tmp_path / "linked")
+
+
+def test_a_repository_without_commits_has_nothing_to_grade(tmp_path, workdir):
+    repo = tmp_path / "sub"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    (repo / "work.c").write_text("/* never committed */\n")
+    assert deadlines.plan(repo, {}, ["01-sockets"], workdir(), UID) == {"01-sockets": None}
