@@ -1,6 +1,7 @@
 """./lab batch: grade a whole class, each submission in a sandbox, in parallel.
 
-    ./lab batch SUBMISSIONS_DIR --out OUT [--lessons 01,02] [--jobs N]
+    ./lab batch SUBMISSIONS_DIR --out OUT [--lessons 01,02] [--jobs N] [--only ID,..] [--force]
+                [--shard I/N] [--deadlines FILE]
 
 SUBMISSIONS_DIR holds one entry per student: a folder (a clone of the student
 repository, or just its chapters/) or a .zip / .tar / .tar.gz / .tgz of one; the
@@ -10,28 +11,31 @@ through a link), built and run as uids of their own, in a view of the machine wi
 the instructor's files, bounded by a cgroup; results come back through a pipe the
 submission cannot reach and are checked against the tests the graders collect.
 
-OUT (readable by its owner only) gets gradebook.csv, gradebook.html and
-students/<id>/{report.txt,result.json}.  Re-running skips submissions whose content
-and course have not changed (resumable); the gradebook is rebuilt from every
-student's result.json in sorted order (deterministic).
+OUT (readable by its owner only) gets gradebook.csv, gradebook.html (grader/gradebook.py),
+similarity.csv (grader/similarity.py) and students/<id>/{report.txt,result.json,index.html,src/}.
+Re-running skips submissions whose content and course have not changed (resumable);
+the gradebook is rebuilt from every student's result.json in sorted order
+(deterministic), so --only, --shard and `./lab gradebook merge` drop nobody.  With
+--deadlines, a git repository is graded per lesson at a commit (grader/deadlines.py).
 """
-import csv
 import hashlib
-import html
 import json
 import os
 import re
+import shutil
+import tarfile
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import host, lessons, results as records, sandbox
+from grader import deadlines, gradebook, host, lessons, results as records, sandbox, similarity
 from grader.proc import FILE_SIZE_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")
-SCHEMA = 2          # of result.json
+SCHEMA = 3          # of result.json: 3 added tests[] (per-test outcomes)
 # what a note may say about a program, from the fields of its summary (grader/proc.py)
 MOST_PROGRAM_NOTES = 4
 
@@ -138,35 +142,180 @@ def notes_of(outcome, lesson_names):
 
 # -- one student ---------------------------------------------------------------------------
 
-def grade_one(entry, student, out, session, course_fp, again=False):
+def first_line(text):
+    """The line of a test's report worth a table cell: what happened, else the first."""
+    lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
+    happened = next((l[len("happened"):] for l in lines if l.startswith("happened ")), None)
+    return their_words(" ".join((happened or (lines[0] if lines else "")).split()))
+
+
+def test_outcomes(results):
+    """result.json's tests[]: one entry per graded test, in lesson then test order."""
+    tests = []
+    for nodeid, r in sorted(results.items(), key=lambda kv: (kv[1].get("lesson", ""), kv[1].get("index", 0), kv[0])):
+        if "lesson" not in r:
+            continue
+        tests.append({"nodeid": nodeid, "title": their_words(r.get("title", ""), 200), "lesson": r["lesson"],
+                      "index": r.get("index", 0), "outcome": r["outcome"],
+                      "points": r["points"] if r["outcome"] == "passed" else 0, "max": r["points"],
+                      "duration": round(r.get("duration", 0.0), 3),
+                      "note": first_line(r.get("text")) if r["outcome"] != "passed" else "",
+                      **({"skip_kind": r["skip_kind"]} if r.get("skip_kind") else {})})
+    return tests
+
+
+def carry_over(result, old, graded):
+    """Lessons an earlier grading scored that this one did not grade are kept (with
+    their tests), so grading lesson 02 into last week's lesson-01 gradebook drops nothing."""
+    kept = sorted(set(old.get("scores", {})) - set(graded))
+    if not kept:
+        return result
+    result["scores"] = {**{n: old["scores"][n] for n in kept}, **result["scores"]}
+    result["scores"] = dict(sorted(result["scores"].items()))
+    result["tests"] = sorted([t for t in old.get("tests", []) if t["lesson"] in kept] + result["tests"],
+                             key=lambda t: (t["lesson"], t.get("index", 0), t["nodeid"]))
+    result["total"] = sum(v["score"] for v in result["scores"].values())
+    result["kept"] = {n: old.get("fingerprint", "") for n in kept}
+    old_commits = {n: c for n, c in (old.get("commits") or {}).items() if n in kept}
+    if old_commits:
+        result["commits"] = {**old_commits, **(result.get("commits") or {})}
+    return result
+
+
+def keep_sources(dest, sources):
+    """The files taken from the submission, as graded, for the similarity report."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for rel, data in sorted(sources.items()):
+        f = dest / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            continue
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+
+
+def due_fingerprint(due):
+    return hashlib.sha256(repr(sorted((n, d.due.isoformat(), d.late_days, d.penalty)
+                                      for n, d in due.items())).encode()).hexdigest()
+
+
+def sub_session(session, graded):
+    """A session like `session` that grades only the lessons `graded`."""
+    built = [c for c in session.chapters if c not in graded]
+    expected = None if session.expected is None else \
+        {k: v for k, v in session.expected.items() if k[0] in graded}
+    sub = sandbox.Session(session.slot, graded, built=built, limits=session.limits, expected=expected)
+    sub.fair_share = session.fair_share
+    return sub
+
+
+def merge_outcomes(parts):
+    """One Outcome of several gradings of one submission (lessons at different commits)."""
+    out = sandbox.Outcome(build_ok=all(o.build_ok for _, o in parts))
+    for header, o in parts:
+        out.build_log += o.build_log
+        out.results.update(o.results)
+        out.report += f"== {header} ==\n{o.report}\n"
+        for name in ("events", "taken", "refused", "outside", "lessons"):
+            getattr(out, name).extend(x for x in getattr(o, name) if x not in getattr(out, name))
+        out.not_enforced.extend(x for x in o.not_enforced if x not in out.not_enforced)
+        out.sources.update(o.sources)
+        out.seconds = round(out.seconds + o.seconds, 1)
+        if o.peak_mib is not None:
+            out.peak_mib = max(out.peak_mib or 0, o.peak_mib)
+    return out
+
+
+def grade_at_deadlines(entry, session, due):
+    """(Outcome, {lesson: commit record or None}, notes): each lesson graded at the commit
+    its deadline picks (grader/deadlines.py), one grading per distinct commit."""
+    root = host.real_root()
+    uid = session.slot.builder if root else None
+    work = Path(tempfile.mkdtemp(prefix="g-", dir=sandbox.state_dir("work", mode=0o711) if root else None))
+    notes = []
+    try:
+        try:
+            chosen = deadlines.plan(entry, due, session.lessons, work, uid)
+        except (ValueError, OSError) as e:
+            chosen = {n: None for n in session.lessons}
+            notes.append({"kind": "repository", "text": f"its git repository could not be read ({their_words(e)}): "
+                                                        "nothing graded"})
+        groups = {}
+        for name in session.lessons:
+            groups.setdefault(chosen[name].sha if chosen[name] else None, []).append(name)
+        parts = []
+        for sha, group in groups.items():
+            tar = work / f"{sha or 'nothing'}.tar"
+            if sha:
+                deadlines.export(str(work / "git"), sha, tar, uid)
+            else:
+                tarfile.open(tar, "w").close()
+            parts.append((f"{', '.join(group)} at {sha or 'no commit'}", sub_session(session, group).grade(tar)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    commits, unreadable = {}, bool(notes)
+    for name in session.lessons:
+        c = chosen[name]
+        if c is None:
+            commits[name] = None
+            if not unreadable:
+                notes.append({"kind": "deadline", "text": f"{name}: no commit before the deadline"})
+            continue
+        commits[name] = {"sha": c.sha, "time": c.time.isoformat(), "days_late": c.days_late,
+                         "penalty_percent": c.penalty}
+        if c.days_late:
+            notes.append({"kind": "late", "text": f"{name} graded at {c.sha[:12]} of {c.time.isoformat()}, "
+                                                  f"{c.days_late} day{'s' if c.days_late > 1 else ''} late: "
+                                                  f"-{c.penalty:g}%"})
+    return merge_outcomes(parts), commits, notes
+
+
+def grade_one(entry, student, out, session, course_fp, force=False, due=None):
     sdir = out / "students" / student
     result_file = sdir / "result.json"
-    fp = fingerprint(entry) + course_fp
-    if result_file.exists() and not again:
-        old = json.loads(result_file.read_text())
-        if old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
+    fp = fingerprint(entry) + course_fp + (due_fingerprint(due) if due is not None else "")
+    old = None
+    if result_file.exists():
+        try:
+            old = json.loads(result_file.read_text())
+        except ValueError:
+            old = None
+        if old and not force and old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
             return old
-    outcome = session.grade(entry)
+    commits, more_notes = None, []
+    if due is not None and deadlines.is_repository(entry):
+        outcome, commits, more_notes = grade_at_deadlines(entry, session, due)
+    else:
+        outcome = session.grade(entry)
     totals = records.lesson_totals(outcome.results)
     scores = {}
     for name in session.lessons:
         t = totals.get(name)
         scores[name] = {"score": t["score"], "max": t["max"]} if t else {"score": 0, "max": None}
+        c = (commits or {}).get(name)
+        if c and c["penalty_percent"]:
+            scores[name]["before_penalty"] = scores[name]["score"]
+            scores[name]["score"] = round(scores[name]["score"] * (100 - c["penalty_percent"]) / 100)
     result = {
         "schema": SCHEMA, "student": student, "fingerprint": fp, "compiled": outcome.build_ok,
         "files": outcome.taken, "scores": scores, "total": sum(v["score"] for v in scores.values()),
-        "notes": notes_of(outcome, session.lessons), "seconds": outcome.seconds, "peak_memory_mib": outcome.peak_mib,
+        "tests": test_outcomes(outcome.results),
+        "notes": more_notes + notes_of(outcome, session.lessons), "seconds": outcome.seconds, "peak_memory_mib": outcome.peak_mib,
         "sandbox": {"uids": list(session.slot.uids), "not_enforced": outcome.not_enforced},
     }
+    if commits is not None:
+        result["commits"] = commits
+    if old and isinstance(old.get("scores"), dict):
+        carry_over(result, old, session.lessons)
     sdir.mkdir(parents=True, exist_ok=True)
+    keep_sources(sdir / "src", outcome.sources)
     (sdir / "report.txt").write_text(f"socklab report for {student}\n\n{outcome.report}\n")
     records.write_json_atomic(result_file, result)
     return result
 
 
-# -- the gradebook --------------------------------------------------------------------------
+# -- the gradebook (grader/gradebook.py) ---------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+csv_cell, note_texts = gradebook.csv_cell, gradebook.note_texts
 
 
 def ran_out(result):
@@ -176,51 +325,29 @@ def ran_out(result):
     return bool(kinds & {"time", "grader"}) and not kinds & {"memory", "processes"}
 
 
-def csv_cell(value):
-    """A cell no spreadsheet takes for a formula: text starting with = + - @ tab or CR
-    gets a leading apostrophe (OWASP's advice for CSV injection)."""
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def note_texts(result):
-    return "; ".join(n["text"] for n in result["notes"])
-
-
 def write_gradebook(out, lesson_names, results):
-    results = sorted(results, key=lambda r: r["student"])
-    maxima = {}
-    for r in results:
-        for n, v in r["scores"].items():
-            if v["max"]:
-                maxima[n] = max(maxima.get(n, 0), v["max"])
-    with open(out / "gradebook.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", *lesson_names, "total", "max", "notes"])
-        for r in results:
-            w.writerow([csv_cell(c) for c in (r["student"], *[r["scores"][n]["score"] for n in lesson_names],
-                                              r["total"], sum(maxima.values()), note_texts(r))])
-    rows = []
-    for r in results:
-        cells = "".join(
-            f"<td class={'full' if r['scores'][n]['score'] == maxima.get(n) else 'part'}>"
-            f"{r['scores'][n]['score']}</td>" for n in lesson_names)
-        rows.append(f"<tr><td><a href='students/{html.escape(r['student'])}/report.txt'>"
-                    f"{html.escape(r['student'])}</a></td>{cells}<td><b>{r['total']}</b></td>"
-                    f"<td>{html.escape(note_texts(r))}</td></tr>")
-    head = "".join(f"<th>{html.escape(n)}<br><small>/{maxima.get(n, '?')}</small></th>" for n in lesson_names)
-    (out / "gradebook.html").write_text(f"""<!doctype html>
-<meta charset="utf-8"><title>socklab gradebook</title>
-<style>body{{font-family:sans-serif}} td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}
-.full{{background:#dfd}} .part{{background:#fee}}</style>
-<h1>socklab gradebook</h1><p>{len(results)} submissions, maximum {sum(maxima.values())} points.</p>
-<table><tr><th>student</th>{head}<th>total</th><th>notes</th></tr>
-{chr(10).join(rows)}
-</table>
-""")
+    gradebook.write(out, results)
 
 
-def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
+def shard_of(student, count):
+    """The shard (1..count) a student belongs to: a digest of the id alone, so it never
+    depends on who else is in the class (adding students moves nobody)."""
+    return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % count + 1
+
+
+def parse_shard(text):
+    """'I/N' -> (I, N), 1 <= I <= N."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard {text}: expected I/N, such as 2/3")
+    if not 1 <= i <= n:
+        raise SystemExit(f"--shard {text}: I must be from 1 to N")
+    return i, n
+
+
+def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=None, force=False, shard=None,
+          deadlines_file=None):
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     chosen = [lessons.select(k)[0] for k in lesson_keys.split(",")] if lesson_keys else lessons.all_lessons()
     # chapters the chosen ones build on are built (with the student's code) but not graded
@@ -234,7 +361,17 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
     if clashes:
         raise SystemExit("two submissions would be the same student: " + "; ".join(
             f"{' and '.join(es)} are both '{s}'" for s, es in clashes.items()))
-    out.mkdir(parents=True, exist_ok=True)
+    if only:
+        wanted = [s for s in only.split(",") if s]
+        unknown = [s for s in wanted if s not in ids]
+        if unknown:
+            raise SystemExit(f"--only: no submission in {submissions} for " + ", ".join(repr(s) for s in unknown))
+        entries = [e for e in entries if student_id(e) in wanted]
+    if shard:
+        i, n = parse_shard(shard)
+        entries = [e for e in entries if shard_of(student_id(e), n) == i]
+    due = deadlines.load(deadlines_file, names) if deadlines_file else None
+    (out / "students").mkdir(parents=True, exist_ok=True)    # even for a shard that holds nobody
     os.chmod(out, 0o700)                    # reports quote the students' programs
     jobs = jobs or max(1, os.cpu_count() or 1)
     course_fp = course_fingerprint(list(dict.fromkeys([*needed, *names])))
@@ -254,16 +391,21 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
         # only its own grading
         session.fair_share = jobs > 1 and not again
         try:
-            r = grade_one(entry, student, out, session, course_fp, again)
+            r = grade_one(entry, student, out, session, course_fp, force or again, due)
             if again:
                 r["notes"].insert(0, {"kind": "regraded", "text": "graded again on its own: the first "
                                       "grading ran out of time or ended without a result"})
                 records.write_json_atomic(out / "students" / student / "result.json", r)
-        except Exception as e:  # one broken submission never stops the batch
+        except Exception as e:  # one broken submission never stops the batch, nor leaves its row
             r = {"schema": SCHEMA, "student": student, "fingerprint": "", "compiled": False, "files": [],
-                 "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0,
-                 "notes": [{"kind": "error", "text": f"could not be graded: {type(e).__name__}: {e}"}],
+                 "scores": {n: {"score": 0, "max": None} for n in names}, "total": 0, "tests": [],
+                 "notes": [{"kind": "error", "text": f"could not be graded: {type(e).__name__}: {their_words(e)}"}],
                  "seconds": 0}
+            try:
+                (out / "students" / student).mkdir(parents=True, exist_ok=True)
+                records.write_json_atomic(out / "students" / student / "result.json", r)
+            except OSError:
+                pass
         finally:
             with lock:
                 free.append(slot)
@@ -293,8 +435,11 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None):
     finally:
         for slot in slots:
             slot.release()
-    results = [json.loads(p.read_text()) for p in sorted((out / "students").glob("*/result.json"))]
-    write_gradebook(out, names, [r for r in results if r.get("schema") == SCHEMA])
-    print(f"graded {len(entries)} submissions in {time.monotonic() - t0:.1f} s with {jobs} workers; "
+    t1 = time.monotonic()
+    similar = similarity.write(out)
+    if similar is not None:
+        print(f"similarity: {len(similar)} findings in {time.monotonic() - t1:.1f} s ({out / 'similarity.csv'})")
+    results = gradebook.write(out)     # from every result.json there: nothing is dropped
+    print(f"graded {len(entries)} submissions ({len(results)} in the gradebook) in {time.monotonic() - t0:.1f} s with {jobs} workers; "
           f"gradebook: {out / 'gradebook.csv'} and {out / 'gradebook.html'}")
     return 0

@@ -10,6 +10,8 @@
     ./lab grade --json FILE [--junit FILE]   grade everything: Gradescope results.json, JUnit XML
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
+    ./lab gradebook merge OUT DIR...  merge batches (shards) into one gradebook
+    ./lab gradebook export OUT --roster R.csv --format canvas|moodle   for an LMS
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
@@ -269,7 +271,19 @@ def _maintainer(name, *names):
 
 def _batch(args):
     from grader import batch
-    return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory)
+    return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory,
+                       only=args.only, force=args.force, shard=args.shard,
+                       deadlines_file=args.deadlines)
+
+
+def _gradebook(args):
+    from grader import gradebook
+    return gradebook.merge(args.out, args.dirs)
+
+
+def _export(args):
+    from grader import lms
+    return lms.export(args.out, args.roster, args.format, args.to)
 
 
 def _release(args):
@@ -360,7 +374,28 @@ def parser():
     b.add_argument("--jobs", type=int, help="parallel submissions (default: number of cores)")
     b.add_argument("--memory", type=int, metavar="MIB",
                    help="memory bound of one submission's grading, in MiB (default: 1024)")
+    b.add_argument("--only", metavar="STUDENT[,..]",
+                   help="grade only these students (ids), merged into the gradebook already in --out")
+    b.add_argument("--force", action="store_true",
+                   help="regrade even submissions that have not changed since their last grading")
+    b.add_argument("--shard", metavar="I/N",
+                   help="grade only shard I of N (1 <= I <= N; split by a digest of the student id)")
+    b.add_argument("--deadlines", metavar="TOML",
+                   help="per lesson: due date, late days, penalty; a git repository is graded at its "
+                        "last commit before each lesson's deadline")
     b.set_defaults(func=_batch)
+    gb = sub.add_parser("gradebook", help="merge the --out folders of several batches (shards) into one")
+    gb_sub = gb.add_subparsers(dest="action", required=True)
+    gm = gb_sub.add_parser("merge", help="merge result.json trees; refuses conflicting duplicates")
+    gm.add_argument("out")
+    gm.add_argument("dirs", nargs="+")
+    gm.set_defaults(func=_gradebook)
+    ge = gb_sub.add_parser("export", help="the gradebook as a Canvas or Moodle import CSV, by a roster")
+    ge.add_argument("out")
+    ge.add_argument("--roster", required=True, metavar="CSV", help="id,name,email per student")
+    ge.add_argument("--format", required=True, choices=("canvas", "moodle"))
+    ge.add_argument("--to", metavar="FILE", help="where to write (default: OUT/FORMAT.csv)")
+    ge.set_defaults(func=_export)
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")
     rl.set_defaults(func=_release)

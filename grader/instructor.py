@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 # cannot work without them (self-tests, batch and release tests, the benchmark).
 NOT_RELEASED = ("solutions/", "tests/selftest/", "tests/test_selftests.py", "tests/robustness/",
                 "tests/test_robustness.py", "tests/test_fallback.py", "tests/test_batch.py",
-                "tests/test_instructor.py", "bench/", "tests/test_bench.py", ".ci/",
+                "tests/test_instructor.py", "tests/test_batch_scale.py", "tests/test_similarity.py",
+                "bench/", "tests/test_bench.py", ".ci/",
                 "grader/templates/", "tests/test_report.py", "tools/report-screenshots.py",
                 "tools/capture-overhead.py")
 STUDENT_README = REPO / "grader" / "templates" / "student-README.md"

@@ -88,6 +88,7 @@ class Outcome:
     seconds: float = 0.0
     not_enforced: list = field(default_factory=list)
     outside: list = field(default_factory=list)   # [(file, path)] of #includes from outside
+    sources: dict = field(default_factory=dict)   # {taken path: bytes}, for the similarity report
     lessons: list = field(default_factory=list)
 
 
@@ -327,6 +328,22 @@ def take_sources(sub, course, lesson_names, staging):
     return taken, refused
 
 
+KEPT_SOURCES_LIMIT = 4 << 20     # bytes of a submission's *.c kept for the similarity report
+
+
+def kept_sources(course, taken):
+    """{path: bytes} of the programs taken (read before anything of the submission ran),
+    up to KEPT_SOURCES_LIMIT in all."""
+    kept, size = {}, 0
+    for rel in taken:
+        if rel.endswith(".c"):
+            data = (course / "chapters" / rel).read_bytes()
+            if size + len(data) <= KEPT_SOURCES_LIMIT:
+                kept[rel] = data
+                size += len(data)
+    return kept
+
+
 # -- running the session -----------------------------------------------------------------
 
 INCLUDE = re.compile(rb'^[ \t]*#[ \t]*(?:include|include_next|embed)[ \t]*[<"]((?:/|\.\./)[^>"]*)[>"]', re.M)
@@ -410,6 +427,7 @@ class Session:
             copy_course(course, self.chapters, owner=self.slot.grader if self.root and self.bwrap else os.geteuid())
             out.taken, out.refused = take_sources(sub, course, self.chapters, work / "unpacked")
             shutil.rmtree(work / "unpacked", ignore_errors=True)
+            out.sources = kept_sources(course, out.taken)
             out.outside = includes_outside(course, out.taken)
             self._run(work, course, out)
         finally:
