@@ -157,15 +157,16 @@ def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_pat
         if any(b"/chapters/12-concurrency/" in proc_file(p, "cmdline") for p, _ in seen):
             break
         time.sleep(0.02)
-    assert proc.poll() is None, "the check ended before any server started"
+    assert proc.poll() is None, "the check ended before any server started:\n" + proc.stdout.read()[-3000:]
     os.killpg(proc.pid, signal.SIGINT)
     seen |= descendants(proc.pid)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out[-3000:]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while still_running(seen) and time.monotonic() < deadline:
-        time.sleep(0.05)      # SIGKILLed programs may still be on their way out
-    assert not still_running(seen)
+        time.sleep(0.05)      # SIGKILLed programs may still be on their way out (a busy machine)
+    left = still_running(seen)
+    assert not left, [proc_file(pid, "cmdline").replace(b"\0", b" ")[:200] for pid, _ in left]
 
 
 def test_lesson_needing_io_uring_is_skipped_in_one_line_where_it_is_missing(lab, tmp_path):

@@ -17,7 +17,8 @@ LAYERS = [
     ("one test", {"lab", "plugin"}),
     ("the course", {"lessons", "contracts", "docs", "overlay", "mutations", "build", "testrun", "collect",
                     "html_report", "diagrams"}),
-    ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate", "maintainer"}),
+    ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate", "maintainer",
+                             "gradebook", "similarity", "deadlines", "lms"}),
     ("the command line", {"cli"}),
 ]
 LAYER_OF = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
