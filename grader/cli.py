@@ -15,7 +15,6 @@
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
-    ./lab report [LESSON]       check, then write the run as an HTML page (ladders, states, pcaps)
     ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
     ./lab mutate [LESSON]       mutation testing: does each lesson's grader fail the solution's mutants?
 
