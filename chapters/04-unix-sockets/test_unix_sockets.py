@@ -24,6 +24,9 @@ DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"
 NAME_MAX = 107          # the Contract's longest NAME: 108 bytes of sun_path, one kept for the NUL
 LINE_MAX = 1022         # the longest line a stream program must take (read_line with 1024 bytes)
 DATAGRAM_MAX = 2048     # the longest datagram dgram-server must take whole
+CHILD_EOF_HINT = ("the child ends when its read returns 0, and that needs every copy of the parent's end "
+                  "closed: the child must close sv[0] right after fork(); and only a SOCK_STREAM pair "
+                  "has an end of file (a datagram socket never reads 0 for a closed peer)")
 
 
 # -- helpers ------------------------------------------------------------------
@@ -679,7 +682,9 @@ def test_dgram_server_survives_an_unbound_client(lab):
                             "ENOTCONN. Check the length before replying")
     server.expect_running("the server keeps running after an unbound client",
                           hint="a failed reply concerns one client: report it and go on, don't exit")
-    dgram_round_trip(server, lab.unix_dgram(path_in(lab, "c.sock")), path, "named")
+    dgram_round_trip(server, lab.unix_dgram(path_in(lab, "c.sock")), path, "named",
+                     hint="the unnamed sender left recvfrom()'s address length at 2 bytes: set it back "
+                          "to sizeof(from) before every call, or the next sender's name is cut to nothing")
 
 
 @points(1)
@@ -970,7 +975,8 @@ def test_pair_answers_a_long_line_and_an_unterminated_one(lab):
     prog.expect_line("Hi, last", expected="pair prints `Hi, last` for a last stdin line without '\\n'",
                      hint="getline() returns a last line without '\\n' as it is: send it with one, or the "
                           "child waits for the end of the line while the parent waits for its answer")
-    prog.expect_line(r"child exited with status 0", expected="then `child exited with status 0`")
+    prog.expect_line(r"child exited with status 0", expected="then `child exited with status 0`",
+                     hint=CHILD_EOF_HINT)
 
 
 @points(1)
