@@ -191,11 +191,23 @@ def test_request_in_pieces_is_read_to_its_line_end(lab, end):
     server = start_server(lab, port, "close")
     peer = connect(lab, port)
     shown = "26" + end.replace("\r", "\\r").replace("\n", "\\n")
-    peer.send("26" + end, pieces=1)
     try:
+        peer.send("26" + end, pieces=1)
         ms, _ = expect_closed(server, timeout=2.5)
     except GradeFailure:
+        try:                                    # what the server made of it, if anything
+            server.expect_line(r"bad request|sent \d+ bytes", timeout=0.5)
+        except GradeFailure:
+            pass
         bad = "bad request" in server.stdout_text()
+        early = re.search(r"sent (\d+) bytes", server.stdout_text())
+        if early and early.group(1) != "26":
+            raise GradeFailure(
+                expected=f"the request `{shown}` arriving one byte at a time is answered with 26 bytes",
+                happened=f"the server answered the first piece alone: `sent {early.group(1)} bytes`, "
+                         "and closed before the rest of the line had come",
+                hint="keep reading until the '\\n': one read() may return only part of the line",
+                wire=peer.wire.render())
         raise GradeFailure(
             expected=f"the request `{shown}` arriving one byte at a time is answered with 26 bytes",
             happened=f"the server {'printed `bad request`' if bad else server.status()}; "
@@ -266,8 +278,18 @@ def test_largest_size_is_served_and_one_more_refused(lab):
     peer.send(f"{MAX_SIZE + 1}\n")
     server.expect_line("bad request", expected=f"SIZE {MAX_SIZE + 1} is one too many: `bad request`",
                        hint=f"refuse SIZE > {MAX_SIZE}")
-    expect(peer.wait_close(SETTLE) == "eof" and not peer.buffer,
-           expected="no data, then EOF", happened=f"{len(peer.buffer)} bytes, then {peer.state()}")
+    expect_refused(peer)
+
+
+def expect_refused(peer):
+    """After `bad request`: no data, and the connection closed (EOF)."""
+    how = peer.wait_close(SETTLE)
+    expect(how == "eof" and not peer.buffer,
+           expected="after `bad request` the server closes that connection: no data, then EOF",
+           happened=f"got {len(peer.buffer)} bytes and then " + {"eof": "EOF", "reset": "a reset"}.get(
+               how, f"nothing for {SETTLE:g} s: the connection stays open"),
+           hint="close the connection on the bad-request path too (and so free its descriptor)",
+           wire=peer.wire.render())
 
 
 BAD_REQUESTS = ["hello\n", "\n", "12abc\n", "-1\n", "0x10\n"]
@@ -296,12 +318,7 @@ def test_bad_requests_are_refused_and_closed(lab):
                happened=f"it answered it: `{said}`",
                hint="check that the whole line is digits: atoi/atol read `hello` as 0 and `12abc` "
                     "as 12; strtol's end pointer tells where the number stopped")
-        how = peer.wait_close(SETTLE)
-        expect(how == "eof" and not peer.buffer,
-               expected=f"after `bad request` the server closes that connection: the grader reads EOF",
-               happened=f"got {len(peer.buffer)} bytes and then " + {"eof": "EOF", "reset": "a reset"}.get(
-                   how, f"nothing for {SETTLE:g} s: the connection stays open"),
-               hint="close the connection on the bad-request path too (and so free its descriptor)")
+        expect_refused(peer)
         peer.close()
     one_exchange(lab, port, size=30)
     expect_sent(server, 30)
