@@ -204,14 +204,15 @@ def test_graceclient_passes_bytes_through_exactly(lab):
            wire=server.wire.render())
     send_or_explain(server, b"x\x00y\n", "the server could send its reply", None)
     server.close()
+    client.wait_exit(1.5)
+    out = client.stdout_text()
+    expect("x\x00y\n" in out,
+           expected="stdout shows the reply's bytes x, NUL, y and its \\n",
+           happened=f"stdout was {out!r}",
+           hint="write the n bytes read() returned (fwrite or write), not a C string that ends at the NUL")
     client.expect_line("server closed", timeout=1.5,
                        expected="`server closed` after the reply",
                        hint="after shutdown(SHUT_WR), copy the replies until read() returns 0")
-    out = client.stdout_text()
-    expect("x\x00y" in out,
-           expected="stdout shows the reply's 3 bytes x, NUL, y",
-           happened=f"stdout was {out!r}",
-           hint="write the n bytes read() returned (fwrite or write), not a C string that ends at the NUL")
     client.expect_exit(0)
 
 
