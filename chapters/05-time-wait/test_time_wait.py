@@ -333,7 +333,11 @@ def test_client_leaving_mid_reply_does_not_end_the_server(lab):
     peer = connect(lab, port, rcvbuf=4096)
     peer.send(f"{16 << 20}\n")                 # far more than the socket buffers hold
     peer.recv_exactly(1, what="the first byte of the reply to a request for 16 MiB")
-    peer.reset()                                # hang up with most of the reply unsent
+    # Hang up with most of the reply unsent: FIN first, then RST (unread data).  The server's
+    # next write then fails with EPIPE -- and raises SIGPIPE -- rather than ECONNRESET.
+    peer.shutdown_write()
+    poll_until(lambda: lab.sockets("tcp", state="CLOSE-WAIT", local_port=port), SETTLE)
+    peer.reset()
     try:
         one_exchange(lab, port, size=26)
     except GradeFailure:
