@@ -14,7 +14,7 @@ from grader import GradeFailure, contract, expect, points, poll_until
 
 # The Contract's clauses, by a phrase of each (./lab check 06 --list shows the table).
 G_SENDS = ("graceclient", "sends each line of stdin as it is, byte for byte")
-G_CLOSE_LINE = ("graceclient", "a line that is exactly `close`")
+G_CLOSE_LINE = ("graceclient", "a line that is exactly `close\\n` is not sent")
 G_CLOSES = ("graceclient", "on a `close` line: closes the socket")
 G_HALF = ("graceclient", "when stdin ends: `shutdown(SHUT_WR)`")
 G_PIPE = ("graceclient", "if the server closes while stdin still has lines")
@@ -219,27 +219,27 @@ def test_graceclient_passes_bytes_through_exactly(lab):
 @contract(*G_CLOSE_LINE)
 @points(1)
 def test_graceclient_closes_only_on_an_exact_close_line(lab):
-    """graceclient sends `closet` and `close me` as ordinary lines; a last `close` without \\n closes"""
+    """graceclient sends `closet` and `close me` as ordinary lines, and nothing after `close`"""
     client, server = start_client(lab, "graceclient")
     lines = b"closet\nclose me\n"
-    client.write_stdin(lines + b"close")
-    client.close_stdin()
+    client.write_stdin(lines + b"close\nafter\n")     # stdin stays open: only `close` may end it
     how = server.wait_close(timeout=1.5)
     got = server.buffer
     expect(got == lines and how == "eof",
            expected=f"the server receives the ordinary lines {lines!r}, then EOF: only a line "
                     "that is exactly `close` is the command",
            happened=f"it received {got!r}, then " + {"eof": "EOF", "reset": "a reset"}.get(how, "nothing"),
-           hint="compare the whole line (strcmp with \"close\\n\" and, for a last line, \"close\"), "
-                "not its first five bytes" if len(got) < len(lines) else
-                "the last `close` has no \\n: it is still the command, not a line to send",
+           hint="compare the whole line (strcmp with \"close\\n\"), not its first five bytes"
+                if len(got) < len(lines) else
+                "`close` is a command: it is not sent, and nothing after it is"
+                if got.startswith(lines) else None,
            wire=server.wire.render())
     server.buffer = b""
     send_or_explain(server, "late\n", "the server could send its (late) reply", None)
     expect(wait_reset(server, timeout=1.0),
-           expected="the final `close` closes the socket: a reply sent afterwards is refused (RST)",
+           expected="`close` closes the socket: a reply sent afterwards is refused (RST)",
            happened="the reply was accepted: the client only half-closed",
-           hint="a `close` line means close(), also when it is the last line with no \\n",
+           hint="a `close` line means close(), not shutdown()",
            wire=server.wire.render())
     client.expect_exit(0, timeout=1.5)
     expect("server closed" not in client.stdout_text(),
