@@ -139,8 +139,8 @@ def restart_over_time_wait(lab, *reuse_arg):
 
 # -- arguments and the listening socket ------------------------------------------
 
-INVALID_ARGS = [("linger=0",), ("linger=3601",), ("linger=",), ("linger=1x",), ("shut",),
-                ("close", "no-reuse"), ("close", "REUSE")]
+INVALID_ARGS = [(), ("linger=0",), ("linger=3601",), ("linger=",), ("linger=1x",), ("shut",),
+                ("close", "no-reuse"), ("close", "REUSE"), ("close", "reuse", "extra")]
 
 
 @contract(*ARGS)
@@ -150,7 +150,7 @@ def test_invalid_arguments_are_refused(lab):
     for args in INVALID_ARGS:
         port = lab.port()
         server = lab.start("server", port, *args)
-        shown = " ".join(args)
+        shown = " ".join(args) or "(no MODE)"
         poll_until(lambda: not server.running() or lab.sockets("tcp", state="LISTEN", local_port=port), 2)
         rc = server.wait_exit(0.1)
         expect(rc == 1,
@@ -169,9 +169,9 @@ def test_invalid_arguments_are_refused(lab):
 @contract(*LISTENS)
 @points(1)
 def test_server_listens_on_every_address(lab):
-    """server listens on 0.0.0.0:PORT, every local address"""
+    """server listens on 0.0.0.0:PORT, every local address (here with linger=3600, the largest)"""
     port = lab.port()
-    server = start_server(lab, port, "close")
+    server = start_server(lab, port, "linger=3600")
     listening = lab.listening(server, local_port=port)
     expect(listening and listening[0].local_host == "0.0.0.0",
            expected=f"`ss -ltn` shows the server listening on 0.0.0.0:{port}",
@@ -299,7 +299,7 @@ BAD_REQUESTS = ["hello\n", "\n", "12abc\n", "-1\n", "0x10\n"]
 @contract(*SERVES)
 @points(2)
 def test_bad_requests_are_refused_and_closed(lab):
-    """server answers a request that is not a number with `bad request`, closes, and serves on"""
+    """server answers a request that is not a number with `bad request`, closes, and serves on (SIZE 0 too)"""
     port = lab.port()
     server = start_server(lab, port, "close")
     for request in BAD_REQUESTS:
@@ -320,7 +320,19 @@ def test_bad_requests_are_refused_and_closed(lab):
                     "as 12; strtol's end pointer tells where the number stopped")
         expect_refused(peer)
         peer.close()
-    one_exchange(lab, port, size=30)
+    peer = connect(lab, port)
+    peer.send("0\n")
+    expect(peer.wait_close(SETTLE) == "eof" and not peer.buffer,
+           expected="SIZE 0 is a request like any other: no data, then EOF",
+           happened=f"{len(peer.buffer)} bytes, then {peer.state()}")
+    expect_sent(server, 0)
+    peer = connect(lab, port)
+    request = "0" * 60 + "30"                     # 62 bytes: the longest line that must be taken
+    peer.send(request + "\n")
+    data = peer.recv_exactly(30, what=f"the 30-byte reply to `{request}`",
+                             hint="leading zeros are digits too; a request line of up to 62 bytes "
+                                  "must fit in your buffer")
+    expect(data == pattern(30), expected="30 bytes of the pattern", happened=f"got {data!r}")
     expect_sent(server, 30)
 
 
@@ -330,6 +342,7 @@ def test_client_leaving_mid_reply_does_not_end_the_server(lab):
     """server survives a client that hangs up in the middle of a large reply (no SIGPIPE)"""
     port = lab.port()
     server = start_server(lab, port, "close")
+    fds = server.fd_count()
     peer = connect(lab, port, rcvbuf=4096)
     peer.send(f"{16 << 20}\n")                 # far more than the socket buffers hold
     peer.recv_exactly(1, what="the first byte of the reply to a request for 16 MiB")
@@ -350,6 +363,10 @@ def test_client_leaving_mid_reply_does_not_end_the_server(lab):
                  "close that connection and serve the next" if server.returncode == -13 else
                  "a failed write ends that connection only: close it and accept the next")
     expect_sent(server, 26)
+    back = poll_until(lambda: server.fd_count() == fds, SETTLE)
+    expect(back, expected=f"the server holds {fds} descriptors again, as before the two clients",
+           happened=f"it holds {server.fd_count()}",
+           hint="close the connection on the failed-write path too: each such client leaks a descriptor")
 
 
 # -- who ends up in TIME_WAIT -------------------------------------------------
@@ -390,6 +407,7 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
     server = start_server(lab, port, "wait")
     peer = one_exchange(lab, port)
     expect_sent(server, 100)
+    peer.send("more bytes, to be discarded\n")   # wait mode reads on until EOF, not just once
     expect(peer.expect_silence(WAIT_BEFORE_FIN),
            expected="after the reply the server keeps the connection open until the grader closes",
            happened=f"the server ended it first: {peer._state()}",

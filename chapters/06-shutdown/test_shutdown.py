@@ -304,6 +304,7 @@ def child_status(prog, timeout=1.5):
 def test_close_with_a_forked_child_sends_no_fin(lab):
     """forkclose close: the parent's close() sends no FIN while the child holds the socket"""
     prog, server, rec, client_port = start_forkclose(lab, "close")
+    prog.write_stdin("input for the child\n")   # the child reads on until EOF, not just once
     quiet = server.expect_silence(0.3)       # time is the behaviour here: nothing may happen
     fins = fins_from(rec, client_port)
     expect(quiet and not fins,
@@ -446,6 +447,10 @@ def test_talker_prints_each_reply(lab):
     expect(server.wait_close(1.0) == "eof", expected="EOF once stdin ends",
            happened=server._state(), hint="close the socket when stdin ends, then exit 0")
     talker.expect_exit(0)
+    printed = talker.stdout_text().split("\n")
+    expect(printed == ["Hi, one", "Hi, two"], expected="stdout holds the two replies, one line each, "
+           "and nothing else", happened=f"stdout was {printed}",
+           hint="print the reply line as it is: it already ends with '\\n' (add one only if it has none)")
 
 
 @contract(*T_CLOSED)
