@@ -332,10 +332,10 @@ def test_bad_requests_are_refused_and_closed(lab):
            happened=f"{len(peer.buffer)} bytes, then {peer.state()}")
     expect_sent(server, 0)
     peer = connect(lab, port)
-    request = "0" * 60 + "30"                     # 62 bytes: the longest line that must be taken
+    request = "0" * 28 + "30"                     # 30 bytes: the longest line that must be taken
     peer.send(request + "\n")
     data = peer.recv_exactly(30, what=f"the 30-byte reply to `{request}`",
-                             hint="leading zeros are digits too; a request line of up to 62 bytes "
+                             hint="leading zeros are digits too; a request line of up to 30 bytes "
                                   "must fit in your buffer")
     expect(data == pattern(30), expected="30 bytes of the pattern", happened=f"got {data!r}")
     expect_sent(server, 30)
