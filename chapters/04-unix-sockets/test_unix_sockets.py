@@ -716,34 +716,6 @@ def test_dgram_server_answers_an_empty_datagram(lab):
 
 
 @points(1)
-@contract(DGRAM_SERVER, "exactly the bytes received, NUL bytes included")
-def test_dgram_server_echoes_the_bytes_exactly(lab):
-    """dgram-server replies with the exact bytes: NUL bytes, and 2048 of them"""
-    path = path_in(lab, "dgram.sock")
-    server = start_server(lab, DGRAM_SERVER, path)
-    peer = lab.unix_dgram(path_in(lab, "c.sock"))
-    dgram_round_trip(server, peer, path, b"a\0b\0",
-                     hint="build the reply from the byte count recvfrom() returned (memcpy), not as a "
-                          "string: \"%s\" and strlen() stop at the first NUL byte")
-    biggest = bytes(ord("a") + i % 26 for i in range(DATAGRAM_MAX))
-    dgram_round_trip(server, peer, path, biggest,
-                     hint=f"datagrams of up to {DATAGRAM_MAX} bytes must be answered whole: receive them "
-                          f"into a buffer of {DATAGRAM_MAX} bytes, and make the reply's 4 bytes longer")
-    # much longer: it may be cut, but the server goes on
-    peer.sendto(b"z" * 3 * DATAGRAM_MAX, path)
-    peer.sendto(b"next", path)
-    got = None
-    for _ in range(2):
-        got, _ = peer.recvfrom(program=server, what="the reply `Hi, next` after a too-long datagram",
-                               hint="a datagram longer than your buffer is cut by recvfrom(): never pass a "
-                                    "length bigger than the buffer")
-        if got == b"Hi, next":
-            break
-    expect(got == b"Hi, next", expected="the reply `Hi, next` after the reply to a too-long datagram",
-           happened=f"got {got!r}")
-
-
-@points(1)
 @contract(DGRAM_SERVER, "a reply that fails")
 def test_dgram_server_survives_a_client_that_vanished(lab):
     """dgram-server warns when a reply cannot be delivered and serves the next client"""
@@ -781,6 +753,34 @@ def test_dgram_server_removes_its_socket_file_on_sigterm(lab):
     server.wait_blocked()
     server.signal(signal.SIGTERM)
     expect_stops_and_cleans_up(server, path, "SIGTERM while it waits in recvfrom()")
+
+
+@points(1)
+@contract(DGRAM_SERVER, "exactly the bytes received, NUL bytes included")
+def test_dgram_server_echoes_the_bytes_exactly(lab):
+    """dgram-server replies with the exact bytes: NUL bytes, and 2048 of them"""
+    path = path_in(lab, "dgram.sock")
+    server = start_server(lab, DGRAM_SERVER, path)
+    peer = lab.unix_dgram(path_in(lab, "c.sock"))
+    dgram_round_trip(server, peer, path, b"a\0b\0",
+                     hint="build the reply from the byte count recvfrom() returned (memcpy), not as a "
+                          "string: \"%s\" and strlen() stop at the first NUL byte")
+    biggest = bytes(ord("a") + i % 26 for i in range(DATAGRAM_MAX))
+    dgram_round_trip(server, peer, path, biggest,
+                     hint=f"datagrams of up to {DATAGRAM_MAX} bytes must be answered whole: receive them "
+                          f"into a buffer of {DATAGRAM_MAX} bytes, and make the reply's 4 bytes longer")
+    # much longer: it may be cut, but the server goes on
+    peer.sendto(b"z" * 3 * DATAGRAM_MAX, path)
+    peer.sendto(b"next", path)
+    got = None
+    for _ in range(2):
+        got, _ = peer.recvfrom(program=server, what="the reply `Hi, next` after a too-long datagram",
+                               hint="a datagram longer than your buffer is cut by recvfrom(): never pass a "
+                                    "length bigger than the buffer")
+        if got == b"Hi, next":
+            break
+    expect(got == b"Hi, next", expected="the reply `Hi, next` after the reply to a too-long datagram",
+           happened=f"got {got!r}")
 
 
 # -- dgram-client -----------------------------------------------------------------
@@ -821,31 +821,6 @@ def test_dgram_client_binds_its_own_path(lab):
         server.sendto(f"Hi, {text}", addr)
         client.expect_line(f"Hi, {text}", expected=f"the client prints the reply `Hi, {text}`",
                            hint="recv() one datagram after each send and print it")
-
-
-@points(1)
-@contract(DGRAM_CLIENT, "its bytes exactly (NUL bytes included)")
-def test_dgram_client_sends_bytes_exactly_and_prints_every_reply(lab):
-    """dgram-client (bound to `@name`) sends NUL bytes, prints an empty and a 2052-byte reply"""
-    server_path, client_name = path_in(lab, "srv.sock"), abstract_name()
-    server, client = start_dgram_client(lab, server_path, client_name)
-    addr = receive_from_client(server, client, b"a\0b", client_name)
-    server.sendto(b"", addr)
-    addr = receive_from_client(server, client, "after-empty", client_name)
-    longest = "Hi, " + "".join(chr(ord("a") + i % 26) for i in range(DATAGRAM_MAX))
-    server.sendto(longest, addr)
-    receive_from_client(server, client, "last", client_name)
-    server.sendto("Hi, last", addr)
-    client.expect_line("Hi, last", expected="the client prints the reply `Hi, last`")
-    client.close_stdin()
-    client.expect_exit(0)
-    got = stdout_lines(client)
-    want = ["", longest, "Hi, last"]
-    expect(got == want, expected="stdout holds the replies, one per line: an empty line for the empty reply, "
-                                 f"the {len(longest)}-byte reply whole, then `Hi, last`",
-           happened="stdout was " + str([t if len(t) < 40 else f"{t[:20]}…({len(t)} bytes)" for t in got]),
-           hint="an empty datagram is an empty reply, not an error (recv() returns 0); receive into a "
-                f"buffer that holds the longest reply ({len(longest)} bytes: `Hi, ` and {DATAGRAM_MAX})")
 
 
 @points(1)
@@ -914,6 +889,31 @@ def test_dgram_client_removes_its_path_on_sigterm(lab):
     expect(not os.path.lexists(client_path), expected=f"{client_path} is removed on SIGTERM",
            happened=describe_path(client_path) + " -- left behind",
            hint="SIGTERM's default action kills without running atexit(): catch it and unlink CLIENT")
+
+
+@points(1)
+@contract(DGRAM_CLIENT, "its bytes exactly (NUL bytes included)")
+def test_dgram_client_sends_bytes_exactly_and_prints_every_reply(lab):
+    """dgram-client (bound to `@name`) sends NUL bytes, prints an empty and a 2052-byte reply"""
+    server_path, client_name = path_in(lab, "srv.sock"), abstract_name()
+    server, client = start_dgram_client(lab, server_path, client_name)
+    addr = receive_from_client(server, client, b"a\0b", client_name)
+    server.sendto(b"", addr)
+    addr = receive_from_client(server, client, "after-empty", client_name)
+    longest = "Hi, " + "".join(chr(ord("a") + i % 26) for i in range(DATAGRAM_MAX))
+    server.sendto(longest, addr)
+    receive_from_client(server, client, "last", client_name)
+    server.sendto("Hi, last", addr)
+    client.expect_line("Hi, last", expected="the client prints the reply `Hi, last`")
+    client.close_stdin()
+    client.expect_exit(0)
+    got = stdout_lines(client)
+    want = ["", longest, "Hi, last"]
+    expect(got == want, expected="stdout holds the replies, one per line: an empty line for the empty reply, "
+                                 f"the {len(longest)}-byte reply whole, then `Hi, last`",
+           happened="stdout was " + str([t if len(t) < 40 else f"{t[:20]}…({len(t)} bytes)" for t in got]),
+           hint="an empty datagram is an empty reply, not an error (recv() returns 0); receive into a "
+                f"buffer that holds the longest reply ({len(longest)} bytes: `Hi, ` and {DATAGRAM_MAX})")
 
 
 # -- pair (socketpair) ----------------------------------------------------------------
