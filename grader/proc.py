@@ -404,6 +404,17 @@ class Program:
         except OSError:
             return None
 
+    def children(self):
+        """The pids of the program's live child processes (its forks), [] once it is gone."""
+        pids = []
+        try:
+            for task in os.listdir(f"/proc/{self.pid}/task"):
+                with open(f"/proc/{self.pid}/task/{task}/children") as f:
+                    pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+        return pids
+
     def rss_kib(self):
         """The program's resident memory (VmRSS) in KiB; 0 once it is gone."""
         try:

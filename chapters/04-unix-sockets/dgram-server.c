@@ -35,8 +35,10 @@ int main(int argc, char **argv)
          *   - an unbound sender has no address (the length comes back no bigger than
          *     offsetof(struct sockaddr_un, sun_path)): print
          *     "cannot reply: the client has no address" and go on;
-         *   - otherwise sendto() "Hi, <text>" to that address; if that fails, warn and
-         *     go on: one vanished client must not stop the server. */
+         *   - otherwise sendto() "Hi, <text>" to that address -- "Hi, " and then the n
+         *     bytes received, exactly: a datagram may hold NUL bytes, which "%s" would
+         *     stop at; if that fails, warn and go on: one vanished client must not stop
+         *     the server. */
         (void)fd;
         TODO("recvfrom / sendto loop");
     }

@@ -27,9 +27,10 @@ int main(int argc, char **argv)
     int fd = connect_unix(argv[1]);
 
     /* TODO: for each stdin line (getline): send it with its '\n', read one reply line
-     * (a line_reader on fd), print it.  If the server closes first:
-     * fatal(0, "server closed the connection").  At the end of stdin close fd and
-     * exit 0. */
+     * (a line_reader on fd), print it.  If the server closes first -- read returns 0,
+     * or fails with ECONNRESET, or a write fails with EPIPE (which raises SIGPIPE first:
+     * decide what that signal does) -- fatal(0, "server closed the connection").
+     * At the end of stdin close fd and exit 0. */
     (void)fd;
     TODO("line loop");
 }

@@ -7,6 +7,7 @@
  */
 #include "common.h"
 
+#include <signal.h>
 #include <time.h>
 
 #define MAX_REPLY (64L << 20)
@@ -187,6 +188,11 @@ int main(int argc, char **argv)
         else if (strcmp(argv[3], "reuse") != 0)
             fatal(0, "invalid option '%s' (reuse or noreuse)", argv[3]);
     }
+    /* A client that hangs up in the middle of a reply must cost only its connection:
+     * the failed write comes back as EPIPE (reported by serve()) instead of a SIGPIPE
+     * that would kill the server. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        fatal(errno, "signal");
 
     int listen_fd = listen_socket(opt.port, opt.reuse);
     printf("listening on %d\n", local_port(listen_fd));

@@ -9,10 +9,24 @@ from one test never meet another.
 import re
 import time
 
-from grader import GradeFailure, expect, needs_netns, points, poll_until
+import pytest
+
+from grader import GradeFailure, contract, expect, needs_netns, points, poll_until, swapped16
 from grader.capture import FIN, RST
 
+WAIT_BEFORE_FIN = 0.5  # wait mode: how long the grader keeps its side open after the reply
 SETTLE = 1.0        # how long the kernel may take to move a socket to its next state
+MAX_SIZE = 64 << 20  # the largest SIZE the Contract allows (67108864)
+
+# The Contract's clauses, by a phrase of each (./lab check 05 --list shows the table).
+ARGS = ("server", "MODE is `close`, `wait`")
+LISTENS = ("server", "listens on TCP `0.0.0.0:PORT`")
+NAMED = ("server", "a failing call is named")
+SERVES = ("server", "serves connections one at a time")
+BAD = ("server", "a request that is not such a line")
+LEAVES = ("server", "a client that leaves before the reply is complete")
+MODES = ("server", "after the reply, ends the connection according to MODE")
+TIMED = ("server", "after `close()` returns, prints `closed after MS ms`")
 
 
 # -- helpers ------------------------------------------------------------------
@@ -25,10 +39,25 @@ def pattern(size):
 
 def start_server(lab, port, mode, *extra):
     server = lab.start("server", port, mode, *extra)
-    server.expect_line(rf"listening on {port}",
-                       expected=f"server prints `listening on {port}` once it listens",
-                       hint="print the line after listen() succeeds")
+    m = server.expect_line(r"listening on (\d+)",
+                           expected=f"server prints `listening on {port}` once it listens",
+                           hint="print the line after listen() succeeds")
+    printed = int(m.group(1))
+    expect(printed == port, expected=f"server prints `listening on {port}`",
+           happened=f"it printed `listening on {printed}`",
+           hint="htons() the port into sin_port: without it the server listens on the port with "
+                "its two bytes swapped" if printed == swapped16(port) else
+                "listen on the PORT from argv[1] and print it")
     return server
+
+
+def pattern_mismatch(data, offset):
+    """Where `data`, received from reply byte `offset` on, leaves the pattern; None if it
+    does not."""
+    want = pattern(offset % 26 + len(data))[offset % 26:]
+    if data == want:
+        return None
+    return next(i for i in range(len(data)) if data[i] != want[i])
 
 
 def connect(lab, port, rcvbuf=None):
@@ -108,8 +137,215 @@ def restart_over_time_wait(lab, *reuse_arg):
     return lab.start("server", port, "close", *reuse_arg), port
 
 
+# -- arguments and the listening socket ------------------------------------------
+
+INVALID_ARGS = [(), ("linger=0",), ("linger=3601",), ("linger=",), ("linger=1x",), ("shut",),
+                ("close", "no-reuse"), ("close", "REUSE"), ("close", "reuse", "extra")]
+
+
+@contract(*ARGS)
+@points(1)
+def test_invalid_arguments_are_refused(lab):
+    """server refuses an unknown MODE, linger=0 or 3601, and a third argument other than reuse/noreuse"""
+    for args in INVALID_ARGS:
+        port = lab.port()
+        server = lab.start("server", port, *args)
+        shown = " ".join(args) or "(no MODE)"
+        poll_until(lambda: not server.running() or lab.sockets("tcp", state="LISTEN", local_port=port), 2)
+        rc = server.wait_exit(0.1)
+        expect(rc == 1,
+               expected=f"`server {port} {shown}` prints a message on stderr and exits 1, before "
+                        "listening",
+               happened=f"it {server.status()}" + (" and listens" if rc is None else ""),
+               hint="MODE is close, wait, abort or linger=N with N from 1 to 3600; the third "
+                    "argument, if any, is exactly `reuse` or `noreuse`: refuse anything else with "
+                    "fatal(0, ...)",
+               sockets=lab.sockets_text)
+        expect(server.stderr_text().strip(), expected=f"`server {port} {shown}`: a message on stderr",
+               happened="exit 1 with nothing on stderr")
+        server.kill()
+
+
+@contract(*LISTENS)
+@points(1)
+def test_server_listens_on_every_address(lab):
+    """server listens on 0.0.0.0:PORT, every local address (here with linger=3600, the largest)"""
+    port = lab.port()
+    server = start_server(lab, port, "linger=3600")
+    listening = lab.listening(server, local_port=port)
+    expect(listening and listening[0].local_host == "0.0.0.0",
+           expected=f"`ss -ltn` shows the server listening on 0.0.0.0:{port}",
+           happened=f"it listens on {listening[0].local}" if listening else "nothing listens there",
+           hint="bind INADDR_ANY (htonl(INADDR_ANY)), not 127.0.0.1: the server must be "
+                "reachable on every address of the host", sockets=lab.sockets_text)
+
+
+# -- the request ----------------------------------------------------------------
+
+@contract(*SERVES)
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
+@points(1)
+def test_request_in_pieces_is_read_to_its_line_end(lab, end):
+    """server reads the whole request line, sent byte by byte (LF) or ended by CRLF"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    peer = connect(lab, port)
+    shown = "26" + end.replace("\r", "\\r").replace("\n", "\\n")
+    try:
+        # LF: byte by byte (a reader must wait for the rest of the line).  CRLF: in one
+        # segment, so a reader that stops at the \r surely leaves the \n unread.
+        peer.send("26" + end, pieces=1 if end == "\n" else None)
+        ms, _ = expect_closed(server, timeout=2.5)
+    except GradeFailure:
+        try:                                    # what the server made of it, if anything
+            server.expect_line(r"bad request|sent \d+ bytes", timeout=0.5)
+        except GradeFailure:
+            pass
+        bad = "bad request" in server.stdout_text()
+        early = re.search(r"sent (\d+) bytes", server.stdout_text())
+        if early and early.group(1) != "26":
+            raise GradeFailure(
+                expected=f"the request `{shown}` is answered with 26 bytes",
+                happened=f"the server answered the first piece alone: `sent {early.group(1)} bytes`, "
+                         "and closed before the rest of the line had come",
+                hint="keep reading until the '\\n': one read() may return only part of the line",
+                wire=peer.wire.render())
+        raise GradeFailure(
+            expected=f"the request `{shown}` is answered with 26 bytes",
+            happened=f"the server {'printed `bad request`' if bad else server.status()}; "
+                     f"it printed: {server.stdout_text()!r}",
+            hint="a line may end with \\r\\n: drop the \\r before the \\n" if bad else
+                 "keep reading until the '\\n': one read() may return part of the line",
+            wire=peer.wire.render())
+    sent = re.search(r"sent (\d+) bytes", server.stdout_text())
+    expect(sent and sent.group(1) == "26",
+           expected=f"the request `{shown}`: `sent 26 bytes`",
+           happened=f"the server printed `sent {sent.group(1)} bytes`" if sent else
+                    f"it printed: {server.stdout_text()!r}",
+           hint="keep reading until the '\\n': one read() may return only the first piece, `2`")
+    data, how = read_to_the_end(peer, 2)        # read only now, after the server's close()
+    expect(how == "eof" and data == pattern(26),
+           expected=f"the grader, reading after the server's close(), gets the 26 bytes and then "
+                    "EOF (a FIN)",
+           happened=f"{len(data)} bytes, then " + {"reset": "a reset (RST)", "eof": "EOF"}.get(
+               how, "nothing more"),
+           hint="close() sends RST when request bytes are still unread -- here the \\n after "
+                "the \\r: read the line up to and including its \\n" if how == "reset" else None,
+           wire=peer.wire.render())
+
+
+@contract(*SERVES)
+@contract(*BAD)
+@points(1)
+def test_largest_size_is_served_and_one_more_refused(lab):
+    """server answers SIZE 67108864 in full, and refuses 67108865 as a bad request"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    peer = connect(lab, port)
+    peer.send(f"{MAX_SIZE}\n")
+    got, how, wrong_at = 0, None, None
+    buf = bytearray(1 << 20)
+    deadline = time.monotonic() + 20      # a bound for a server that stops sending, not a speed test
+    peer.sock.settimeout(0.2)
+    while got < MAX_SIZE + 1 and time.monotonic() < deadline:
+        try:
+            n = peer.sock.recv_into(buf)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            how = "reset"
+            break
+        if n == 0:
+            how = "eof"
+            break
+        if wrong_at is None:
+            bad = pattern_mismatch(bytes(buf[:n]), got)
+            if bad is not None:
+                wrong_at = got + bad
+        got += n
+    peer.sock.settimeout(None)
+    lab.note("reply", f"{got} bytes, then {how or 'nothing more'}")
+    if got == 0:
+        try:                                    # what the server made of the request
+            server.expect_line(r"bad request|sent \d+ bytes", timeout=0.5)
+        except GradeFailure:
+            pass
+    if got == 0 and "bad request" in server.stdout_text():
+        raise GradeFailure(expected=f"SIZE {MAX_SIZE}, the largest allowed, is answered",
+                           happened="the server printed `bad request`",
+                           hint=f"the allowed range includes its end: 0 <= SIZE <= {MAX_SIZE}")
+    expect(got == MAX_SIZE and how == "eof",
+           expected=f"exactly {MAX_SIZE} bytes, then EOF", happened=f"{got} bytes, then "
+           + {"reset": "a reset", "eof": "EOF"}.get(how, "nothing more"))
+    expect(wrong_at is None, expected="byte i of the reply is 'a' + i % 26, all along",
+           happened=f"byte {wrong_at} is not", hint="the pattern goes on across your write "
+           "buffers: byte i depends on i, not on its place in a buffer")
+    expect_sent(server, MAX_SIZE)
+    peer = connect(lab, port)
+    peer.send(f"{MAX_SIZE + 1}\n")
+    server.expect_line("bad request", expected=f"SIZE {MAX_SIZE + 1} is one too many: `bad request`",
+                       hint=f"refuse SIZE > {MAX_SIZE}")
+    expect_refused(peer)
+
+
+def expect_refused(peer):
+    """After `bad request`: no data, and the connection closed (EOF)."""
+    how = peer.wait_close(SETTLE)
+    expect(how == "eof" and not peer.buffer,
+           expected="after `bad request` the server closes that connection: no data, then EOF",
+           happened=f"got {len(peer.buffer)} bytes and then " + {"eof": "EOF", "reset": "a reset"}.get(
+               how, f"nothing for {SETTLE:g} s: the connection stays open"),
+           hint="close the connection on the bad-request path too (and so free its descriptor)",
+           wire=peer.wire.render())
+
+
+BAD_REQUESTS = ["hello\n", "\n", "12abc\n", "-1\n", "0x10\n"]
+
+
+@contract(*BAD)
+@contract(*SERVES)
+@points(2)
+def test_bad_requests_are_refused_and_closed(lab):
+    """server answers a request that is not a number with `bad request`, closes, and serves on (SIZE 0 too)"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    for request in BAD_REQUESTS:
+        peer = connect(lab, port)
+        peer.send(request)
+        shown = request.replace("\n", "\\n")
+        try:
+            server.expect_line(r"bad request|sent \d+ bytes", timeout=1.5)
+        except GradeFailure:
+            raise GradeFailure(expected=f"the request `{shown}` makes the server print `bad request`",
+                               happened=f"the server {server.status()}; it printed nothing about it",
+                               hint="a request is a line of digits only: anything else is a bad request")
+        said = server.stdout_lines[server.cursor - 1][1].strip()
+        expect(said == "bad request",
+               expected=f"the request `{shown}` makes the server print `bad request`",
+               happened=f"it answered it: `{said}`",
+               hint="check that the whole line is digits: atoi/atol read `hello` as 0 and `12abc` "
+                    "as 12; strtol's end pointer tells where the number stopped")
+        expect_refused(peer)
+        peer.close()
+    peer = connect(lab, port)
+    peer.send("0\n")
+    expect(peer.wait_close(SETTLE) == "eof" and not peer.buffer,
+           expected="SIZE 0 is a request like any other: no data, then EOF",
+           happened=f"{len(peer.buffer)} bytes, then {peer.state()}")
+    expect_sent(server, 0)
+    peer = connect(lab, port)
+    request = "0" * 28 + "30"                     # 30 bytes: the longest line that must be taken
+    peer.send(request + "\n")
+    data = peer.recv_exactly(30, what=f"the 30-byte reply to `{request}`",
+                             hint="leading zeros are digits too; a request line of up to 30 bytes "
+                                  "must fit in your buffer")
+    expect(data == pattern(30), expected="30 bytes of the pattern", happened=f"got {data!r}")
+    expect_sent(server, 30)
+
+
 # -- who ends up in TIME_WAIT -------------------------------------------------
 
+@contract(*MODES)
 @points(2)
 def test_server_closing_first_ends_in_time_wait(lab):
     """mode close: the server closes first, so TIME-WAIT sits on the server's port"""
@@ -136,6 +372,8 @@ def test_server_closing_first_ends_in_time_wait(lab):
            happened="there is one", sockets=lab.sockets_text)
 
 
+@contract(*MODES)
+@contract(*TIMED)
 @points(2)
 def test_client_closing_first_puts_time_wait_on_the_client(lab):
     """mode wait: the server waits for the client's FIN, so TIME-WAIT is the client's"""
@@ -143,7 +381,8 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
     server = start_server(lab, port, "wait")
     peer = one_exchange(lab, port)
     expect_sent(server, 100)
-    expect(peer.expect_silence(0.3),
+    peer.send("more bytes, to be discarded\n")   # wait mode reads on until EOF, not just once
+    expect(peer.expect_silence(WAIT_BEFORE_FIN),
            expected="after the reply the server keeps the connection open until the grader closes",
            happened=f"the server ended it first: {peer._state()}",
            hint="in `wait` mode read until read() returns 0 (the client's FIN), then close()")
@@ -151,7 +390,12 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
     peer.shutdown_write()
     server.expect_line("peer closed", expected="server prints `peer closed` when it reads EOF",
                        hint="read() returns 0 once the client has closed its side")
-    expect_closed(server)
+    ms, _ = expect_closed(server)
+    expect(ms < WAIT_BEFORE_FIN * 1000 * 0.8,
+           expected="`closed after MS ms` times the close() call alone: a few ms, although the "
+                    f"grader waited {WAIT_BEFORE_FIN * 1000:.0f} ms before sending its FIN",
+           happened=f"`closed after {ms} ms`",
+           hint="start the clock right before close(), after the wait for the client's EOF")
     expect(peer.wait_close(SETTLE) == "eof", expected="the server's FIN follows the grader's",
            happened=peer._state(), hint="close() normally, without SO_LINGER")
     tw = poll_until(lambda: time_wait(lab, me, port), SETTLE)
@@ -165,6 +409,8 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
 
 # -- SO_REUSEADDR ---------------------------------------------------------------
 
+@contract(*LISTENS)
+@contract(*NAMED)
 @points(2)
 def test_restart_without_reuseaddr_fails(lab):
     """noreuse: a restart while TIME-WAIT holds the port fails with EADDRINUSE"""
@@ -182,6 +428,7 @@ def test_restart_without_reuseaddr_fails(lab):
            hint="report the failing call by name: fatal(errno, \"bind\")")
 
 
+@contract(*LISTENS)
 @points(2)
 def test_restart_with_reuseaddr_succeeds(lab):
     """reuse: the restarted server binds at once despite the TIME-WAIT entry"""
@@ -202,6 +449,7 @@ def test_restart_with_reuseaddr_succeeds(lab):
     one_exchange(lab, port)
 
 
+@contract(*NAMED)
 @points(1)
 def test_reuseaddr_does_not_allow_two_servers_on_one_port(lab):
     """reuse: a second server on the same wildcard port still fails (Linux)"""
@@ -222,6 +470,7 @@ def test_reuseaddr_does_not_allow_two_servers_on_one_port(lab):
 
 # -- SO_LINGER {1, 0}: abortive close --------------------------------------------
 
+@contract(*MODES)
 @points(2)
 def test_abortive_close_resets_the_peer(lab):
     """mode abort: the client reads the reply, then ECONNRESET, and no TIME-WAIT"""
@@ -242,6 +491,7 @@ def test_abortive_close_resets_the_peer(lab):
 
 
 @needs_netns
+@contract(*MODES)
 @points(1)
 def test_abortive_close_sends_rst_not_fin(lab):
     """mode abort: the wire shows RST from the server and no FIN"""
@@ -262,6 +512,8 @@ def test_abortive_close_sends_rst_not_fin(lab):
 
 # -- default close and SO_LINGER {1, N} -------------------------------------------
 
+@contract(*MODES)
+@contract(*SERVES)
 @points(2)
 def test_default_close_delivers_everything_then_eof(lab):
     """mode close: data still queued at close() arrives in full, then EOF"""
@@ -287,6 +539,8 @@ def test_default_close_delivers_everything_then_eof(lab):
            happened=f"{len(data)} bytes" + ("" if data == pattern(len(data)) else ", not the pattern"))
 
 
+@contract(*MODES)
+@contract(*TIMED)
 @points(2)
 def test_lingering_close_waits_for_a_peer_that_does_not_read(lab):
     """mode linger=1: close() blocks about 1 s when the client does not read"""
@@ -314,6 +568,8 @@ def test_lingering_close_waits_for_a_peer_that_does_not_read(lab):
            happened=f"{len(data)} bytes, then " + {"reset": "a reset", "eof": "EOF"}.get(how, "nothing"))
 
 
+@contract(*MODES)
+@contract(*TIMED)
 @points(1)
 def test_lingering_close_returns_once_the_peer_has_everything(lab):
     """mode linger=1: close() returns at once when the client reads everything"""
@@ -335,3 +591,40 @@ def test_lingering_close_returns_once_the_peer_has_everything(lab):
     expect(ms < 500, expected="`closed after MS ms` with MS well under the 1000 ms linger time",
            happened=f"`closed after {ms} ms`",
            hint="a lingering close() returns as soon as the peer has acknowledged the data and the FIN")
+
+
+# -- a client that leaves early ---------------------------------------------------
+# Last in the file: a server that dies of SIGPIPE is named here, after any more specific
+# mistake the earlier tests explain.
+
+@contract(*LEAVES)
+@points(1)
+def test_client_leaving_mid_reply_does_not_end_the_server(lab):
+    """server survives a client that hangs up in the middle of a large reply (no SIGPIPE)"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    fds = server.fd_count()
+    peer = connect(lab, port, rcvbuf=4096)
+    peer.send(f"{16 << 20}\n")                 # far more than the socket buffers hold
+    peer.recv_exactly(1, what="the first byte of the reply to a request for 16 MiB")
+    # Hang up with most of the reply unsent: FIN first, then RST (unread data).  The server's
+    # next write then fails with EPIPE -- and raises SIGPIPE -- rather than ECONNRESET.
+    peer.shutdown_write()
+    poll_until(lambda: lab.sockets("tcp", state="CLOSE-WAIT", local_port=port), SETTLE)
+    peer.reset()
+    try:
+        one_exchange(lab, port, size=26)
+    except GradeFailure:
+        server.wait_exit(0.5)
+        raise GradeFailure(
+            expected="after a client hung up mid-reply, the next client is served",
+            happened=f"the server {server.status()}",
+            hint="a write to a connection the peer has closed raises SIGPIPE, which kills: "
+                 "signal(SIGPIPE, SIG_IGN) at start-up, then the failed write returns EPIPE -- "
+                 "close that connection and serve the next" if server.returncode == -13 else
+                 "a failed write ends that connection only: close it and accept the next")
+    expect_sent(server, 26)
+    back = poll_until(lambda: server.fd_count() == fds, SETTLE)
+    expect(back, expected=f"the server holds {fds} descriptors again, as before the two clients",
+           happened=f"it holds {server.fd_count()}",
+           hint="close the connection on the failed-write path too: each such client leaks a descriptor")

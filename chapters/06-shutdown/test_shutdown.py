@@ -4,11 +4,31 @@ Each test is one behaviour from the README's contract; the docstring's first lin
 what the board shows.  The grader plays the server: it decides when replies are sent
 (before or after the client's FIN), when it "dies" (closes), and whether it resets.
 """
+import os
+import signal
 import socket
 import struct
 import time
 
-from grader import GradeFailure, expect, points
+from grader import GradeFailure, contract, expect, points, poll_until
+
+# The Contract's clauses, by a phrase of each (./lab check 06 --list shows the table).
+G_SENDS = ("graceclient", "sends each line of stdin as it is, byte for byte")
+G_CLOSE_LINE = ("graceclient", "a line that is exactly `close\\n` is not sent")
+G_CLOSES = ("graceclient", "on a `close` line: closes the socket")
+G_HALF = ("graceclient", "when stdin ends: `shutdown(SHUT_WR)`")
+G_PIPE = ("graceclient", "if the server closes while stdin still has lines")
+F_MODE = ("forkclose", "MODE is exactly")
+F_CHILD = ("forkclose", "connects, then forks")
+F_PARENT = ("forkclose", "right after the fork")
+F_WAITS = ("forkclose", "then the parent waits for the child")
+F_WIRE = ("forkclose", "wire: MODE close")
+T_TURNS = ("talker", "for each line of stdin: sends it")
+T_CLOSED = ("talker", "if the server has closed")
+T_END = ("talker", "at the end of stdin")
+S_SENDS = ("sender", "sends each line of stdin as it is")
+S_END = ("sender", "at the end of stdin")
+S_FAILS = ("sender", "a failed write")
 
 TCP_CLOSE = 7           # tcpi_state after a reset
 FIN_FLAG = 0x01
@@ -58,6 +78,15 @@ def expect_request(peer, text, hint="send each line of stdin as it is, newline i
     expect(got == text, expected=f"the line `{text}`", happened=f"got `{got}`", hint=hint)
 
 
+def feed_until_exit(prog, first, limit=40, gap=0.02):
+    """Write numbered lines to the program's stdin until it exits (bounded)."""
+    for i in range(first, first + limit):
+        if not prog.running():
+            return
+        prog.write_stdin(f"line {i}\n")
+        prog.wait_exit(gap)             # returns as soon as it exits
+
+
 def send_or_explain(peer, data, expected, hint):
     """The grader's own send; a failure here means the program already reset us."""
     try:
@@ -74,6 +103,8 @@ HALF_CLOSE_HINT = ("close() gives up both directions, and sends RST when unread 
                    "shutdown(fd, SHUT_WR) sends FIN and keeps the read side open (README, \"Two directions, ended one at a time\")")
 
 
+@contract(*G_SENDS)
+@contract(*G_HALF)
 @points(3)
 def test_client_half_closes_after_stdin_ends(lab):
     """graceclient half-closes after stdin ends and still prints the late replies"""
@@ -118,6 +149,8 @@ def test_client_half_closes_after_stdin_ends(lab):
     client.expect_exit(0, hint="exit 0 once the server has closed its side too")
 
 
+@contract(*G_CLOSE_LINE)
+@contract(*G_CLOSES)
 @points(2)
 def test_close_gives_up_late_replies(lab):
     """graceclient `close`: close() gives up both directions, a late reply is refused with RST"""
@@ -132,6 +165,10 @@ def test_close_gives_up_late_replies(lab):
                else "nothing arrived: the connection is still open")}.get(how, how),
            hint="a line `close` means: close(fd) now (no shutdown), then exit 0",
            wire=server.wire.render)
+    expect(not server.buffer,
+           expected="the line `close` is a command to your client: it is not sent",
+           happened=f"the server received {server.buffer!r} before the EOF",
+           hint="check each line for `close` before writing it", wire=server.wire.render)
 
     send_or_explain(server, "Hi, data1\n", "the server could send its (late) reply", None)
     refused = wait_reset(server, timeout=1.0)
@@ -149,6 +186,95 @@ def test_close_gives_up_late_replies(lab):
            happened=f"it printed: {client.stdout_text()!r}",
            hint="after close() there is no socket left to read replies from")
 
+
+@contract(*G_SENDS)
+@contract(*G_HALF)
+@points(1)
+def test_graceclient_passes_bytes_through_exactly(lab):
+    """graceclient sends NUL bytes and an unterminated last line as they are, and prints every byte of the replies"""
+    client, server = start_client(lab, "graceclient")
+    client.write_stdin(b"a\x00b\nlast")
+    client.close_stdin()
+    got = server.recv_all_until_eof(timeout=1.5)
+    expect(got == b"a\x00b\nlast",
+           expected="the server receives exactly b'a\\x00b\\nlast' (a line holding a NUL byte, then a "
+                    "last line without \\n), then EOF",
+           happened=f"it received {got!r}",
+           hint="send the count getline() returned, not strlen(): a NUL byte is data",
+           wire=server.wire.render())
+    send_or_explain(server, b"x\x00y\n", "the server could send its reply", None)
+    server.close()
+    client.wait_exit(1.5)
+    out = client.stdout_text()
+    expect("x\x00y\n" in out,
+           expected="stdout shows the reply's bytes x, NUL, y and its \\n",
+           happened=f"stdout was {out!r}",
+           hint="write the n bytes read() returned (fwrite or write), not a C string that ends at the NUL")
+    client.expect_line("server closed", timeout=1.5,
+                       expected="`server closed` after the reply",
+                       hint="after shutdown(SHUT_WR), copy the replies until read() returns 0")
+    client.expect_exit(0)
+
+
+@contract(*G_CLOSE_LINE)
+@points(1)
+def test_graceclient_closes_only_on_an_exact_close_line(lab):
+    """graceclient sends `closet` and `close me` as ordinary lines, and nothing after `close`"""
+    client, server = start_client(lab, "graceclient")
+    lines = b"closet\nclose me\n"
+    client.write_stdin(lines + b"close\nafter\n")     # stdin stays open: only `close` may end it
+    how = server.wait_close(timeout=1.5)
+    got = server.buffer
+    expect(got == lines and how == "eof",
+           expected=f"the server receives the ordinary lines {lines!r}, then EOF: only a line "
+                    "that is exactly `close` is the command",
+           happened=f"it received {got!r}, then " + {"eof": "EOF", "reset": "a reset"}.get(how, "nothing"),
+           hint="compare the whole line (strcmp with \"close\\n\"), not its first five bytes"
+                if len(got) < len(lines) else
+                "`close` is a command: it is not sent, and nothing after it is"
+                if got.startswith(lines) else None,
+           wire=server.wire.render())
+    server.buffer = b""
+    send_or_explain(server, "late\n", "the server could send its (late) reply", None)
+    expect(wait_reset(server, timeout=1.0),
+           expected="`close` closes the socket: a reply sent afterwards is refused (RST)",
+           happened="the reply was accepted: the client only half-closed",
+           hint="a `close` line means close(), not shutdown()",
+           wire=server.wire.render())
+    client.expect_exit(0, timeout=1.5)
+    expect("server closed" not in client.stdout_text(),
+           expected="no `server closed` after a `close` line",
+           happened=f"stdout was {client.stdout_text()!r}")
+
+
+@contract(*G_PIPE)
+@points(1)
+def test_graceclient_reports_a_write_to_a_closed_server(lab):
+    """graceclient: a server that closes while stdin still has lines ends it cleanly, never by SIGPIPE"""
+    client, server = start_client(lab, "graceclient")
+    client.write_stdin("line 1\n")
+    expect_request(server, "line 1")
+    server.close()
+    feed_until_exit(client, 2)
+    rc = client.wait_exit(1.0)
+    expect(rc in (0, 1),
+           expected="after the server closed, graceclient ends by itself: a failed write reported "
+                    "(`write: Broken pipe (32)`) with exit 1 -- or, if it saw the server's EOF "
+                    "first, `server closed` and exit 0",
+           happened=f"graceclient {client.status()}",
+           hint="signal(SIGPIPE, SIG_IGN) (or MSG_NOSIGNAL) turns the killing signal into an "
+                "EPIPE error you can report: fatal(errno, \"write\")" if rc == -13 else
+                "check every write's return value; on failure report it and exit 1")
+    if rc == 0:
+        expect("server closed" in client.stdout_text(),
+               expected="exit 0 only after `server closed` (the server's EOF seen first)",
+               happened=f"exit 0; stdout was {client.stdout_text()!r}",
+               hint="a write that fails is an error: report it and exit 1")
+    else:
+        expect(client.wait_stderr(r"\w+: .+ \(\d+\)", 0.5),
+               expected="stderr names the failed call, e.g. `write: Broken pipe (32)`",
+               happened=f"stderr was: {client.stderr_text() or '(empty)'}",
+               hint="fatal(errno, \"write\") names the call and the error")
 
 # -- forkclose: reference counting ---------------------------------------------------
 
@@ -170,10 +296,15 @@ def child_status(prog, timeout=1.5):
     return m.group(1), int(m.group(2))
 
 
+@contract(*F_CHILD)
+@contract(*F_PARENT)
+@contract(*F_WAITS)
+@contract(*F_WIRE)
 @points(2)
 def test_close_with_a_forked_child_sends_no_fin(lab):
     """forkclose close: the parent's close() sends no FIN while the child holds the socket"""
     prog, server, rec, client_port = start_forkclose(lab, "close")
+    prog.write_stdin("input for the child\n")   # the child reads on until EOF, not just once
     quiet = server.expect_silence(0.3)       # time is the behaviour here: nothing may happen
     fins = fins_from(rec, client_port)
     expect(quiet and not fins,
@@ -189,15 +320,31 @@ def test_close_with_a_forked_child_sends_no_fin(lab):
                             hint="the child's descriptor still works after the parent's close()")
     expect(line == "bye from the child", expected="the line `bye from the child`",
            happened=f"got `{line}`")
-    expect(server.wait_close(timeout=1.0) == "eof",
+    how = server.wait_close(timeout=1.0)
+    expect(not server.buffer,
+           expected="exactly the 19 bytes `bye from the child\\n`, then EOF",
+           happened=f"after the line came {server.buffer!r}",
+           hint="write strlen(line) bytes: sizeof a string literal counts its terminating NUL too",
+           wire=server.wire.render())
+    expect(how == "eof",
            expected="EOF (a FIN) once the child -- the last holder -- closes or exits",
            happened=server._state(), hint="the child closes its descriptor (or exits) after writing")
     what, n = child_status(prog)
+    twice = prog.stdout_text().count("parent called close") > 1
     expect((what, n) == ("exited with status", 0),
-           expected="`child exited with status 0`", happened=f"`child {what} {n}`")
+           expected="`child exited with status 0`", happened=f"`child {what} {n}`"
+           + (f"; `parent called close` was printed twice" if twice else "")
+           + (f"; stderr: {prog.stderr_text()}" if prog.stderr_text() else ""),
+           hint="the child must exit(0) after its write: returning from a function lets it run "
+                "on into the parent's code (a second close, a second wait)" if twice or
+                "Bad file descriptor" in prog.stderr_text() else None)
     prog.expect_exit(0)
 
 
+@contract(*F_CHILD)
+@contract(*F_PARENT)
+@contract(*F_WAITS)
+@contract(*F_WIRE)
 @points(2)
 def test_shutdown_sends_fin_despite_the_child(lab):
     """forkclose shutdown: shutdown(SHUT_WR) sends a FIN although the child holds the socket"""
@@ -223,8 +370,11 @@ def test_shutdown_sends_fin_despite_the_child(lab):
                     "every descriptor), it reports `write: Broken pipe (32)` and exits 1: "
                     "the parent prints `child exited with status 1`",
            happened=f"the parent printed `child {what} {n}`",
-           hint="ignore SIGPIPE (it is inherited by the child) and report the failed write with "
-                "fatal(errno, \"write\")" if sigpipe else
+           hint="ignore SIGPIPE before fork() (the child inherits it) and report the failed write "
+                "with fatal(errno, \"write\")" if sigpipe else
+                "print WEXITSTATUS(status), not the raw status word from waitpid()" if n == 256 else
+                "check the child's write: after shutdown(SHUT_WR) it fails with EPIPE -- report it "
+                "and exit 1" if (what, n) == ("exited with status", 0) else
                 "after shutdown(SHUT_WR) no process can write on the connection any more")
     expect(prog.wait_stderr(r"write.*Broken pipe \(32\)", 0.5),
            expected="stderr says `write: Broken pipe (32)` (the child's failed write)",
@@ -234,8 +384,50 @@ def test_shutdown_sends_fin_despite_the_child(lab):
     prog.expect_exit(0)
 
 
+@contract(*F_MODE)
+@points(1)
+def test_forkclose_refuses_an_unknown_mode(lab):
+    """forkclose refuses a MODE other than `close` or `shutdown`"""
+    listener = lab.listen()
+    for mode in ("Close", "shut"):
+        prog = lab.start("forkclose", "127.0.0.1", listener.port, mode)
+        rc = prog.wait_exit(1.0)
+        expect(rc == 1,
+               expected=f"`forkclose HOST PORT {mode}`: `invalid mode '{mode}' (close or shutdown)`, exit 1",
+               happened=f"it {prog.status()}",
+               hint="accept exactly `close` and `shutdown` (strcmp); refuse anything else before "
+                    "connecting")
+        expect(prog.wait_stderr(rf"invalid mode '{mode}' \(close or shutdown\)", 0.5),
+               expected=f"stderr says `invalid mode '{mode}' (close or shutdown)`",
+               happened=f"stderr was: {prog.stderr_text() or '(empty)'}")
+
+
+@contract(*F_WAITS)
+@points(1)
+def test_forkclose_reports_a_child_killed_by_a_signal(lab):
+    """forkclose: a child killed by a signal is reported as `child killed by signal N`"""
+    prog, server, rec, client_port = start_forkclose(lab, "close")
+    kids = poll_until(prog.children, 1.0)
+    expect(kids, expected="forkclose has a child process while the child's stdin is open",
+           happened=f"it has none; forkclose {prog.status()}")
+    for pid in kids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    what, n = child_status(prog)
+    expect((what, n) == ("killed by signal", 9),
+           expected="the grader killed the child with SIGKILL: `child killed by signal 9`",
+           happened=f"`child {what} {n}`",
+           hint="WIFSIGNALED(status) / WTERMSIG(status): WEXITSTATUS means nothing for a child "
+                "that did not exit")
+    prog.expect_exit(0)
+
+
 # -- talker: a dead server is an EOF ---------------------------------------------------
 
+@contract(*T_TURNS)
+@contract(*T_END)
 @points(1)
 def test_talker_prints_each_reply(lab):
     """talker sends each line and prints the one-line reply before the next"""
@@ -255,8 +447,13 @@ def test_talker_prints_each_reply(lab):
     expect(server.wait_close(1.0) == "eof", expected="EOF once stdin ends",
            happened=server._state(), hint="close the socket when stdin ends, then exit 0")
     talker.expect_exit(0)
+    printed = talker.stdout_text().split("\n")
+    expect(printed == ["Hi, one", "Hi, two"], expected="stdout holds the two replies, one line each, "
+           "and nothing else", happened=f"stdout was {printed}",
+           hint="print the reply line as it is: it already ends with '\\n' (add one only if it has none)")
 
 
+@contract(*T_CLOSED)
 @points(2)
 def test_talker_sees_a_killed_server_as_eof(lab):
     """talker: a server killed while idle shows up as EOF on the next read"""
@@ -281,17 +478,57 @@ def test_talker_sees_a_killed_server_as_eof(lab):
     talker.expect_exit(0, hint="after `peer connection closed`, close and exit 0")
 
 
+@contract(*T_TURNS)
+@points(1)
+def test_talker_keeps_a_reply_that_came_with_the_previous_one(lab):
+    """talker prints a 1022-byte reply that arrived glued to the previous one"""
+    talker, server = start_client(lab, "talker")
+    long_reply = "Hi, " + "t" * 1018               # 1022 bytes: the longest reply line
+    talker.write_stdin("one\ntwo\n")
+    expect_request(server, "one")
+    server.send(f"Hi, one\n{long_reply}\n")      # both replies in one segment
+    talker.expect_line("Hi, one")
+    expect_request(server, "two")
+    try:
+        talker.expect_line(long_reply, timeout=1.5)
+    except GradeFailure:
+        raise GradeFailure(
+            expected="the reply to `two` (1022 bytes), which had already arrived with the reply to "
+                     "`one`, is printed",
+            happened=f"talker {talker.status()} without printing it",
+            hint="keep ONE line_reader for the whole connection: bytes after the first '\\n' wait "
+                 "in it for the next read_line", wire=server.wire.render())
+    talker.close_stdin()
+    expect(server.wait_close(1.0) == "eof", expected="EOF once stdin ends", happened=server._state())
+    talker.expect_exit(0)
+
+
 # -- sender: EPIPE, not SIGPIPE --------------------------------------------------------
 
-def feed_until_exit(prog, first, limit=40, gap=0.02):
-    """Write numbered lines to the program's stdin until it exits (bounded)."""
-    for i in range(first, first + limit):
-        if not prog.running():
-            return
-        prog.write_stdin(f"line {i}\n")
-        prog.wait_exit(gap)             # returns as soon as it exits
+@contract(*S_SENDS)
+@contract(*S_END)
+@points(1)
+def test_sender_sends_each_line_as_soon_as_it_reads_it(lab):
+    """sender sends each line at once, NUL bytes included, then closes when stdin ends"""
+    sender, server = start_client(lab, "sender")
+    sender.write_stdin("line 1\n")
+    expect_request(server, "line 1",
+                   hint="write each line to the socket as soon as getline() returns it: a stdio "
+                        "stream (fdopen) on the socket keeps it in a buffer until it is full")
+    sender.write_stdin(b"a\x00b\n")
+    got = server.recv_exactly(4, timeout=1.5, what="the 4 bytes b'a\\x00b\\n'",
+                              hint="send the count getline() returned, not strlen(): a NUL byte is data")
+    expect(got == b"a\x00b\n", expected="the bytes b'a\\x00b\\n'", happened=f"got {got!r}",
+           hint="send the count getline() returned, not strlen(): a NUL byte is data")
+    sender.write_stdin("tail")
+    sender.close_stdin()
+    rest = server.recv_all_until_eof(timeout=1.5)
+    expect(rest == b"tail", expected="the last line `tail` (no \\n) as it is, then EOF",
+           happened=f"got {rest!r}")
+    sender.expect_exit(0, hint="at the end of stdin close the socket and exit 0")
 
 
+@contract(*S_FAILS)
 @points(3)
 def test_sender_reports_epipe_instead_of_dying(lab):
     """sender: writing after the collector closed fails with EPIPE, reported, not death by SIGPIPE"""
@@ -314,6 +551,7 @@ def test_sender_reports_epipe_instead_of_dying(lab):
            hint="fatal(errno, \"write\") names the call and the error")
 
 
+@contract(*S_FAILS)
 @points(1)
 def test_sender_reports_a_reset(lab):
     """sender: a collector that resets the connection is reported as ECONNRESET"""

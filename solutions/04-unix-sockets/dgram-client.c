@@ -30,17 +30,17 @@ int main(int argc, char **argv)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    char reply[MAX_DATAGRAM + 1];
+    char reply[sizeof("Hi, ") - 1 + MAX_DATAGRAM];    /* the server's longest answer */
     while ((n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] == '\n')
             line[--n] = '\0';
         if (sendto(fd, line, (size_t)n, 0, (struct sockaddr *)&server, server_len) < 0)
             fatal(errno, "sendto");
-        ssize_t got = recv(fd, reply, MAX_DATAGRAM, 0);
+        ssize_t got = recv(fd, reply, sizeof(reply), 0);
         if (got < 0)
             fatal(errno, "recv");
-        reply[got] = '\0';
-        printf("%s\n", reply);
+        if (fwrite(reply, 1, (size_t)got, stdout) != (size_t)got || putchar('\n') == EOF)
+            fatal(errno, "write stdout");
     }
     free(line);
     return 0;                                   /* the atexit handler removes CLIENT */

@@ -33,7 +33,7 @@ int main(int argc, char **argv)
     printf("listening on %s\n", argv[1]);
 
     char text[MAX_DATAGRAM + 1];
-    char reply[MAX_DATAGRAM + 8];
+    char reply[sizeof("Hi, ") - 1 + MAX_DATAGRAM];
     for (;;) {
         struct sockaddr_un from;
         socklen_t from_len = sizeof(from);      /* in: room we have; out: what it used */
@@ -50,8 +50,10 @@ int main(int argc, char **argv)
             printf("cannot reply: the client has no address\n");
             continue;
         }
-        int len = snprintf(reply, sizeof(reply), "Hi, %s", text);
-        if (sendto(fd, reply, (size_t)len, 0, (struct sockaddr *)&from, from_len) < 0)
+        /* The datagram's bytes exactly: a NUL inside is data, not the end (no "%s"). */
+        memcpy(reply, "Hi, ", 4);
+        memcpy(reply + 4, text, (size_t)n);
+        if (sendto(fd, reply, 4 + (size_t)n, 0, (struct sockaddr *)&from, from_len) < 0)
             warning(errno, "sendto");           /* that client is gone: serve the next */
     }
 }

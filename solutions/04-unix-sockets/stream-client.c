@@ -22,10 +22,18 @@ static int connect_unix(const char *name)
     return fd;
 }
 
+/* The three ways a server that has gone shows itself: EOF on a read, a reset on a read
+ * (it closed with our line unread), EPIPE on a write (it had closed already). */
+static void server_gone(void)
+{
+    fatal(0, "server closed the connection");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
         fatal(0, "usage: %s NAME", argv[0]);
+    /* A write to a server that has closed must come back as EPIPE, not kill us. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         fatal(errno, "signal");
 
@@ -40,13 +48,19 @@ int main(int argc, char **argv)
     while ((n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] != '\n')
             line[n++] = '\n';               /* getline leaves room for the NUL we replace */
-        if (writen(fd, line, (size_t)n) < 0)
+        if (writen(fd, line, (size_t)n) < 0) {
+            if (errno == EPIPE || errno == ECONNRESET)
+                server_gone();
             fatal(errno, "write");
+        }
         ssize_t got = read_line(&replies, reply, sizeof(reply));
-        if (got < 0)
+        if (got < 0) {
+            if (errno == ECONNRESET)
+                server_gone();
             fatal(errno, "read");
+        }
         if (got == 0)
-            fatal(0, "server closed the connection");
+            server_gone();
         fputs(reply, stdout);
         if (reply[got - 1] != '\n')
             putchar('\n');

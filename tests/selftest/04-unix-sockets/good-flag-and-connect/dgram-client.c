@@ -5,9 +5,18 @@
  */
 #include "common.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
 static const char *me_path;
+
+/* SIGINT/SIGTERM: the same cleanup as any other way out (both calls async-signal-safe). */
+static void on_signal(int sig)
+{
+    (void)sig;
+    unlink(me_path);
+    _exit(0);
+}
 
 static void die(const char *call)
 {
@@ -22,6 +31,10 @@ static socklen_t fill(struct sockaddr_un *a, const char *path)
     a->sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(a->sun_path))
         fatal(0, "path too long: %s", path);
+    if (path[0] == '@') {                   /* abstract: a leading NUL, no terminator */
+        memcpy(a->sun_path + 1, path + 1, strlen(path) - 1);
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    }
     strcpy(a->sun_path, path);
     return sizeof(*a);
 }
@@ -34,9 +47,13 @@ int main(int argc, char **argv)
     socklen_t server_len = fill(&server, argv[1]);
     socklen_t me_len = fill(&me, argv[2]);
     me_path = argv[2];
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+        fatal(errno, "sigaction");
 
     struct stat st;
-    if (lstat(me_path, &st) == 0 && S_ISSOCK(st.st_mode))
+    if (me_path[0] != '@' && lstat(me_path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(me_path);
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     if (fd < 0)
@@ -44,23 +61,27 @@ int main(int argc, char **argv)
     if (bind(fd, (struct sockaddr *)&me, me_len) < 0)
         fatal(errno, "bind");
 
-    char line[2048], reply[2049];
+    char *line = NULL, reply[4 + 2048];            /* "Hi, " and the longest datagram */
+    size_t cap = 0;
+    ssize_t len;
     int connected = 0;
-    while (fgets(line, sizeof(line), stdin) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
+    while ((len = getline(&line, &cap, stdin)) > 0) {
+        if (line[len - 1] == '\n')
+            len--;                                  /* the datagram is the line's bytes */
         if (!connected) {
             if (connect(fd, (struct sockaddr *)&server, server_len) < 0)
                 die("connect");
             connected = 1;
         }
-        if (send(fd, line, strlen(line), 0) < 0)
+        if (send(fd, line, (size_t)len, 0) < 0)
             die("send");
-        ssize_t n = recv(fd, reply, sizeof(reply) - 1, 0);
+        ssize_t n = recv(fd, reply, sizeof(reply), 0);
         if (n < 0)
             die("recv");
-        reply[n] = '\0';
-        printf("%s\n", reply);
+        fwrite(reply, 1, (size_t)n, stdout);
+        putchar('\n');
     }
+    free(line);
     unlink(me_path);
     return 0;
 }

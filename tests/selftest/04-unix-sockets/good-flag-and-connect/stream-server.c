@@ -23,7 +23,7 @@ static socklen_t make_address(struct sockaddr_un *a, const char *name)
     memset(a, 0, sizeof(*a));
     a->sun_family = AF_UNIX;
     if (n + 1 > sizeof(a->sun_path))
-        fatal(0, "%s: socket path too long", name);
+        fatal(0, "name too long: '%s'", name);
     if (name[0] == '@') {
         memcpy(a->sun_path + 1, name + 1, n - 1);
         return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
@@ -41,6 +41,8 @@ static int serve(int conn)
         char *nl;
         while ((nl = memchr(buf, '\n', have)) != NULL) {
             *nl = '\0';
+            if (nl > buf && nl[-1] == '\r')  /* a \r\n line end: the \r is not text */
+                nl[-1] = '\0';
             printf("Receive: %s\n", buf);
             char out[4200];
             int len = snprintf(out, sizeof(out), "Hi, %s\n", buf);
@@ -78,7 +80,7 @@ int main(int argc, char **argv)
     struct stat st;
     if (file && lstat(name, &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
-            fatal(0, "%s exists and is not a socket: refusing to remove it", name);
+            fatal(0, "refusing to remove '%s': not a socket", name);
         unlink(name);
     }
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);

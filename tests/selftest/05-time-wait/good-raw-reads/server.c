@@ -5,6 +5,8 @@
  */
 #include "common.h"
 
+#include <signal.h>
+
 #include <sys/time.h>
 
 static double seconds_now(void)
@@ -76,13 +78,21 @@ int main(int argc, char **argv)
     const char *mode = argv[2];
     int linger_s = 0;
     if (strncmp(mode, "linger=", 7) == 0) {
-        linger_s = atoi(mode + 7);
-        if (linger_s <= 0)
+        const char *digits = mode + 7;
+        if (*digits == '\0' || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 4)
+            fatal(0, "invalid mode '%s'", mode);
+        linger_s = atoi(digits);
+        if (linger_s < 1 || linger_s > 3600)
             fatal(0, "invalid mode '%s'", mode);
     } else if (strcmp(mode, "close") && strcmp(mode, "wait") && strcmp(mode, "abort")) {
         fatal(0, "invalid mode '%s'", mode);
     }
+    if (argc == 4 && strcmp(argv[3], "reuse") && strcmp(argv[3], "noreuse"))
+        fatal(0, "invalid option '%s'", argv[3]);
     int reuse = !(argc == 4 && strcmp(argv[3], "noreuse") == 0);
+    /* a client that hangs up mid-reply: EPIPE from writen, not death */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        fatal(errno, "signal");
 
     int lfd = open_listener(port, reuse);
     printf("listening on %d\n", local_port(lfd));
@@ -96,6 +106,7 @@ int main(int argc, char **argv)
         }
         long size = get_size(fd);
         if (size < 0) {
+            puts("bad request");
             close(fd);
             continue;
         }

@@ -7,8 +7,10 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[3], "close") && strcmp(argv[3], "shutdown")))
+    if (argc != 4)
         fatal(0, "usage: %s HOST PORT close|shutdown", argv[0]);
+    if (strcmp(argv[3], "close") && strcmp(argv[3], "shutdown"))
+        fatal(0, "invalid mode '%s' (close or shutdown)", argv[3]);
     int fd = tcp_connect_or_die(argv[1], parse_port_or_die(argv[2]));
     int by_close = strcmp(argv[3], "close") == 0;
 
