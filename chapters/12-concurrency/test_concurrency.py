@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from grader import GradeFailure, contract, expect, points, poll_until, proc_stat, skip
+from grader import GradeFailure, contract, expect, points, poll_until, proc_stat, push_until_blocked, skip
 from grader import probes
 from grader import peers as grader_peers
 
@@ -233,6 +233,9 @@ def concurrent_clients(crowd, prog, port, name, clients=8, blocked_hint=None):
             sent[i] += line
     hint = blocked_hint or (f"while one client is idle the others must still be served: {name} "
                             "must hand each connection to its own process/thread before serving it")
+    if name == "threadsrv" and not blocked_hint:
+        hint += (" -- and give the thread its fd by value: a pointer to the variable the next "
+                 "accept() overwrites lets two threads serve one connection and none the other")
     for i, p in enumerate(peers):
         expect_reply(p, sent[i], f"client {i} (of {clients} talking at once, with an idle client "
                      "connected first) gets the rot13 of its own three lines", hint=hint,
@@ -253,10 +256,13 @@ def still_serving(prog, lab, port, name, after, hint):
     """A new client is answered after `after`; a dead server is reported as such."""
     try:
         serve_one(lab.connect(port), "anyone there?\n", f"a new client is answered after {after}")
-    except GradeFailure:
+    except GradeFailure as e:
         if prog.wait_exit(0.5) is not None:
             raise GradeFailure(expected=f"{name} keeps running after {after}",
                                happened=f"{name} {prog.status()}", hint=hint)
+        if name == "forksrv" and (listen_backlog(port) or 0) > 0:   # alive, and accepting nobody
+            e.happened += "; the connection waits in the listen backlog: the parent never accepted it"
+            e.hint = accept_stuck_hint(prog)
         raise
 
 
@@ -288,7 +294,7 @@ def test_every_server_answers_bytes_that_arrive_with_the_fin(lab, name):
     """bytes and the client's FIN arriving together: the bytes are answered, then the close"""
     prog, port = start(lab, name, *SERVERS[name])
     talked = lab.connect(port)
-    serve_one(talked, "first line\n", f"a client of {name} is answered")
+    serve_one(talked, "first line\n", f"a client of {name} is answered", closed_hint=CLOSED_HINT.get(name))
     stop(prog, name)
     try:
         # While the server is stopped both connections get their last bytes and the FIN:
@@ -306,7 +312,8 @@ def test_every_server_answers_bytes_that_arrive_with_the_fin(lab, name):
                             (fresh, b"hello and bye" + BINARY + b"\n", "a new client")):
         expect_reply(peer, data, f"{who} whose last line and FIN arrived together gets the line "
                      "back", hint=hint, closed_hint=hint)
-        expect_eof(peer, name, EOF_HINT.get(name, hint))
+        expect_eof(peer, name, EOF_HINT.get(name, "when read() returns 0 the client is done: send "
+                                                  "what is left, then close the connection"))
     prog.expect_running(f"{name} keeps running")
 
 
@@ -666,7 +673,10 @@ def test_poolsrv_serves_clients_with_a_fixed_pool(lab, crowd):
                                      "then takes the next one from the queue")
         n = thread_count(prog)
         expect(n == 4, expected="poolsrv keeps exactly 4 threads (THREADS=3 + main)",
-               happened=f"it runs {n} threads after batch {batch}", hint=POOL_HINT)
+               happened=f"it runs {n} threads after batch {batch}",
+               hint=POOL_HINT if n > 4 else
+               "a worker is a loop: take a connection from the queue, serve it to its end, close it, "
+               "take the next -- it never returns, or the pool shrinks with every client")
 
 
 def accepted(port):
@@ -771,25 +781,31 @@ def test_poolsrv_queue_is_bounded(lab, crowd):
     first.close()
     for i, p in enumerate(waiting):
         serve_one(p, f"waiting client {i}\n", f"waiting client {i} is answered once those before it leave",
-                  hint="a worker that finishes a connection takes the next one from the queue, and the "
-                       "main thread, woken when a slot frees up, accepts again")
+                  hint="a worker that finishes a connection takes the next one from the queue and "
+                       "signals 'not full' (pthread_cond_signal): the main thread, waiting for a free "
+                       "slot, wakes up and accepts again -- without the signal it sleeps forever")
         p.close()
     prog.expect_running("poolsrv keeps running")
 
 
 # == epollsrv =====================================================================
 
-IDLE_CPU = 0.15     # CPU seconds allowed in IDLE_WINDOW while nothing happens
+# A server asleep in epoll_wait runs for microseconds in IDLE_WINDOW; one that spins runs
+# the whole window -- or, on a machine busy with other work, a third of it or less: hence
+# the nanosecond count (schedstat) and a bound far below a spinner's share.
+IDLE_CPU = 0.03     # seconds on a CPU allowed in IDLE_WINDOW while nothing happens
 IDLE_WINDOW = 0.3
 
 
 def expect_asleep(prog, situation, hint):
-    """epollsrv uses (almost) no CPU for IDLE_WINDOW seconds."""
-    cpu0 = prog.cpu_seconds()
+    """epollsrv runs (almost) not at all for IDLE_WINDOW seconds."""
+    bound = IDLE_CPU * (4 if prog.sanitizer() else 1)      # a sanitizer's own threads wake up
+    cpu0 = prog.run_seconds()
     time.sleep(IDLE_WINDOW)       # the behaviour: while nothing happens, the server sleeps
-    spent = prog.cpu_seconds() - cpu0
-    expect(spent < IDLE_CPU, expected=f"{situation}, epollsrv sleeps in epoll_wait",
-           happened=f"it used {spent:.2f} s of CPU in {IDLE_WINDOW:g} s", hint=hint)
+    spent = prog.run_seconds() - cpu0
+    expect(spent < bound, expected=f"{situation}, epollsrv sleeps in epoll_wait "
+                                   f"(less than {bound * 1000:.0f} ms on a CPU in {IDLE_WINDOW:g} s)",
+           happened=f"it ran {spent * 1000:.0f} ms on a CPU in {IDLE_WINDOW:g} s", hint=hint)
 
 
 def with_soft_nofile(limit):
@@ -853,30 +869,6 @@ def test_epollsrv_raises_its_fd_limit_and_listens_with_a_big_backlog(lab):
                 "thousand to tcp_listen_or_die")
 
 
-def push_until_blocked(peer, cap=32 << 20, quiet=0.3):
-    """Send from a client that never reads until the kernel takes no more for `quiet`
-    seconds (or `cap` bytes went); returns the bytes sent."""
-    sock = peer.sock
-    sock.setblocking(False)
-    chunk = b"Slow Reader 0123456789 abcdefghijklmnopqrstuvwxyz\n" * 1300
-    sent = bytearray()
-    deadline = time.monotonic() + 5
-    while len(sent) < cap and time.monotonic() < deadline:
-        try:
-            n = sock.send(chunk)
-            sent += chunk[:n]
-            peer.wire.sent(chunk[:n])
-        except BlockingIOError:
-            sel = selectors.DefaultSelector()
-            sel.register(sock, selectors.EVENT_WRITE)
-            ready = sel.select(quiet)
-            sel.close()
-            if not ready:
-                break
-    sock.setblocking(True)
-    return bytes(sent)
-
-
 @points(3)
 @contract("epollsrv", "never blocks on one client", "sleeps in `epoll_wait` whenever")
 def test_epollsrv_slow_reader_does_not_block_others(lab):
@@ -897,7 +889,9 @@ def test_epollsrv_slow_reader_does_not_block_others(lab):
     got = slow.recv_exactly(len(rot13(sent)), timeout=10,
                             what=f"the slow client finally reads all {len(sent)} bytes back, rot13'd",
                             hint="keep unsent bytes in the connection's buffer and send them when "
-                                 "EPOLLOUT says there is room")
+                                 "EPOLLOUT says there is room -- and stop reading that client "
+                                 "(EPOLLIN off) while they wait: a read into the same buffer "
+                                 "overwrites them, a dropped EAGAIN loses them")
     expect(got == rot13(sent), expected="every byte back, rot13'd, in order",
            happened="the bytes differ" + (f" from offset {next(i for i, (a, b) in enumerate(zip(got, rot13(sent))) if a != b)}"
                                           if got != rot13(sent) else ""),
