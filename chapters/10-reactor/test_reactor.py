@@ -427,7 +427,8 @@ def test_close_and_reset_release_every_connection_once(lab):
                         "so does a write failing with EPIPE/ECONNRESET")
     except GradeFailure as e:
         if not prog.running():
-            e.hint = twice
+            prog.wait_exit(0.5)
+            e.hint = SIGPIPE_HINT if prog.proc.returncode == -signal.SIGPIPE else twice
         raise
     time.sleep(0.1)     # a second close of the same connection would show up now
     ids = [m.group(1) for m in lines_matching(prog, CLOSE)]
@@ -446,6 +447,47 @@ def test_close_and_reset_release_every_connection_once(lab):
     probe.send(b"echo still\n")
     expect(probe.recv_line(timeout=TIMEOUT) == "still", expected="an old client still served",
            happened="it was not")
+
+
+SIGPIPE_HINT = ("a write to a connection whose peer has gone raises SIGPIPE, whose default action "
+                "kills the whole server: send with MSG_NOSIGNAL (or ignore SIGPIPE), then EPIPE "
+                "closes that connection only")
+
+
+@points(2)
+@contract("echo", "a write to a connection the peer has closed")
+def test_clients_gone_before_their_replies_do_not_kill_the_server(lab):
+    """clients that close before reading a big reply: their connections end, the server lives"""
+    prog, port = start(lab, "linesrv", 1)
+    other = lab.connect(port)
+    other.send(b"echo first\n")
+    other.recv_line(timeout=TIMEOUT)
+    for i in range(2):
+        prog.signal(signal.SIGSTOP)
+        try:
+            # the request and the FIN wait together: the server's first write of the reply
+            # draws a reset from the closed socket, its next one fails with EPIPE
+            gone = lab.connect(port)
+            gone.send(b"big 4000000\n")
+            gone.close()
+        finally:
+            prog.signal(signal.SIGCONT)
+        try:
+            wait_lines(prog, CLOSE, i + 1, expected=f"`close {i + 2}` once client {i + 2} has left "
+                       "before reading its reply", hint=SIGPIPE_HINT)
+        except GradeFailure as e:
+            if not prog.running():
+                e.hint = SIGPIPE_HINT
+            raise
+    other.send(b"echo still\n")
+    try:
+        line = other.recv_line(timeout=TIMEOUT, what="the first client is still answered", hint=SIGPIPE_HINT)
+    except GradeFailure:
+        prog.expect_running("the server keeps running after clients left before their replies",
+                            hint=SIGPIPE_HINT)
+        raise
+    expect(line == "still", expected="`still`", happened=f"{line!r}")
+    prog.expect_running("the server keeps running after clients left before their replies", hint=SIGPIPE_HINT)
 
 
 @points(2)

@@ -233,7 +233,7 @@ def concurrent_clients(crowd, prog, port, name, clients=8, blocked_hint=None):
             sent[i] += line
     hint = blocked_hint or (f"while one client is idle the others must still be served: {name} "
                             "must hand each connection to its own process/thread before serving it")
-    if name == "threadsrv" and not blocked_hint:
+    if name == "threadsrv":
         hint += (" -- and give the thread its fd by value: a pointer to the variable the next "
                  "accept() overwrites lets two threads serve one connection and none the other")
     for i, p in enumerate(peers):
@@ -468,7 +468,8 @@ def test_forksrv_keeps_accepting_after_a_child_exits(lab, crowd):
         prog.expect_running(f"forksrv keeps running after child {i} exits", hint=EINTR_HINT)
         expect(gone, expected=f"child {i} exits and is reaped after its client is done",
                happened=lambda: f"children of the server: {children(prog.pid)}",
-               hint="reap children in a SIGCHLD handler with waitpid(-1, NULL, WNOHANG)")
+               hint="reap children in a SIGCHLD handler with waitpid(-1, NULL, WNOHANG): reaped only "
+                    "after accept() returns, an exited child stays a zombie until the next client")
     expect_still_accepting(prog, crowd, port, "3 children exited while another client stayed")
     serve_one(staying, "still here\n", "the client connected all along is still answered")
 

@@ -407,6 +407,30 @@ def test_connection_close_sends_everything_then_fin(lab):
            hint="tell the client the connection ends with this response")
 
 
+@points(1)
+@contract("httpd", "closes or resets in the middle of a response")
+def test_clients_leaving_mid_response_end_only_their_connection(lab):
+    """clients that close or reset while a 10 MiB file is sent: the server keeps serving"""
+    prog, port = start(lab)
+    hint = ("a write to a connection the client has closed fails with EPIPE -- and raises SIGPIPE, "
+            "which kills the server unless the reactor sends with MSG_NOSIGNAL (lesson 10) or "
+            "SIGPIPE is ignored; EPIPE and ECONNRESET end that connection only")
+    for how in ("close", "reset"):
+        peer = lab.connect(port, rcvbuf=16384)
+        peer.send(get("/big.bin"))
+        peer.recv_exactly(1000, timeout=TIMEOUT, what="the start of big.bin")
+        getattr(peer, how)()
+        try:
+            expect_alive(lab, port, f"after a client {'closed' if how == 'close' else 'reset'} its "
+                                    "connection in the middle of big.bin")
+        except GradeFailure as e:
+            if not prog.running():
+                prog.wait_exit(0.5)
+                e.happened += f"; httpd {prog.status()}"
+                e.hint = hint
+            raise
+
+
 @points(2)
 @contract("httpd", "persistence as in section 2")
 def test_http10_defaults_to_close(lab):
