@@ -147,12 +147,12 @@ def spin_explained(prog):
     except GradeFailure as e:
         try:
             before = prog.run_seconds()
-            time.sleep(0.2)     # how busy the server is while it does not answer
+            time.sleep(0.3)     # how busy the server is while it does not answer
             busy = prog.run_seconds() - before
         except ProcessLookupError:
             raise e
-        if busy > 0.05:
-            e.happened += f"; meanwhile the server ran {busy * 1000:.0f} ms on a CPU in 0.2 s: it spins"
+        if busy > 0.02:         # asleep it runs microseconds; a spinner, on a busy machine, a share
+            e.happened += f"; meanwhile the server ran {busy * 1000:.0f} ms on a CPU in 0.3 s: it spins"
             e.hint = ("the loop thread never goes back to the reactor: when the input buffer holds no "
                       "complete request (often: none at all after the last one), return from "
                       "on_data -- looping (`continue`) until more bytes come spins forever, since "
