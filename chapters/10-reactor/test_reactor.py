@@ -287,8 +287,10 @@ def test_slow_reader_gets_all_output_and_others_are_not_blocked(lab, backend):
                 "interest only while output is queued) instead of retrying in a loop")
     got = slow.recv_exactly(size + 1, timeout=5.0, what=f"all {size + 1} bytes of the reply",
                             hint="output that did not fit in the socket buffer must stay queued and "
-                                 "be written when the socket becomes writable; check EAGAIN and "
-                                 "partial writes")
+                                 "be written when the socket becomes writable: check EAGAIN and "
+                                 "partial writes, and make sure write interest really reaches the "
+                                 "kernel (epoll_ctl EPOLL_CTL_MOD with EPOLLOUT, or POLLOUT in the "
+                                 "pollfd) -- else the loop never hears that there is room")
     want = pattern(size) + b"\n"
     if got != want:
         i = first_difference(got, want)
