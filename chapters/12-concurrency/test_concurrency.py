@@ -197,8 +197,9 @@ def expect_quiet_stdout(prog, name):
                 "program's output, and scripts read it")
 
 
-# a line with the bytes a string function trips on: NUL, CR, bytes >= 0x80
-BINARY = b" \x00\x7f\x80\xff\r"
+# the bytes a string function trips on (NUL, CR, bytes >= 0x80), and the letters at the
+# edges of rot13's ranges with their neighbours (an off-by-one in a bound shows)
+BINARY = b" \x00\x7f\x80\xff\r @AMNZ[`amnz{"
 
 EOF_HINT = {"forksrv": "the child closes the connection when read() returns 0, and the parent "
                        "must have closed its own copy right after fork(): the client sees the end "

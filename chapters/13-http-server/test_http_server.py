@@ -44,6 +44,7 @@ def make_docroot(tmp):
     (root / "hello.txt").write_bytes(HELLO)
     (root / "docs" / "index.html").write_bytes(b"<p>docs</p>\n")
     (root / "with space.txt").write_bytes(b"spaces are %20 in a URL\n")
+    (root / "jo9.txt").write_bytes(b"escaped\n")
     (root / "big.bin").write_bytes(big_body())
     (tmp / "secret.txt").write_bytes(SECRET)
     os.symlink("../secret.txt", root / "escape.txt")
@@ -197,7 +198,8 @@ def test_get_serves_files_with_length_and_type(lab):
                               ("/docs", b"<p>docs</p>\n", "text/html"),
                               ("/hello.txt#top", HELLO, "text/plain"),
                               ("/hello.txt?lang=fr&x=1", HELLO, "text/plain"),
-                              ("/with%20space.txt", b"spaces are %20 in a URL\n", "text/plain")]:
+                              ("/with%20space.txt", b"spaces are %20 in a URL\n", "text/plain"),
+                              ("/%6A%6f%39%2etxt", b"escaped\n", "text/plain")]:
         peer.send(get(path))
         hint = next((h for key, h in hints.items() if key in path), None)
         with spin_explained(prog):
@@ -318,7 +320,9 @@ def test_bare_lf_line_ends_and_leading_empty_lines(lab):
             "waiting forever; and skip empty lines before the request line")
     for request, what in [(b"GET /hello.txt HTTP/1.1\nHost: x\n\n", "a request whose lines end in a bare LF"),
                           (b"\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
-                           "a request after two empty lines")]:
+                           "a request after two empty lines"),
+                          (b"GET /hello.txt HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                           "a GET with `Content-Length: 0` (no body: allowed)")]:
         peer.send(request)
         expect_ok(read_response(peer, what, timeout=TIMEOUT, hint=hint), HELLO, what)
     peer = lab.connect(port)
