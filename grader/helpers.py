@@ -1,5 +1,6 @@
 """Small helpers several lessons' graders share: bounded polling, byte orders, byte
 comparisons.  Import them from the package: `from grader import poll_until`."""
+import selectors
 import struct
 import time
 
@@ -39,3 +40,30 @@ def first_difference(got, want):
                 if got[i] != want[i]:
                     return i
     return n
+
+
+def push_until_blocked(peer, chunk=b"Slow Reader 0123456789 abcdefghijklmnopqrstuvwxyz\n" * 1300,
+                       cap=32 << 20, quiet=0.3, limit=5.0):
+    """Send `chunk` again and again from a client that never reads, until the kernel
+    takes nothing for `quiet` seconds, `cap` bytes went or `limit` seconds passed; returns
+    the bytes sent (all of them shown in the peer's wire transcript).  A server that
+    stops reading a client which does not read its replies stalls the sender after a few
+    MiB (socket buffers and its own queue); one that reads on regardless never does."""
+    sock = peer.sock
+    sock.setblocking(False)
+    sent = bytearray()
+    deadline = time.monotonic() + limit
+    try:
+        while len(sent) < cap and time.monotonic() < deadline:
+            try:
+                n = sock.send(chunk[:cap - len(sent)])
+                sent += chunk[:n]
+                peer.wire.sent(chunk[:n])
+            except BlockingIOError:
+                with selectors.DefaultSelector() as sel:
+                    sel.register(sock, selectors.EVENT_WRITE)
+                    if not sel.select(quiet):
+                        break
+    finally:
+        sock.setblocking(True)
+    return bytes(sent)

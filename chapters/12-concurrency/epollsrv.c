@@ -48,7 +48,9 @@ static void rot13(char *buf, size_t n)
 static void raise_open_files_limit(void)
 {
     /* TODO: read RLIMIT_NOFILE and raise the soft limit (rlim_cur) to the hard
-     * one (rlim_max).  Only root may raise the hard limit itself. */
+     * one (rlim_max).  Only root may raise the hard limit itself.  An unlimited hard
+     * limit (RLIM_INFINITY) is more than setrlimit allows for open files: then use
+     * /proc/sys/fs/nr_open, the kernel's ceiling, as the target. */
     TODO("raise the open-files limit");
 }
 

@@ -7,19 +7,30 @@ to it with raw sockets, Python's http.client, curl or wrk.  Only the README's co
 is relied on: status codes, the headers named there, bodies, and when the server
 sends its FIN.
 """
+import contextlib
 import http.client
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 
-from grader import GradeFailure, expect, points, skip, which
+from grader import GradeFailure, contract, expect, points, skip, which
 
 TIMEOUT = 2.0
 INDEX = b"<!doctype html><title>socklab</title><h1>It works</h1>\n"
 HELLO = b"hello, network programming\n"
 SECRET = b"TOP-SECRET-0xC0FFEE\n"
+SIBLING = b"SIBLING-SECRET-0xBADC0DE\n"     # in www2, next to DOCROOT www
 BIG_SIZE = 10 * 1024 * 1024 + 17      # more than the kernel buffers hold (tcp_wmem max 4 MiB)
+
+
+# one file per extension the Contract names, and the type it must be served with
+TYPES = {"page.htm": "text/html", "style.css": "text/css", "app.js": "text/javascript",
+         "data.json": "application/json", "logo.png": "image/png", "photo.jpg": "image/jpeg",
+         "blob.dat": "application/octet-stream", "README": "application/octet-stream"}
+TYPED = {name: f"{name}\n".encode() + b"\x00\x01\xff" for name in TYPES}
 
 
 def big_body():
@@ -33,9 +44,15 @@ def make_docroot(tmp):
     (root / "hello.txt").write_bytes(HELLO)
     (root / "docs" / "index.html").write_bytes(b"<p>docs</p>\n")
     (root / "with space.txt").write_bytes(b"spaces are %20 in a URL\n")
+    (root / "jo9.txt").write_bytes(b"escaped\n")
     (root / "big.bin").write_bytes(big_body())
     (tmp / "secret.txt").write_bytes(SECRET)
     os.symlink("../secret.txt", root / "escape.txt")
+    (tmp / "www2").mkdir()
+    (tmp / "www2" / "secret.txt").write_bytes(SIBLING)
+    os.symlink("../www2/secret.txt", root / "sibling.txt")
+    for name, body in TYPED.items():
+        (root / name).write_bytes(body)
     return root
 
 
@@ -67,11 +84,12 @@ class Response:
         return "close" in (self.header("connection") or "").lower()
 
 
-def read_response(peer, what, timeout=TIMEOUT, body_expected=True):
-    """Read one response: status line, headers, and exactly Content-Length body bytes."""
+def read_response(peer, what, timeout=TIMEOUT, body_expected=True, hint=None):
+    """Read one response: status line, headers, and exactly Content-Length body bytes.
+    `hint` says why no response may come, if the test knows better than in general."""
     head = peer.recv_until(b"\r\n\r\n", timeout=timeout, what=what,
-                           hint="every request gets one response: a status line, headers, "
-                                "an empty line (CRLF CRLF), then the body")
+                           hint=hint or "every request gets one response: a status line, headers, "
+                                        "an empty line (CRLF CRLF), then the body")
     text = head.decode("latin-1")
     lines = text.split("\r\n")
     m = re.fullmatch(r"HTTP/1\.[01] (\d{3}) ?(.*)", lines[0])
@@ -98,14 +116,20 @@ def read_response(peer, what, timeout=TIMEOUT, body_expected=True):
                  "course's 404 has this bug). Send it with every response, errors included")
     body = peer.recv_exactly(int(length), timeout=timeout,
                              what=f"{what}: the {length}-byte body announced by Content-Length",
-                             hint="Content-Length must equal the number of body bytes sent")
+                             hint="Content-Length must equal the number of body bytes sent (for a "
+                                  "text body: strlen, not sizeof, which counts the final NUL)")
     return Response(int(m.group(1)), m.group(2), headers, body, text)
 
 
-def expect_ok(resp, body, what, ctype=None):
+SYMLINK_HINT = ("escape.txt is a symlink inside DOCROOT pointing outside it: no check of the "
+                "request's string sees that. Resolve DOCROOT + path with realpath() and check that "
+                "the result is DOCROOT or under DOCROOT/")
+
+
+def expect_ok(resp, body, what, ctype=None, hint=None):
     expect(resp.status == 200, expected=f"{what}: status 200",
            happened=f"status {resp.status} {resp.reason}",
-           hint="map the path under DOCROOT; a directory means its index.html")
+           hint=hint or "map the path under DOCROOT; a directory means its index.html")
     expect(resp.body == body, expected=f"{what}: the file's exact {len(body)} bytes",
            happened=f"{len(resp.body)} bytes that differ from the file",
            hint="send the file's bytes unchanged, exactly Content-Length of them")
@@ -114,6 +138,27 @@ def expect_ok(resp, body, what, ctype=None):
         expect(got == ctype, expected=f"{what}: Content-Type {ctype}",
                happened=f"Content-Type {got or '(missing)'}",
                hint="pick the type from the file's extension (README, Contract)")
+
+
+@contextlib.contextmanager
+def spin_explained(prog):
+    """A response that does not come from a server busy at 100 % CPU: say so."""
+    try:
+        yield
+    except GradeFailure as e:
+        try:
+            before = prog.run_seconds()
+            time.sleep(0.3)     # how busy the server is while it does not answer
+            busy = prog.run_seconds() - before
+        except ProcessLookupError:
+            raise e
+        if busy > 0.02:         # asleep it runs microseconds; a spinner, on a busy machine, a share
+            e.happened += f"; meanwhile the server ran {busy * 1000:.0f} ms on a CPU in 0.3 s: it spins"
+            e.hint = ("the loop thread never goes back to the reactor: when the input buffer holds no "
+                      "complete request (often: none at all after the last one), return from "
+                      "on_data -- looping (`continue`) until more bytes come spins forever, since "
+                      "they can only be read once you return")
+        raise
 
 
 def expect_eof(peer, what, hint):
@@ -134,20 +179,47 @@ def expect_alive(lab, port, what):
 # -- the basics ------------------------------------------------------------------
 
 @points(2)
+@contract("httpd", "serves the files under DOCROOT", "TARGET starts with", "every response:",
+          "200 with the file's bytes")
 def test_get_serves_files_with_length_and_type(lab):
     """GET a file, `/` and a directory: 200, exact bytes, Content-Length, Content-Type"""
     prog, port = start(lab)
     peer = lab.connect(port)
+    hints = {"?": "the query (from `?`) and the fragment (from `#`) are not part of the path: cut "
+                  "the target there before looking the file up",
+             "#": "the query (from `?`) and the fragment (from `#`) are not part of the path: cut "
+                  "the target there before looking the file up",
+             "%": "decode %XX escapes before looking the file up: `%20` is a space",
+             "/docs": "a path naming a directory, with or without a final `/`, is answered with its "
+                      "index.html (200, no redirect)"}
     for path, body, ctype in [("/hello.txt", HELLO, "text/plain"), ("/", INDEX, "text/html"),
                               ("/index.html", INDEX, "text/html"),
                               ("/docs/", b"<p>docs</p>\n", "text/html"),
+                              ("/docs", b"<p>docs</p>\n", "text/html"),
+                              ("/hello.txt#top", HELLO, "text/plain"),
                               ("/hello.txt?lang=fr&x=1", HELLO, "text/plain"),
-                              ("/with%20space.txt", b"spaces are %20 in a URL\n", "text/plain")]:
+                              ("/with%20space.txt", b"spaces are %20 in a URL\n", "text/plain"),
+                              ("/%6A%6f%39%2etxt", b"escaped\n", "text/plain")]:
         peer.send(get(path))
-        expect_ok(read_response(peer, f"GET {path}"), body, f"GET {path}", ctype)
+        hint = next((h for key, h in hints.items() if key in path), None)
+        with spin_explained(prog):
+            resp = read_response(peer, f"GET {path}")
+        expect_ok(resp, body, f"GET {path}", ctype, hint=hint)
 
 
 @points(2)
+@contract("httpd", "Content-Type` by the extension")
+def test_content_type_follows_the_extension(lab):
+    """each extension the Contract names gets its type; others application/octet-stream"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    for name, ctype in TYPES.items():
+        peer.send(get(f"/{name}"))
+        expect_ok(read_response(peer, f"GET /{name}"), TYPED[name], f"GET /{name}", ctype)
+
+
+@points(2)
+@contract("httpd", "404 for a missing file", "every response:")
 def test_not_found_has_length_and_keeps_connection(lab):
     """404 for a missing file, with Content-Length, and the connection still serves"""
     prog, port = start(lab)
@@ -156,12 +228,24 @@ def test_not_found_has_length_and_keeps_connection(lab):
     resp = read_response(peer, "GET /no-such-file.html")
     expect(resp.status == 404, expected="GET /no-such-file.html: status 404",
            happened=f"status {resp.status} {resp.reason}", hint="realpath fails with ENOENT: 404")
+    keeps = ("a 404 or 403 answers a well-formed request: the connection stays open (no "
+             "`Connection: close`, no FIN). Only 400, 405, 414, 431 and 505 end it")
     peer.send(get("/hello.txt"))
     expect_ok(read_response(peer, "the next request on the same connection, after the 404",
-                            timeout=TIMEOUT), HELLO, "GET /hello.txt after a 404")
+                            timeout=TIMEOUT, hint=keeps), HELLO, "GET /hello.txt after a 404")
+    peer.send(get("/escape.txt"))
+    resp = read_response(peer, "GET /escape.txt (a symlink out of DOCROOT)")
+    expect(resp.status in (403, 404) and SECRET not in resp.body, expected="GET /escape.txt: 403 or 404",
+           happened=f"status {resp.status} {resp.reason}" + (", the body is the file outside DOCROOT"
+                                                            if SECRET in resp.body else ""),
+           hint=SYMLINK_HINT)
+    peer.send(get("/hello.txt"))
+    expect_ok(read_response(peer, f"the next request on the same connection, after the {resp.status}",
+                            timeout=TIMEOUT, hint=keeps), HELLO, f"GET /hello.txt after a {resp.status}")
 
 
 @points(2)
+@contract("httpd", "requests may arrive in pieces")
 def test_request_split_in_three_chunks(lab):
     """a request arriving in 3 pieces 100 ms apart is answered, without spinning the CPU"""
     prog, port = start(lab)
@@ -169,7 +253,9 @@ def test_request_split_in_three_chunks(lab):
     data = get("/hello.txt", headers=["User-Agent: slow-typist", "Accept: */*"])
     cpu0 = prog.cpu_seconds()
     peer.send(data, pieces=len(data) // 3 + 1, delay=0.1)
-    expect_ok(read_response(peer, "the request sent in 3 pieces"), HELLO, "GET /hello.txt in 3 pieces")
+    expect_ok(read_response(peer, "the request sent in 3 pieces"), HELLO, "GET /hello.txt in 3 pieces",
+              hint="a head without its empty line yet is not an error: leave the bytes in the input "
+                   "buffer and wait for the rest (on_data is called again when more arrive)")
     cpu = prog.cpu_seconds() - cpu0
     expect(cpu < 0.15, expected="while the request is incomplete the server waits for more bytes "
                                 "without using CPU",
@@ -179,7 +265,30 @@ def test_request_split_in_three_chunks(lab):
                 "when more arrive (the source course's parser spins here)")
 
 
+@points(1)
+@contract("httpd", "bad arguments or an unusable DOCROOT", "serves the files under DOCROOT")
+def test_bad_arguments_exit_1_and_sigterm_exits_0(lab):
+    """a missing or non-directory DOCROOT, THREADS 65: a message, exit 1; SIGTERM: exit 0"""
+    tmp = lab.data_dir()
+    (tmp / "plain-file").write_bytes(b"not a directory\n")
+    for args, what in [((tmp / "no-such-dir",), "a DOCROOT that does not exist"),
+                       ((tmp / "plain-file",), "a DOCROOT that is a file"),
+                       ((tmp, 65), "THREADS 65 (0..64)")]:
+        prog = lab.start("httpd", lab.port(), *args)
+        prog.expect_exit(1, expected=f"httpd exits 1 given {what}",
+                         hint="check the arguments before serving: realpath() and stat() DOCROOT "
+                              "(it must be a directory), THREADS within 0..64; fatal() says why")
+        expect(prog.stderr_text().strip() != "", expected=f"httpd says on stderr what is wrong with {what}",
+               happened="stderr is empty", hint="fatal() prints the message")
+    prog, port = start(lab)
+    expect_alive(lab, port, "a started server")
+    prog.signal(signal.SIGTERM)
+    prog.expect_exit(0, expected="httpd exits 0 on SIGTERM",
+                     hint="rx_server_run returns 0 when SIGINT/SIGTERM stops the loops: main returns it")
+
+
 @points(3)
+@contract("httpd", "requests may arrive in pieces")
 def test_pipelined_requests_all_answered_in_order(lab):
     """four requests in one send: four responses, in order, on the same connection"""
     prog, port = start(lab)
@@ -188,7 +297,11 @@ def test_pipelined_requests_all_answered_in_order(lab):
     peer.send(b"".join(get(p) for p, _ in paths))
     for i, (path, body) in enumerate(paths, 1):
         resp = read_response(peer, f"response {i} of 4 (GET {path}) to requests pipelined in one send",
-                             timeout=TIMEOUT)
+                             timeout=TIMEOUT,
+                             hint=None if i == 1 else
+                             "one read can bring several requests: answer every complete request in "
+                             "the input buffer, in order, before returning from on_data -- the next "
+                             "call may never come if the client waits for these answers")
         if body is None:
             expect(resp.status == 404, expected=f"response {i}: 404 for {path}",
                    happened=f"status {resp.status}", hint="answer the requests in the order they came")
@@ -197,6 +310,54 @@ def test_pipelined_requests_all_answered_in_order(lab):
 
 
 @points(2)
+@contract("httpd", "requests: `METHOD SP TARGET")
+def test_bare_lf_line_ends_and_leading_empty_lines(lab):
+    """lines ending in a bare LF are accepted; empty lines before a request are skipped"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    hint = ("a line may end in a bare LF: the head ends at the first empty line, `\\n\\n` as "
+            "well as `\\r\\n\\r\\n` -- looking only for CRLF CRLF leaves such a request "
+            "waiting forever; and skip empty lines before the request line")
+    for request, what in [(b"GET /hello.txt HTTP/1.1\nHost: x\n\n", "a request whose lines end in a bare LF"),
+                          (b"\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+                           "a request after two empty lines"),
+                          (b"GET /hello.txt HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                           "a GET with `Content-Length: 0` (no body: allowed)")]:
+        peer.send(request)
+        expect_ok(read_response(peer, what, timeout=TIMEOUT, hint=hint), HELLO, what)
+    peer = lab.connect(port)
+    peer.send(b"GET /hello.txt HTTP/1.0\n\n")
+    expect_ok(read_response(peer, "`GET /hello.txt HTTP/1.0` and an empty line, both ending in LF "
+                            "(what `printf 'GET / HTTP/1.0\\n\\n' | nc` sends)", hint=hint), HELLO,
+              "an HTTP/1.0 request with bare LFs")
+
+
+@points(2)
+@contract("httpd", "header names and the tokens")
+def test_header_names_and_connection_tokens_ignore_case(lab):
+    """`connection: CLOSE` ends the connection, `connection: KEEP-ALIVE` keeps an HTTP/1.0 one"""
+    prog, port = start(lab)
+    for header in ["connection: close", "CONNECTION: Close", "Connection: foo, CLOSE"]:
+        peer = lab.connect(port)
+        peer.send(get("/hello.txt", headers=[header]))
+        what = f"GET /hello.txt with `{header}`"
+        resp = read_response(peer, what)
+        expect_ok(resp, HELLO, what)
+        expect_eof(peer, what, hint="header names are case-insensitive (strcasecmp), and so are the "
+                                    "comma-separated tokens of Connection: `connection: close` "
+                                    "ends the connection like `Connection: close`")
+    peer = lab.connect(port)
+    peer.send(get("/hello.txt", version="HTTP/1.0", headers=["connection: KEEP-ALIVE"]))
+    expect_ok(read_response(peer, "HTTP/1.0 with `connection: KEEP-ALIVE`"), HELLO,
+              "HTTP/1.0 with `connection: KEEP-ALIVE`")
+    peer.send(get("/", version="HTTP/1.0", headers=["connection: keep-alive"]))
+    expect_ok(read_response(peer, "a second request on the HTTP/1.0 connection kept alive by "
+                            "`connection: KEEP-ALIVE`",),
+              INDEX, "the second HTTP/1.0 request (the header names are case-insensitive)")
+
+
+@points(2)
+@contract("httpd", "persistence as in section 2")
 def test_keep_alive_with_http_client(lab):
     """Python's http.client: six requests on one kept-alive connection"""
     prog, port = start(lab)
@@ -229,6 +390,7 @@ def test_keep_alive_with_http_client(lab):
 # -- ending connections -------------------------------------------------------------
 
 @points(2)
+@contract("httpd", "persistence as in section 2")
 def test_connection_close_sends_everything_then_fin(lab):
     """`Connection: close`: the whole response (a 10 MiB file) arrives, then FIN"""
     prog, port = start(lab)
@@ -249,7 +411,32 @@ def test_connection_close_sends_everything_then_fin(lab):
            hint="tell the client the connection ends with this response")
 
 
+@points(1)
+@contract("httpd", "closes or resets in the middle of a response")
+def test_clients_leaving_mid_response_end_only_their_connection(lab):
+    """clients that close or reset while a 10 MiB file is sent: the server keeps serving"""
+    prog, port = start(lab)
+    hint = ("a write to a connection the client has closed fails with EPIPE -- and raises SIGPIPE, "
+            "which kills the server unless the reactor sends with MSG_NOSIGNAL (lesson 10) or "
+            "SIGPIPE is ignored; EPIPE and ECONNRESET end that connection only")
+    for how in ("close", "reset"):
+        peer = lab.connect(port, rcvbuf=16384)
+        peer.send(get("/big.bin"))
+        peer.recv_exactly(1000, timeout=TIMEOUT, what="the start of big.bin")
+        getattr(peer, how)()
+        try:
+            expect_alive(lab, port, f"after a client {'closed' if how == 'close' else 'reset'} its "
+                                    "connection in the middle of big.bin")
+        except GradeFailure as e:
+            if not prog.running():
+                prog.wait_exit(0.5)
+                e.happened += f"; httpd {prog.status()}"
+                e.hint = hint
+            raise
+
+
 @points(2)
+@contract("httpd", "persistence as in section 2")
 def test_http10_defaults_to_close(lab):
     """HTTP/1.0 without keep-alive: response then FIN; with `Connection: keep-alive`: stays open"""
     prog, port = start(lab)
@@ -263,6 +450,12 @@ def test_http10_defaults_to_close(lab):
     peer.send(get("/hello.txt", version="HTTP/1.0", headers=["Connection: keep-alive"]))
     resp = read_response(peer, "HTTP/1.0 with `Connection: keep-alive`")
     expect_ok(resp, HELLO, "HTTP/1.0 keep-alive request")
+    expect("keep-alive" in (resp.header("connection") or "").lower(),
+           expected="the response to an HTTP/1.0 request with `Connection: keep-alive` says "
+                    "`Connection: keep-alive`",
+           happened=f"its Connection header is {resp.header('connection') or '(missing)'}",
+           hint="an HTTP/1.0 client assumes the server closes after the response unless the "
+                "response says `Connection: keep-alive`: without it, it waits for EOF")
     peer.send(get("/", version="HTTP/1.0", headers=["Connection: Keep-Alive"]))
     expect_ok(read_response(peer, "a second HTTP/1.0 keep-alive request on the same connection"),
               INDEX, "second HTTP/1.0 keep-alive request")
@@ -282,6 +475,7 @@ def expect_error_then_close(lab, port, request, codes, what, hint):
 
 
 @points(2)
+@contract("httpd", "400, 405")
 def test_malformed_request_gets_400_and_server_survives(lab):
     """garbage request lines get 400 then FIN; the server keeps serving"""
     prog, port = start(lab)
@@ -299,8 +493,9 @@ def test_malformed_request_gets_400_and_server_survives(lab):
 
 
 @points(1)
+@contract("httpd", "400, 405", "the method is case-sensitive")
 def test_unsupported_version_and_method(lab):
-    """HTTP/2.0 -> 505; POST -> 405 with `Allow: GET`"""
+    """HTTP/2.0 -> 505; POST and `get` -> 405 with `Allow: GET`"""
     prog, port = start(lab)
     expect_error_then_close(lab, port, get("/", version="HTTP/2.0"), (505,), "GET / HTTP/2.0",
                             hint="a well-formed version other than 1.x: 505 HTTP Version Not Supported")
@@ -309,33 +504,59 @@ def test_unsupported_version_and_method(lab):
         (405,), "POST /hello.txt", hint="only GET is implemented: 405 Method Not Allowed")
     expect("get" in (resp.header("allow") or "").lower(), expected="a 405 says `Allow: GET`",
            happened=f"Allow: {resp.header('allow')}", hint="RFC 9110 requires Allow with a 405")
+    expect_error_then_close(lab, port, b"get /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", (405, 400),
+                            "`get /hello.txt HTTP/1.1` (a lower-case method)",
+                            hint="methods are case-sensitive (RFC 9110): `get` is an unknown "
+                                 "method, not GET -- compare with strcmp, not strcasecmp")
 
 
 @points(3)
+@contract("httpd", "200 with the file's bytes")
 def test_path_traversal_refused(lab):
-    """`..`, `%2e%2e`, `%2f` and a symlink out of DOCROOT: 403 or 404, never the file"""
+    """`..`, `%2e%2e`, `%2f`, a symlink, a sibling `www2` of DOCROOT `www`: 403 or 404, never the file"""
     prog, port = start(lab)
     for path in ["/../secret.txt", "/docs/../../secret.txt", "/%2e%2e/secret.txt",
                  "/docs/%2E%2E/%2e%2e/secret.txt", "/..%2fsecret.txt", "/docs/..%2F..%2Fsecret.txt",
-                 "/escape.txt", "/../../../../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd"]:
+                 "/escape.txt", "/../www2/secret.txt", "/%2e%2e/www2/secret.txt", "/sibling.txt",
+                 "/../../../../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd"]:
         peer = lab.connect(port)
         peer.send(get(path))
         resp = read_response(peer, f"GET {path}")
-        leaked = SECRET in resp.body or b"root:" in resp.body
+        sibling = SIBLING in resp.body
+        leaked = sibling or SECRET in resp.body or b"root:" in resp.body
+        hint = ("decode %XX first, then let realpath() resolve `..` and symlinks, and refuse "
+                "any result that is not DOCROOT itself or under DOCROOT/ (README, Path traversal)")
+        if sibling:
+            hint = ("the file is in www2, next to DOCROOT www: `/x/www2/secret.txt` begins with "
+                    "`/x/www`, so a plain prefix test (strncmp with DOCROOT's length) lets it "
+                    "through. After the prefix, the next character must be '/' or the end")
+        elif leaked and "escape" in path:
+            hint = SYMLINK_HINT
         expect(not leaked and resp.status in (400, 403, 404),
                expected=f"GET {path}: 403 or 404, and not a byte of the file outside DOCROOT",
                happened=f"status {resp.status}" + (" and the body is the file outside DOCROOT" if leaked else ""),
-               hint="decode %XX first, then let realpath() resolve `..` and symlinks, and refuse "
-                    "any result that is not DOCROOT itself or under DOCROOT/ (README, Path traversal)")
+               hint=hint)
         peer.close()
     expect_alive(lab, port, "after the traversal attempts")
 
 
 @points(2)
+@contract("httpd", "400, 405")
 def test_oversize_request_head_refused(lab):
     """a 20 KB request line, 200 headers, 1 MB without a line end: 4xx then FIN"""
     prog, port = start(lab)
+    peer = lab.connect(port)
+    for data, what in [(get("/hello.txt", headers=[f"X-Filler-{i}: v" for i in range(99)]),
+                        "a request with 100 header lines (the most allowed)"),
+                       (get("/hello.txt", headers=[f"X-Filler: {'v' * 7900}"]),
+                        "a request head of some 7.9 KiB (8 KiB allowed)")]:
+        peer.send(data)
+        expect_ok(read_response(peer, what), HELLO, what)
     cases = [(get("/" + "a" * 20000), "a 20000-byte request line"),
+             (get("/hello.txt", headers=[f"X-Filler-{i}: v" for i in range(100)]),
+              "a request with 101 header lines"),
+             (b"GET /hello.txt HTTP/1.1\r\n" + b"X-Filler: vvvvvvvv\r\n" * 500,
+              "10 KiB of header lines, the head never ending"),
              (get("/hello.txt", headers=[f"X-Filler-{i}: {'v' * 20}" for i in range(200)]),
               "a request with 200 header lines"),
              (b"GET /" + b"b" * (1 << 20), "1 MiB with no line end")]
@@ -348,7 +569,10 @@ def test_oversize_request_head_refused(lab):
         except OSError:
             peer.wire.mark("→", "(the server stopped reading before the grader sent it all)")
         peer.sock.settimeout(None)
-        resp = read_response(peer, f"the answer to {what}")
+        resp = read_response(peer, f"the answer to {what}",
+                             hint="bound the request head: over 8 KiB (or 100 header lines) without "
+                                  "its empty line, answer 431 and close -- a server that buffers "
+                                  "without limit can be made to eat all its memory")
         expect(resp.status in (400, 414, 431), expected=f"{what}: status 431 (or 400/414)",
                happened=f"status {resp.status} {resp.reason}",
                hint="bound the request head (8 KiB, 100 headers): a server that buffers without "
@@ -361,6 +585,7 @@ def test_oversize_request_head_refused(lab):
 # -- real clients -------------------------------------------------------------------
 
 @points(1)
+@contract("httpd", "persistence as in section 2")
 def test_curl_reuses_the_connection(lab):
     """curl fetches two files over one connection (`Re-using existing connection`)"""
     curl = shutil.which("curl")
@@ -490,6 +715,7 @@ def start_nginx(lab, root):
 
 
 @points(2)
+@contract("httpd", "under `wrk")
 def test_keep_alive_throughput_with_wrk(lab):
     """wrk -t1 -c10 -d1s with keep-alive: no errors, >= 1000 requests/s, ratio to nginx"""
     wrk = shutil.which("wrk")

@@ -50,8 +50,19 @@ static void raise_open_files_limit(void)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         fatal(errno, "getrlimit");
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
+    rlim_t want = rl.rlim_max;
+    if (want == RLIM_INFINITY) {
+        /* setrlimit refuses more open files than fs.nr_open, "unlimited" included */
+        FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+        unsigned long nr_open = 1048576;
+        if (f == NULL || fscanf(f, "%lu", &nr_open) != 1)
+            warning(errno, "reading /proc/sys/fs/nr_open (assuming %lu)", nr_open);
+        if (f != NULL)
+            fclose(f);
+        want = nr_open;
+    }
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             fatal(errno, "setrlimit");
     }

@@ -1,8 +1,10 @@
 /* Self-test alternative: edge-triggered epoll, connections indexed by fd, reads drained,
- * output buffered without bound (no back-pressure), prlimit() instead of setrlimit(). */
+ * output buffered without bound (no back-pressure), prlimit() instead of setrlimit();
+ * after EMFILE it accepts again when a connection closes (no new edge would come). */
 #include "common.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 
@@ -22,6 +24,22 @@ static void drop(int ep, int fd)
     free(table[fd]->out);
     free(table[fd]);
     table[fd] = NULL;
+}
+
+/* Accept every waiting client; true if accept stopped for want of a descriptor. */
+static bool accept_all(int ep, int lfd)
+{
+    int c;
+    while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+        if ((size_t)c >= table_size || (table[c] = calloc(1, sizeof **table)) == NULL) {
+            close(c);
+            continue;
+        }
+        struct epoll_event cev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = c };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev) < 0)
+            fatal(errno, "epoll_ctl");
+    }
+    return errno == EMFILE || errno == ENFILE;
 }
 
 static int push_out(int fd, struct client *c)
@@ -99,6 +117,7 @@ int main(int argc, char **argv)
     printf("listening on %d\n", local_port(lfd));
 
     struct epoll_event evs[64];
+    bool starved = false;       /* accept stopped on EMFILE with clients left waiting */
     for (;;) {
         int n = epoll_wait(ep, evs, 64, -1);
         if (n < 0 && errno == EINTR)
@@ -108,23 +127,17 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == lfd) {
-                int c;
-                while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-                    if ((size_t)c >= table_size || (table[c] = calloc(1, sizeof **table)) == NULL) {
-                        close(c);
-                        continue;
-                    }
-                    struct epoll_event cev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = c };
-                    if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev) < 0)
-                        fatal(errno, "epoll_ctl");
-                }
+                starved = accept_all(ep, lfd);
                 continue;
             }
             struct client *c = table[fd];
             if (c == NULL)
                 continue;
-            if (pull_in(fd, c) < 0 || push_out(fd, c) < 0 || (c->eof && c->len == 0))
+            if (pull_in(fd, c) < 0 || push_out(fd, c) < 0 || (c->eof && c->len == 0)) {
                 drop(ep, fd);
+                if (starved)    /* edge-triggered: no new edge comes for clients already waiting */
+                    starved = accept_all(ep, lfd);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -133,8 +134,9 @@ static void parse(const char *p, size_t n, struct req *r)
     r->code = 200;
 }
 
-static int open_file(const char *path, char **data, size_t *len)
+static int open_file(const char *path, char **data, size_t *len, bool *index)
 {
+    *index = false;
     char want[PATH_MAX + LIMIT], got[PATH_MAX];
     snprintf(want, sizeof want, "%s%s", root_slash, path + 1);
     for (int round = 0; round < 2; round++) {
@@ -150,6 +152,7 @@ static int open_file(const char *path, char **data, size_t *len)
             return 404;
         if (S_ISDIR(st.st_mode)) {
             snprintf(want, sizeof want, "%s/index.html", got);
+            *index = true;
             continue;
         }
         if (!S_ISREG(st.st_mode))
@@ -177,7 +180,13 @@ static const char *mime(const char *path)
 {
     const char *dot = strrchr(path, '.');
     if (dot && (!strcmp(dot, ".html") || !strcmp(dot, ".htm"))) return "text/html";
-    if (dot && !strcmp(dot, ".txt")) return "text/plain";
+    static const char *const types[][2] = {
+        {".txt", "text/plain"}, {".css", "text/css"}, {".js", "text/javascript"},
+        {".json", "application/json"}, {".png", "image/png"}, {".jpg", "image/jpeg"},
+    };
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(dot, types[i][0]))
+            return types[i][1];
     return "application/octet-stream";
 }
 
@@ -210,11 +219,10 @@ static void pump(struct rx_conn *c)
         if (r.code == 200) {
             char *data = NULL;
             size_t len = 0;
-            r.code = open_file(r.path, &data, &len);
+            bool index;
+            r.code = open_file(r.path, &data, &len, &index);
             if (r.code == 200) {
-                char real[PATH_MAX + LIMIT];
-                snprintf(real, sizeof real, "%s", r.path);
-                respond(c, 200, mime(r.path[strlen(r.path) - 1] == '/' ? "x.html" : real), data, len,
+                respond(c, 200, mime(index ? "index.html" : r.path), data, len,
                         r.close, r.minor);
                 free(data);
             } else {
@@ -260,7 +268,12 @@ int main(int argc, char **argv)
     char real[PATH_MAX];
     if (!realpath(argv[2], real))
         fatal(errno, "%s", argv[2]);
+    struct stat st;
+    if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+        fatal(ENOTDIR, "%s", argv[2]);
     snprintf(root_slash, sizeof root_slash, "%s%s", real, strcmp(real, "/") ? "/" : "");
     int threads = argc == 4 ? atoi(argv[3]) : 0;
+    if (threads < 0 || threads > 64)
+        fatal(0, "THREADS: 0..64");
     return rx_server_run(rx_server_new(port, threads, &rx_epoll_backend, &cbs), ready);
 }
