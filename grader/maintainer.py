@@ -107,7 +107,8 @@ def grade(json_path, junit=None, solutions=False, submission=None, lesson=None):
     if submission:
         print(f"{RED}--submission is graded in a sandbox, which needs root{RESET}")
         return 2
-    print(f"{DIM}note: not root, so not sandboxed: the programs run as you{RESET}")
+    why = "the reference solutions" if solutions else "not root"
+    print(f"{DIM}note: {why}, so not sandboxed: the programs run as you{RESET}")
     ok, log = build(SOLUTIONS if solutions else STUDENT, lesson_list)
     results = Path(json_path).resolve()
     results.parent.mkdir(parents=True, exist_ok=True)

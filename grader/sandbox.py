@@ -370,11 +370,21 @@ def includes_outside(course, taken):
 
 
 def _bwrap_works():
+    """bwrap, if it can make the view here the way a session will: as root, from inside a
+    user namespace of a slot's uids.  In a container whose /proc has masked parts (Docker's
+    /proc/kcore and the like, or bwrap's own read-only /proc/sys), a user namespace may not
+    mount a new /proc: then there is no private view, and the session says so."""
     bwrap = shutil.which("bwrap")
     if not bwrap or os.environ.get("SOCKLAB_NO_NAMESPACES"):
         return None
-    probe = [bwrap, *_bwrap_base(Limits(), userns=not host.real_root()), "--", "true"]
-    return bwrap if subprocess.run(probe, capture_output=True).returncode == 0 else None
+    root = host.real_root()
+    probe = [bwrap, *_bwrap_base(Limits(), userns=not root), "--", "true"]
+    preexec = (lambda: enter_user_namespace(Slot(0, -1))) if root else None
+    try:
+        ok = subprocess.run(probe, capture_output=True, preexec_fn=preexec, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return bwrap if ok else None
 
 
 def _bwrap_base(limits, userns):
