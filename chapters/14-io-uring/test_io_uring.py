@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from grader import GradeFailure, contract, expect, first_difference, points, proc_stat, sanitizer_report, use_sanitized_programs
+from grader import (GradeFailure, contract, expect, first_difference, points, proc_stat, sanitizer_report,
+                    skip, use_sanitized_programs)
 from grader import probes
 
 TIMEOUT = 2.0
@@ -677,11 +678,13 @@ def test_uclient_prints_each_reply_line(lab):
 @points(2)
 def test_uclient_times_out_when_the_server_is_silent(lab):
     """a server that never replies: `timeout` after TIMEOUT_MS (300 ms), exit 1"""
+    # uclient's clock starts when it sends, which the grader learns only later (on a busy
+    # machine, much later): the one moment surely before it is the program's start
+    started = time.monotonic()
     prog, peer = start_client(lab, 300, "hello?")
     peer.recv_line(timeout=TIMEOUT, what="the line `hello?` from uclient")
-    asked = time.monotonic()
     rc = prog.wait_exit(1.5)
-    took = time.monotonic() - asked
+    took = time.monotonic() - started
     hint = ("link a timeout to the recv: the recv's SQE gets IOSQE_IO_LINK and the next SQE is "
             "io_uring_prep_link_timeout; when it fires, the timeout completes with -ETIME and the "
             "recv with -ECANCELED")
@@ -691,7 +694,7 @@ def test_uclient_times_out_when_the_server_is_silent(lab):
            expected="`timeout…` on stderr and exit status 1",
            happened=f"it {prog.status()}; stderr: {prog.stderr_text() or '(empty)'}", hint=hint)
     expect(took >= 0.25, expected="not before TIMEOUT_MS (300 ms) without a reply",
-           happened=f"it gave up after {took * 1000:.0f} ms",
+           happened=f"it gave up {took * 1000:.0f} ms after it started",
            hint="the timeout is a struct __kernel_timespec: 300 ms is tv_sec 0, tv_nsec 300000000")
 
 
@@ -704,8 +707,13 @@ def test_uclient_gives_each_recv_its_own_timeout(lab):
     for msg in messages:
         line = peer.recv_line(timeout=TIMEOUT, what=f"the line `{msg}` from uclient")
         expect(line == msg, expected=f"`{msg}`", happened=f"`{line}`")
+        asked = time.monotonic()
         time.sleep(0.25)        # the delay is the behaviour under test
         peer.send(f"late {msg}\n")
+        if time.monotonic() - asked > 0.35:     # the grader itself was late: no verdict
+            skip("too-slow", "this machine is too busy for this check right now: the grader "
+                             f"answered {(time.monotonic() - asked) * 1000:.0f} ms after a request, "
+                             "not 250 ms")
         prog.expect_line(f"late {msg}", timeout=1.0,
                          expected=f"uclient prints `late {msg}`: each reply came within 400 ms of its "
                                   "request",
