@@ -18,6 +18,7 @@ _PUBLIC = {
     "contract": "grader.markers", "hidden": "grader.markers", "needs_netns": "grader.markers",
     "points": "grader.markers", "slow": "grader.markers",
     "first_difference": "grader.helpers", "poll_until": "grader.helpers",
+    "rejects_argument": "grader.helpers",
     "swapped16": "grader.helpers", "swapped32": "grader.helpers",
     "which": "grader.host", "proc_stat": "grader.isolation",
     "sanitizer_report": "grader.sanitized", "use_sanitized_programs": "grader.sanitized",

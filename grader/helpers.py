@@ -1,5 +1,6 @@
 """Small helpers several lessons' graders share: bounded polling, byte orders, byte
-comparisons.  Import them from the package: `from grader import poll_until`."""
+comparisons, argument refusals.  Import them from the package: `from grader import poll_until`."""
+import re
 import struct
 import time
 
@@ -39,3 +40,14 @@ def first_difference(got, want):
                 if got[i] != want[i]:
                     return i
     return n
+
+
+def rejects_argument(lab, name, args, what, text, or_else=None):
+    """The program exits 1 with `invalid WHAT 'TEXT'` on stderr (or a message matching
+    the regex or_else), given args."""
+    prog = lab.start(name, *args)
+    prog.expect_fatal(rf"invalid {what} '{re.escape(text)}'" + (f"|{or_else}" if or_else else ""),
+                      expected=f"{name} {' '.join(map(str, args))}: stderr says invalid {what} '{text}'",
+                      exit_expected=f"{name} {' '.join(map(str, args))} exits with status 1: "
+                                    f"{text!r} is not a valid {what}",
+                      hint="the argument checks are given code: keep them (and their messages)")

@@ -12,15 +12,14 @@ machine (lab.scaled), and where a wrong program is off by a whole timer the boun
 half-way between the right moment and the wrong one.  Whenever the grader itself must
 answer in time, the timer it races is a few hundred milliseconds long.
 """
-import re
 import select
 import socket
 import struct
 import subprocess
 import time
 
-from grader import (GradeFailure, contract, expect, needs_netns, points, poll_until, skip, slow, swapped16,
-                    swapped32, which)
+from grader import (GradeFailure, contract, expect, needs_netns, points, poll_until, rejects_argument, skip,
+                    slow, swapped16, swapped32, which)
 
 PING, PONG, DATA = 1, 2, 3
 PAYLOAD = 32
@@ -56,17 +55,6 @@ def byte_order_hint(raw, want):
 
 def ms(seconds):
     return f"{seconds * 1000:.0f} ms"
-
-
-def rejects_argument(lab, name, args, what, text, or_else=None):
-    """The program exits 1 with `invalid WHAT 'TEXT'` on stderr (or a message matching
-    the regex or_else), given args."""
-    prog = lab.start(name, *args)
-    prog.expect_fatal(rf"invalid {what} '{re.escape(text)}'" + (f"|{or_else}" if or_else else ""),
-                      expected=f"{name} {' '.join(map(str, args))}: stderr says invalid {what} '{text}'",
-                      exit_expected=f"{name} {' '.join(map(str, args))} exits with status 1: "
-                                    f"{text!r} is not a valid {what}",
-                      hint="the argument checks are given code: keep them (and their messages)")
 
 
 TCPI_LAST_DATA_RECV = 52   # offset of tcpi_last_data_recv (ms) in struct tcp_info
