@@ -111,6 +111,16 @@ def expect_served(srv, name, peer, text, what):
     expect(got == want, expected=f"the echo {want!r} {what}", happened=f"got {got!r}")
 
 
+def expect_answer(srv, name, peer, text):
+    """The line printed next and the echo, judged as each program's own tests do."""
+    if name == "framesrv":
+        expect_frame_line(srv, text.encode())
+        expect_echo(srv, peer, text.encode())
+    else:
+        expect_line_out(srv, text)
+        expect_line_echo(srv, peer, text)
+
+
 def serves_clients_in_turn(lab, name, limit):
     srv, port = start(lab, name, limit)
     listening = lab.listening(srv, local_port=port)
@@ -121,12 +131,14 @@ def serves_clients_in_turn(lab, name, limit):
     first = lab.connect(port)
     second = lab.connect(port)      # waits in the backlog while the first is served
     first.send(message(name, "first client"))
-    expect_served(srv, name, first, "first client", "to the first client")
+    expect_answer(srv, name, first, "first client")
     first.close()
-    srv.expect_line("connection closed", timeout=TIMEOUT,
-                    expected=f"{name} prints `connection closed` when the first client leaves")
+    line = next_line(srv, f"{name} prints `connection closed` when the first client leaves")
+    expect(line == "connection closed",
+           expected=f"{name} prints `connection closed` when the first client leaves",
+           happened=f"it printed `{shown(line)}`")
     second.send(message(name, "second client"))
-    expect_served(srv, name, second, "second client", "to a second client, once the first left")
+    expect_answer(srv, name, second, "second client")
 
 
 def survives_a_client_that_leaves(lab, name, limit):
@@ -176,6 +188,9 @@ def expect_frame_line(srv, payload, hint=FRAME_HINT):
     want = f"received {len(payload)} bytes: {text}".strip()
     line = next_line(srv, f"framesrv prints `{shown(want)}`", hint=hint)
     hint = swap_hint(line, len(payload)) or hint
+    if line.startswith(want) and line != want:
+        hint = ("more than the payload was printed: it is not NUL-terminated, so printf(\"%s\") "
+                "reads on past its end -- print exactly LEN bytes (fwrite, or \"%.*s\")")
     expect(line in (want, cut_at_nul(want)), expected=f"framesrv prints `{shown(want)}`",
            happened=f"it printed `{shown(line)}`", hint=hint)
 
