@@ -5,22 +5,27 @@ what the board shows.  mclient is tested against a server the grader plays; the
 two servers (pollsrv, and epollsrv in both trigger modes) share most tests, with
 crowds of grader clients.  CPU time and descriptors come from /proc.
 """
+import os
 import random
+import re
 import resource
 import select
+import shutil
+import signal
 import socket
 import threading
 import time
 
 import pytest
 
-from grader import GradeFailure, expect, points
+from grader import GradeFailure, contract, expect, points, poll_until, proc_stat, rejects_argument, skip
 from grader import probes
 
 ROT13 = bytes.maketrans(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     b"nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM")
 IDLE_WINDOW = 0.4       # seconds of CPU sampling
+POLL_FD_LIMIT = 1024    # pollsrv's descriptor limit in the EMFILE test (never less)
 IDLE_CPU = 0.04         # CPU seconds allowed in that window (a busy loop uses ~all of it)
 SPIN_HINT_EPOLLOUT = ("ask for EPOLLOUT/POLLOUT only while replies are waiting to be sent: a socket "
                       "with room in its send buffer is writable all the time")
@@ -48,6 +53,7 @@ def start_client(lab):
     return prog, peer
 
 
+@contract("mclient", "also while stdin is idle")
 @points(2)
 def test_mclient_prints_what_the_server_sends_unprompted(lab):
     """mclient prints data the server sends while nobody types"""
@@ -60,6 +66,7 @@ def test_mclient_prints_what_the_server_sends_unprompted(lab):
                          expected=f"mclient prints `{text}` within 1 s, with stdin idle", hint=hint)
 
 
+@contract("mclient", "as soon as they are typed")
 @points(1)
 def test_mclient_sends_stdin_and_prints_replies(lab):
     """mclient sends what is typed and prints the replies"""
@@ -72,8 +79,16 @@ def test_mclient_sends_stdin_and_prints_replies(lab):
         peer.send(f"reply to {text}\n")
         prog.expect_line(f"reply to {text}", expected=f"mclient prints `reply to {text}`",
                          hint="copy every byte from the socket to stdout as it arrives")
+    prog.write_stdin("two lines\nin one write\n")
+    hint = ("fgets()/getline() read ahead: stdio pulls both lines into its own buffer, where select() "
+            "cannot see the second one. read() the descriptor and send all you got")
+    for text in ("two lines", "in one write"):
+        got = peer.recv_line(what=f"the line `{text}` within 1 s (two lines typed at once)",
+                             timeout=1.0, hint=hint)
+        expect(got == text, expected=f"the line `{text}`", happened=f"got `{got}`", hint=hint)
 
 
+@contract("mclient", "while stdin is still open")
 @points(2)
 def test_mclient_notices_server_close_at_once(lab):
     """mclient notices at once that the server closed, even with stdin idle"""
@@ -91,6 +106,7 @@ def test_mclient_notices_server_close_at_once(lab):
            happened=f"it {prog.status()}", hint=hint)
 
 
+@contract("mclient", "end of stdin")
 @points(2)
 def test_mclient_half_closes_after_stdin_eof(lab):
     """after stdin ends mclient half-closes, then prints the rest until the server closes"""
@@ -114,6 +130,7 @@ def test_mclient_half_closes_after_stdin_eof(lab):
     prog.expect_exit(0, expected="mclient exits 0 after `server closed`")
 
 
+@contract("mclient", "uses no CPU")
 @points(2)
 def test_mclient_does_not_spin_after_stdin_eof(lab):
     """after stdin ends mclient sleeps, it does not spin"""
@@ -216,8 +233,12 @@ def recv_replies(socks, wants, timeout):
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        r, _, _ = select.select(list(pending)[:1000], [], [], min(left, 0.2))
-        for s in r:
+        poller = select.poll()      # select() stops at descriptor 1023; the EMFILE test holds more
+        by_fd = {s.fileno(): s for s in pending}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(min(left, 0.2) * 1000):
+            s = by_fd[fd]
             try:
                 chunk = s.recv(1 << 20)
             except ConnectionResetError:
@@ -259,6 +280,8 @@ def describe(data, state):
     return (f"{text} and then {tail[state]}" if data else tail[state])
 
 
+@contract("pollsrv", "the protocol:", "bytes of an unfinished line wait")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_answers_each_line_in_rot13(lab, variant):
@@ -297,11 +320,18 @@ def test_server_answers_each_line_in_rot13(lab, variant):
            happened=f"more arrived: {peer.buffer[:60]!r}", hint=hint)
 
 
+@contract("pollsrv", "backlog ≥ 300", "serves any number of clients at once")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_serves_many_clients_at_once(lab, variant, crowd):
     """300 clients at once each get their own replies, unmixed"""
     srv, port = start_server(lab, variant)
+    listening = lab.listening(srv, local_port=port)
+    expect(listening and listening[0].local_host == "0.0.0.0",
+           expected=f"{srv.name} listens on 0.0.0.0:{port} (every address)",
+           happened=f"it listens on {listening[0].local}" if listening else "no listening socket",
+           hint="tcp_listen_or_die(NULL, port, ...) binds INADDR_ANY", sockets=lab.sockets_text)
     rng = random.Random(9)
     clients = crowd(port).connect(300)
     msgs = {s: f"client {i:03d} says {rng.choice(['hi', 'hello', 'good day'])} #{rng.randrange(10**6)}\n".encode()
@@ -336,6 +366,8 @@ def test_server_serves_many_clients_at_once(lab, variant, crowd):
                   "state by connection, and write the reply to the socket it came from"))
 
 
+@contract("pollsrv", "serves any number of clients at once", "bytes of an unfinished line wait")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(1)
 def test_server_unfinished_line_does_not_block_others(lab, variant):
@@ -352,6 +384,11 @@ def test_server_unfinished_line_does_not_block_others(lab, variant):
                                   "read() on a socket with half a line blocks the whole server")
     expect(got == rot13("quick question\n"), expected=f"the reply {rot13('quick question')!r}",
            happened=f"got {got!r}", hint=LINE_HINT)
+    expect(slow.expect_silence(0.05),
+           expected="nothing comes back for a line whose \\n has not arrived",
+           happened=f"the unfinished line was answered: {slow.buffer[:60]!r}",
+           hint="answer a line only once its '\\n' is in the buffer: keep the bytes before it and "
+                "wait for the rest")
     slow.send("ne after all\n")
     want = rot13("I will never finish this line after all\n")
     got = slow.recv_exactly(len(want), timeout=1.0, what=f"the reply {want!r}", hint=LINE_HINT)
@@ -360,6 +397,8 @@ def test_server_unfinished_line_does_not_block_others(lab, variant):
            hint=SPLIT_HINT if got.count(b"\n") != 1 or not got.endswith(b"\n") else LINE_HINT)
 
 
+@contract("pollsrv", "a client's EOF, reset or error")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(1)
 def test_server_survives_a_client_reset(lab, variant):
@@ -398,6 +437,8 @@ def wait_sockets(prog, want, ignore, timeout):
     return held
 
 
+@contract("pollsrv", "a client's EOF, reset or error")
+@contract("epollsrv", "every bullet of", "after a client's EOF")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_closes_finished_clients(lab, variant, crowd):
@@ -443,6 +484,8 @@ def test_server_closes_finished_clients(lab, variant, crowd):
     srv.expect_running(f"{srv.name} keeps running")
 
 
+@contract("pollsrv", "Idle, it sleeps")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_idle_uses_no_cpu(lab, variant, crowd):
@@ -464,6 +507,8 @@ def test_server_idle_uses_no_cpu(lab, variant, crowd):
            happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop", hint=hint)
 
 
+@contract("pollsrv", "the protocol:")
+@contract("epollsrv", "every bullet of", "A burst of any size")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_answers_a_burst_bigger_than_one_read(lab, variant):
@@ -483,6 +528,87 @@ def test_server_answers_a_burst_bigger_than_one_read(lab, variant):
     expect(got == want, expected=f"every one of the {lines} lines answered, in order",
            happened=lambda: difference(got, want),
            hint=SPLIT_HINT if got.count(b"\n") != lines else LINE_HINT)
+
+
+def pause(prog):
+    """SIGSTOP, and wait (bounded) until it took effect: no event tells another process."""
+    prog.signal(signal.SIGSTOP)
+    poll_until(lambda: (proc_stat(prog.pid) or ["T"])[0] in ("T", "t"), 1.0, interval=0.002)
+
+
+@contract("pollsrv", "leaves without reading its replies")
+@contract("epollsrv", "every bullet of")
+@pytest.mark.parametrize("variant", SERVERS)
+@points(1)
+def test_server_survives_a_client_that_leaves_without_reading(lab, variant):
+    """a client that closes before reading its replies never kills the server"""
+    srv, port = start_server(lab, variant)
+    gone = lab.connect(port)
+    # the server is paused while the client sends two lines and closes: it reads them
+    # after the FIN, so its first reply meets a closed socket (whose kernel answers RST)
+    # and the next one a reset connection -- SIGPIPE, unless ignored
+    pause(srv)
+    try:
+        gone.send(b"A" * 100 + b"\n" + b"B" * 8000 + b"\n")
+        gone.close()
+    finally:
+        srv.signal(signal.SIGCONT)
+    last = lab.connect(port)
+    last.send("still there?\n")
+    try:
+        got = last.recv_exactly(13, timeout=1.5, what="the next client is still served")
+    except GradeFailure as e:
+        if srv.wait_exit(0.3) is not None:
+            e.happened += f"; {srv.name} {srv.status()}"
+            e.hint = ("a write to a connection the client has closed raises SIGPIPE, which kills "
+                      "the process: signal(SIGPIPE, SIG_IGN) at the start (or MSG_NOSIGNAL on every "
+                      "send) turns it into an EPIPE error that ends that connection only")
+        raise
+    expect(got == rot13("still there?\n"), expected="the rot13 reply", happened=f"got {got!r}")
+
+
+@contract("epollsrv", "another mode")
+@points(1)
+def test_epollsrv_rejects_an_unknown_mode(lab):
+    """epollsrv refuses a mode other than lt or et"""
+    for bad in ("edge", "l"):
+        rejects_argument(lab, "epollsrv", (lab.port(), bad), "mode", bad)
+
+
+READ_CALL = re.compile(r"^(?:\[pid +\d+\] )?(read|recv|recvfrom)\((\d+), .*?, (\d+)[,)]", re.M)
+
+
+@contract("epollsrv", "at most 4096 bytes")
+@pytest.mark.parametrize("variant", EPOLL_SERVERS)
+@points(1)
+def test_epollsrv_reads_at_most_read_chunk(lab, variant):
+    """epollsrv asks each read() for at most READ_CHUNK (4096) bytes"""
+    if not shutil.which("strace"):
+        skip("missing-tool", "strace is not installed (tools/setup.sh installs it)")
+    srv, port = start_server(lab, variant)
+    out = lab.data_dir() / f"strace-{srv.pid}.txt"     # not where the program can write
+    tracer = lab.start_command("strace", ["strace", "-qq", "-s", "0", "-e", "trace=read,recvfrom",
+                                          "-e", "signal=none", "-o", out, "-p", str(srv.pid)],
+                               rights="grader")         # to trace the program, strace needs ours
+    if not tracer.wait_stderr(r"attached", 2.0) and not poll_until(lambda: out.exists(), 1.0):
+        tracer.wait_exit(0.5)
+        skip("unsupported", f"strace cannot attach here ({(tracer.stderr_text() or tracer.status())[-120:]})")
+    peer = lab.connect(port)
+    data = b"".join(b"line %03d: %s\n" % (i, b"z" * 200) for i in range(100))      # 21 KiB at once
+    peer.send(data)
+    peer.recv_exactly(len(data), timeout=2.0, what=f"the replies to 100 lines ({len(data)} bytes)")
+    tracer.signal(signal.SIGINT)        # strace detaches
+    tracer.wait_exit(3.0)
+    text = out.read_text() if out.exists() else ""
+    sizes = [int(m.group(3)) for m in READ_CALL.finditer(text)]
+    if not sizes:
+        skip("unsupported", f"strace recorded no read() of {srv.name} ({tracer.stderr_text()[-120:]})")
+    lab.note("strace (reads)", "\n".join(text.splitlines()[:30]))
+    expect(max(sizes) <= 4096,
+           expected="every read() asks for at most READ_CHUNK = 4096 bytes",
+           happened=f"a read() asked for {max(sizes)} bytes",
+           hint="read at most READ_CHUNK bytes per call: one client with a big burst must not keep "
+                "the others waiting (in et mode, loop over such reads until EAGAIN)")
 
 
 class SlowSender(threading.Thread):
@@ -506,6 +632,7 @@ EAGAIN_HINT = ("write() failing with EAGAIN (EWOULDBLOCK) means `the socket's bu
                "and send it when EPOLLOUT says there is room")
 
 
+@contract("epollsrv", "blocks nobody", "after a client's EOF")
 @pytest.mark.parametrize("variant", EPOLL_SERVERS)
 @points(3)
 def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crowd):
@@ -594,19 +721,43 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
            hint="after EOF, keep the connection until its output buffer is empty, then close it")
 
 
+@contract("pollsrv", "out of descriptors")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(1)
 def test_server_survives_running_out_of_descriptors(lab, variant, crowd):
     """out of descriptors (EMFILE), the server refuses new clients and does not spin"""
     srv, port = start_server(lab, variant)
+    # pollsrv: 1024, never less -- poll() refuses (EINVAL) more entries than the limit, and a
+    # fixed array of 1024 pollfds is a correct design (the Contract allows it); epoll has no
+    # such bound, so a few spare descriptors make the test quick
     limit = len(srv.open_fds()) + 10
+    if variant[0] == "pollsrv":
+        limit = max(limit, POLL_FD_LIMIT)
+    mine = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if mine[0] < limit + 200:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit + 200, mine[1]), mine[1]))
+        except (ValueError, OSError):
+            pass
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < limit + 200:
+            skip("system-limit", f"the grader may open only {mine[1]} descriptors; this test needs "
+                                 f"{limit + 200} (ulimit -n)")
     srv.set_limit(resource.RLIMIT_NOFILE, (limit, limit))
+    room = limit - len(srv.open_fds())     # clients it can hold, the 4 keepers included
     keepers = crowd(port).connect(4)
     for s in keepers:
         s.sendall(b"keep\n")
     got = recv_replies(keepers, {s: b"xrrc\n" for s in keepers}, timeout=1.0)
     expect(all(d == b"xrrc\n" for d, _ in got.values()), expected="the first 4 clients are served",
            happened="they were not")
+    # fill the server up to its limit (idle clients, connected in batches so that its
+    # backlog never overflows), then 30 more
+    fillers = crowd(port)
+    while len(fillers.socks) < room - 4:
+        fillers.connect(min(200, room - 4 - len(fillers.socks)))
+        poll_until(lambda: len(srv.open_fds()) >= min(limit, limit - room + 4 + len(fillers.socks)) - 2
+                   or not srv.running(), 2.0)
     extra = crowd(port).connect(30)
     for s in extra:
         try:
