@@ -25,9 +25,10 @@ from grader import probes
 ROT13 = bytes.maketrans(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     b"nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM")
-IDLE_WINDOW = 0.4       # seconds of CPU sampling
+IDLE_WINDOW = 0.3       # seconds of CPU sampling
+IDLE_CPU = 0.03         # CPU seconds allowed in that window: 10 % (a busy loop gets 20 % or
+                        # more even on a loaded machine)
 POLL_FD_LIMIT = 1024    # pollsrv's descriptor limit in the EMFILE test (never less)
-IDLE_CPU = 0.04         # CPU seconds allowed in that window (a busy loop uses ~all of it)
 SPIN_HINT_EPOLLOUT = ("ask for EPOLLOUT/POLLOUT only while replies are waiting to be sent: a socket "
                       "with room in its send buffer is writable all the time")
 
@@ -596,10 +597,10 @@ READ_CALL = re.compile(r"^(?:\[pid +\d+\] )?(read|recv|recvfrom)\((\d+), .*?, (\
 
 
 @contract("epollsrv", "at most 4096 bytes")
-@pytest.mark.parametrize("variant", EPOLL_SERVERS)
 @points(1)
-def test_epollsrv_reads_at_most_read_chunk(lab, variant):
+def test_epollsrv_reads_at_most_read_chunk(lab):
     """epollsrv asks each read() for at most READ_CHUNK (4096) bytes"""
+    variant = ("epollsrv", "et")     # where reads loop until EAGAIN (the same code reads in lt)
     if not shutil.which("strace"):
         skip("missing-tool", "strace is not installed (tools/setup.sh installs it)")
     srv, port = start_server(lab, variant)
@@ -654,9 +655,11 @@ EAGAIN_HINT = ("write() failing with EAGAIN (EWOULDBLOCK) means `the socket's bu
 @points(3)
 def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crowd):
     """a client that stops reading does not block the others, and loses nothing"""
-    # an AddressSanitizer build, locals filled with a pattern: an epoll_event whose data
-    # was never set crashes at its first event instead of working by luck
-    use_sanitized_programs(lab, "address")
+    # lt: an AddressSanitizer build, locals filled with a pattern -- an epoll_event whose
+    # data was never set crashes at its first event instead of working by luck (et keeps
+    # the plain build: the same code, twice the speed)
+    if variant[-1] == "lt":
+        use_sanitized_programs(lab, "address")
     srv, port = start_server(lab, variant)
     try:
         slow_reader(lab, variant, crowd, srv, port)
