@@ -50,4 +50,6 @@ def rejects_argument(lab, name, args, what, text, or_else=None):
                       expected=f"{name} {' '.join(map(str, args))}: stderr says invalid {what} '{text}'",
                       exit_expected=f"{name} {' '.join(map(str, args))} exits with status 1: "
                                     f"{text!r} is not a valid {what}",
+                      exit_hint=f"check {what} as the Contract says before using it, and refuse "
+                                f"anything else: `invalid {what} '{text}'` through fatal() (exit 1)",
                       hint="the argument checks are given code: keep them (and their messages)")

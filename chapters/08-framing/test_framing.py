@@ -324,7 +324,9 @@ def test_framesrv_oversize_length_rejected_promptly(lab):
     expect(line == want, expected=f"framesrv prints `{want}`", happened=f"it printed `{line}`",
            hint=swap_hint(line, 65535) or hint)
     expect_closed(peer, srv, "framesrv closes that connection")
-    srv.expect_line("connection closed", expected="framesrv prints `connection closed`")
+    srv.expect_line("connection closed", expected="framesrv prints `connection closed` after rejecting a frame",
+                    hint="every connection's end prints `connection closed`, whoever ended it: print "
+                         "it after close(), on every path out of the connection's loop")
     still_running(srv, "framesrv keeps serving after rejecting a frame",
                   "reject the frame by closing the connection, not by exiting")
     again = lab.connect(port)
@@ -427,6 +429,8 @@ def expect_line_out(srv, text, hint=LINE_HINT):
     line = next_line(srv, f"linesrv prints `{shown(want)}`", hint=hint)
     if line != want and line.startswith("line: ") and want.endswith(line[len("line: "):]):
         hint = LINE_HINT    # the start of the line went missing with the previous read
+    if not text and line != want:
+        hint = "an empty line (a lone \"\\n\" or \"\\r\\n\") is a line too: print `line: ` and echo \"\\n\""
     expect(line in (want, cut_at_nul(want)), expected=f"linesrv prints `{shown(want)}`",
            happened=f"it printed `{shown(line)}`", hint=hint)
 
@@ -549,7 +553,9 @@ def test_linesrv_overlong_line_rejected(lab):
         expect(line == want, expected=f"for {label!r}, linesrv prints `{want}`",
                happened=f"it printed `{line}`", hint=hint)
         expect_closed(peer, srv, "linesrv closes that connection")
-        srv.expect_line("connection closed", expected="linesrv prints `connection closed`")
+        srv.expect_line("connection closed", expected="linesrv prints `connection closed` after rejecting a line",
+                        hint="every connection's end prints `connection closed`: print it after close(), "
+                             "on every path out of the connection's loop")
     still_running(srv, "linesrv keeps serving after an overlong line", "close the connection, do not exit")
     peer = lab.connect(port)
     peer.send("fine\n")
