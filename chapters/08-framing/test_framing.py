@@ -393,6 +393,7 @@ def test_framesrv_rejects_an_invalid_maxlen(lab):
     """framesrv refuses a MAXLEN that is not a whole number 1..1048576"""
     for bad in ("12abc", "0", "1048577"):
         rejects_argument(lab, "framesrv", (lab.port(), bad), "MAXLEN", bad)
+    start(lab, "framesrv", 1048576)     # the largest is fine
 
 
 @contract("framesrv", "in one piece")
@@ -592,3 +593,4 @@ def test_linesrv_rejects_an_invalid_maxline(lab):
     """linesrv refuses a MAXLINE that is not a whole number 1..1048576"""
     for bad in ("0", "12abc", "1048577"):
         rejects_argument(lab, "linesrv", (lab.port(), bad), "MAXLINE", bad)
+    start(lab, "linesrv", 1048576)      # the largest is fine

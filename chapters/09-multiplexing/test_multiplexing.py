@@ -78,6 +78,10 @@ def test_mclient_prints_what_the_server_sends_unprompted(lab):
         peer.send(text + "\n")
         prog.expect_line(text, timeout=1.0,
                          expected=f"mclient prints `{text}` within 1 s, with stdin idle", hint=hint)
+    peer.send(b"with a NUL\0inside\n")
+    prog.expect_line(re.escape("with a NUL\0inside"), timeout=1.0,
+                     expected="mclient prints `with a NUL\\0inside`, NUL byte included",
+                     hint="write to stdout the n bytes read() returned: strlen() and printf(\"%s\") stop at a NUL")
 
 
 @contract("mclient", "as soon as they are typed")
@@ -93,6 +97,11 @@ def test_mclient_sends_stdin_and_prints_replies(lab):
         peer.send(f"reply to {text}\n")
         prog.expect_line(f"reply to {text}", expected=f"mclient prints `reply to {text}`",
                          hint="copy every byte from the socket to stdout as it arrives")
+    prog.write_stdin(b"a NUL\0byte\n")
+    got = peer.recv_exactly(11, what="the 11 bytes `a NUL\\0byte\\n`, NUL byte included",
+                            hint="send the bytes read() returned, all n of them: strlen() stops at a NUL")
+    expect(got == b"a NUL\0byte\n", expected="the bytes b'a NUL\\x00byte\\n'", happened=f"got {got!r}",
+           hint="send the bytes read() returned, all n of them: strlen() stops at a NUL")
     prog.write_stdin("two lines\nin one write\n")
     hint = ("fgets()/getline() read ahead: stdio pulls both lines into its own buffer, where select() "
             "cannot see the second one. read() the descriptor and send all you got")
