@@ -12,7 +12,7 @@ machine (lab.scaled), and where a wrong program is off by a whole timer the boun
 half-way between the right moment and the wrong one.  Whenever the grader itself must
 answer in time, the timer it races is a few hundred milliseconds long.
 """
-import select
+import re
 import socket
 import struct
 import subprocess
@@ -706,7 +706,7 @@ def test_client_counter_resets_after_a_late_pong(lab):
                          f"{count} more PING(s) before it gives up",
                 happened=f"the client declared the connection dead {ms(time.monotonic() - pong_sent)} "
                          f"after the grader answered PING #{count}",
-                hint=f"after PING #COUNT wait one more INTERVAL_MS before giving up, and let a PONG "
+                hint="after PING #COUNT wait one more INTERVAL_MS before giving up, and let a PONG "
                      "reset the count of unanswered PINGs to zero") from failure
         raise
     expect_ping_line(client, 1)

@@ -5,7 +5,6 @@ what the board shows.  mclient is tested against a server the grader plays; the
 two servers (pollsrv, and epollsrv in both trigger modes) share most tests, with
 crowds of grader clients.  CPU time and descriptors come from /proc.
 """
-import os
 import random
 import re
 import resource
