@@ -19,6 +19,7 @@ _PUBLIC = {
     "points": "grader.markers", "slow": "grader.markers",
     "first_difference": "grader.helpers", "poll_until": "grader.helpers",
     "push_until_blocked": "grader.helpers",
+    "rejects_argument": "grader.helpers",
     "swapped16": "grader.helpers", "swapped32": "grader.helpers",
     "which": "grader.host", "proc_stat": "grader.isolation",
     "sanitizer_report": "grader.sanitized", "use_sanitized_programs": "grader.sanitized",

@@ -1,5 +1,6 @@
 """Small helpers several lessons' graders share: bounded polling, byte orders, byte
-comparisons.  Import them from the package: `from grader import poll_until`."""
+comparisons, argument refusals.  Import them from the package: `from grader import poll_until`."""
+import re
 import selectors
 import struct
 import time
@@ -67,3 +68,16 @@ def push_until_blocked(peer, chunk=b"Slow Reader 0123456789 abcdefghijklmnopqrst
     finally:
         sock.setblocking(True)
     return bytes(sent)
+
+
+def rejects_argument(lab, name, args, what, text, or_else=None):
+    """The program exits 1 with `invalid WHAT 'TEXT'` on stderr (or a message matching
+    the regex or_else), given args."""
+    prog = lab.start(name, *args)
+    prog.expect_fatal(rf"invalid {what} '{re.escape(text)}'" + (f"|{or_else}" if or_else else ""),
+                      expected=f"{name} {' '.join(map(str, args))}: stderr says invalid {what} '{text}'",
+                      exit_expected=f"{name} {' '.join(map(str, args))} exits with status 1: "
+                                    f"{text!r} is not a valid {what}",
+                      exit_hint=f"check {what} as the Contract says before using it, and refuse "
+                                f"anything else: `invalid {what} '{text}'` through fatal() (exit 1)",
+                      hint="the argument checks are given code: keep them (and their messages)")

@@ -64,6 +64,13 @@ def build(lesson, solutions_build, dest, programs=(), lib=None, werror=False, ti
             return False, f"{lesson} has no lib/{name}"
         chapter_lib[(lesson, name)] = Path(path)
     sources = [Path(p) for p in programs]
+    # a sanitized copy is compiled from the sources the binary names, and only from those in
+    # the course or the build (grader/sanitized.py): a program from elsewhere is copied in
+    inside = Path(dest).resolve()
+    for i, src in enumerate(sources):
+        if inside not in src.resolve().parents:
+            (inside / "src").mkdir(parents=True, exist_ok=True)
+            sources[i] = Path(shutil.copy(src, inside / "src" / src.name))
     if lib:
         own = {p.name for p in sources}
         sources += [p for name, p in sorted(program_sources(lesson).items()) if name not in own]

@@ -381,6 +381,18 @@ class Program:
                 pass        # a thread that ended meanwhile
         return total / 1e9
 
+    def runnable_seconds(self):
+        """Time the main thread has spent running or waiting for a CPU so far
+        (/proc/PID/schedstat), or None where the kernel keeps no such count.  Unlike CPU
+        time it does not depend on the machine's load: a busy loop is runnable all the
+        time even when it gets little CPU, a program asleep in poll() not at all."""
+        try:
+            with open(f"/proc/{self.pid}/schedstat") as f:
+                run, wait = f.read().split()[:2]
+        except (OSError, ValueError):
+            return None
+        return (int(run) + int(wait)) / 1e9
+
     def wait_blocked(self, timeout=1.0):
         """Wait until the program sleeps in a system call (state S: accept, read,
         recvfrom...), e.g. before sending a signal that must interrupt that call: sent

@@ -33,7 +33,10 @@ REPO = Path(__file__).resolve().parent.parent
 COMMON_FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-pthread", "-fno-omit-frame-pointer"]
 KINDS = {
     # kind: (compiler flags, a symbol every instrumented binary contains)
-    "address": (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"], b"__asan_init"),
+    # pattern-filled locals: a field never set (an epoll_event's data, say) is garbage that
+    # crashes at once, instead of whatever the stack held -- often, by luck, the right value
+    "address": (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                 "-ftrivial-auto-var-init=pattern"], b"__asan_init"),
     "thread": (["-fsanitize=thread"], b"__tsan_init"),
 }
 ENV = {

@@ -10,12 +10,14 @@
 
 #include "common.h"
 
-static int parse_seconds_or_die(const char *text, const char *what)
+/* A whole number 1..max: the kernel refuses TCP_KEEPIDLE/TCP_KEEPINTVL above 32767 and
+ * TCP_KEEPCNT above 127 (EINVAL). */
+static int parse_option_or_die(const char *text, const char *what, long max)
 {
     char *end;
     errno = 0;
     long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < 1 || value > 32767)
+    if (errno != 0 || end == text || *end != '\0' || value < 1 || value > max)
         fatal(0, "invalid %s '%s'", what, text);
     return (int)value;
 }
@@ -40,9 +42,9 @@ int main(int argc, char **argv)
     if (argc != 3 && argc != 6)
         fatal(0, "usage: %s HOST PORT [IDLE_S INTERVAL_S COUNT]", argv[0]);
     uint16_t port = parse_port_or_die(argv[2]);
-    int idle_s = argc == 6 ? parse_seconds_or_die(argv[3], "IDLE_S") : 10;
-    int interval_s = argc == 6 ? parse_seconds_or_die(argv[4], "INTERVAL_S") : 5;
-    int count = argc == 6 ? parse_seconds_or_die(argv[5], "COUNT") : 3;
+    int idle_s = argc == 6 ? parse_option_or_die(argv[3], "IDLE_S", 32767) : 10;
+    int interval_s = argc == 6 ? parse_option_or_die(argv[4], "INTERVAL_S", 32767) : 5;
+    int count = argc == 6 ? parse_option_or_die(argv[5], "COUNT", 127) : 3;
 
     int fd = tcp_connect_or_die(argv[1], port);
     enable_keepalive(fd, idle_s, interval_s, count);

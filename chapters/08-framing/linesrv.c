@@ -80,7 +80,10 @@ static void serve(int conn, char *storage, char *line, size_t maxline)
         size_t len = 0;
         switch (next_line(&lb, maxline, line, &len)) {
         case LINE_OK:
-            printf("line: %s\n", line);
+            /* the line as it is, NUL bytes included: "%s" would stop at the first */
+            printf("line: ");
+            fwrite(line, 1, len, stdout);
+            putchar('\n');
             line[len] = '\n';                       /* the echo: the line, LF-terminated */
             if (writen(conn, line, len + 1) < 0) {
                 warning(errno, "write");
@@ -104,7 +107,8 @@ static size_t parse_maxline_or_die(const char *text)
     char *end;
     errno = 0;
     unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v == 0 || v > MAXLINE_LIMIT || text[0] == '-')
+    /* digits only: strtoul alone would take " 12", "+12" and "-1" */
+    if (text[strspn(text, "0123456789")] != '\0' || errno != 0 || end == text || v == 0 || v > MAXLINE_LIMIT)
         fatal(0, "invalid MAXLINE '%s' (1..%u)", text, MAXLINE_LIMIT);
     return (size_t)v;
 }

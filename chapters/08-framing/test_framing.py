@@ -5,11 +5,13 @@ what the board shows.  The programs run as AddressSanitizer builds (see
 grader/sanitized.py), so a write one byte past a buffer stops the program and the
 report names the line.
 """
+import re
 import struct
 
 import pytest
 
-from grader import GradeFailure, expect, needs_netns, points, sanitizer_report, swapped32, use_sanitized_programs
+from grader import (GradeFailure, contract, expect, needs_netns, points, rejects_argument, sanitizer_report,
+                    swapped32, use_sanitized_programs)
 
 TIMEOUT = 2.0
 PROMPT = 1.0          # "promptly": a rejection must not wait for bytes that never come
@@ -31,7 +33,7 @@ def crash_hint(prog):
     if sanitizer_report(prog):
         return ("AddressSanitizer stopped it at the line named under `sanitizer`: a write or read "
                 "past the end of a buffer. A buffer of N bytes has indexes 0..N-1, so N bytes of "
-                "data leave no room for a '\\0' -- print a frame with \"%.*s\", and count the "
+                "data leave no room for a '\\0' -- print a frame with fwrite(), and count the "
                 "'\\0' and the \"\\r\\n\" when you size or check a line")
     return None
 
@@ -87,18 +89,112 @@ def start(lab, name, limit):
     return prog, port
 
 
+# -- both servers ----------------------------------------------------------------
+# The servers differ in their messages only: what a test sends and expects back.
+
+def message(name, text):
+    return frame(text) if name == "framesrv" else (text + "\n").encode()
+
+
+def printed(name, text):
+    return f"received {len(text)} bytes: {text}" if name == "framesrv" else f"line: {text}"
+
+
+def expect_served(srv, name, peer, text, what):
+    srv.expect_line(re.escape(printed(name, text)), timeout=TIMEOUT,
+                    expected=f"{name} prints `{printed(name, text)}` {what}")
+    want = message(name, text)
+    try:
+        got = peer.recv_exactly(len(want), what=f"the echo {want!r} {what}")
+    except GradeFailure as e:
+        raise explain_crash(e, srv)
+    expect(got == want, expected=f"the echo {want!r} {what}", happened=f"got {got!r}")
+
+
+def expect_answer(srv, name, peer, text):
+    """The line printed next and the echo, judged as each program's own tests do."""
+    if name == "framesrv":
+        expect_frame_line(srv, text.encode())
+        expect_echo(srv, peer, text.encode())
+    else:
+        expect_line_out(srv, text)
+        expect_line_echo(srv, peer, text)
+
+
+def serves_clients_in_turn(lab, name, limit):
+    srv, port = start(lab, name, limit)
+    listening = lab.listening(srv, local_port=port)
+    expect(listening and listening[0].local_host == "0.0.0.0",
+           expected=f"{name} listens on 0.0.0.0:{port} (every address)",
+           happened=f"it listens on {listening[0].local}" if listening else "no listening socket",
+           hint="tcp_listen_or_die(NULL, port, ...) binds INADDR_ANY", sockets=lab.sockets_text)
+    first = lab.connect(port)
+    second = lab.connect(port)      # waits in the backlog while the first is served
+    first.send(message(name, "first client"))
+    expect_answer(srv, name, first, "first client")
+    first.close()
+    line = next_line(srv, f"{name} prints `connection closed` when the first client leaves")
+    expect(line == "connection closed",
+           expected=f"{name} prints `connection closed` when the first client leaves",
+           happened=f"it printed `{shown(line)}`")
+    second.send(message(name, "second client"))
+    expect_answer(srv, name, second, "second client")
+
+
+def survives_a_client_that_leaves(lab, name, limit):
+    srv, port = start(lab, name, limit)
+    busy = lab.connect(port)
+    busy.send(message(name, "hold on"))
+    expect_served(srv, name, busy, "hold on", "to the first client")
+    # while the server serves `busy`, `gone` sends three messages and closes (FIN): the
+    # server reads them only after that, so its first echo meets a closed socket (whose
+    # kernel answers RST) and its second one a reset connection -- SIGPIPE unless ignored
+    gone = lab.connect(port)
+    gone.send(b"".join(message(name, f"message {i}") for i in range(1, 4)))
+    gone.close()
+    busy.close()
+    try:
+        last = lab.connect(port)
+        last.send(message(name, "anyone there?"))
+        expect_served(srv, name, last, "anyone there?",
+                      "to the client after one that left without reading its echoes")
+    except GradeFailure as failure:
+        if srv.wait_exit(0.3) is None:
+            raise
+        raise GradeFailure(
+            expected=f"{name} keeps serving after a client closed before reading its echoes",
+            happened=f"it {srv.status()}",
+            hint="a write to a connection the peer has closed raises SIGPIPE, which kills the "
+                 "process: signal(SIGPIPE, SIG_IGN) (given in main) turns it into an EPIPE error "
+                 "that ends that connection only") from failure
+
+
 # -- framesrv -------------------------------------------------------------------
 
 FRAME_HINT = ("one read() returns whatever has arrived so far -- a piece of a frame, or several "
               "frames: keep reading until you have the 4 header bytes, then exactly LEN payload bytes")
 
 
+def shown(text):
+    """A line as the report shows it: NUL and CR bytes visible."""
+    return text.replace("\0", "\\0").replace("\r", "\\r")
+
+
+def cut_at_nul(line):
+    """The line as printf("%.*s") prints it: up to the first NUL byte (allowed)."""
+    return line.split("\0", 1)[0].strip()
+
+
 def expect_frame_line(srv, payload, hint=FRAME_HINT):
     text = payload.decode()
     want = f"received {len(payload)} bytes: {text}".strip()
-    line = next_line(srv, f"framesrv prints `{want}`", hint=hint)
+    line = next_line(srv, f"framesrv prints `{shown(want)}`", hint=hint)
     hint = swap_hint(line, len(payload)) or hint
-    expect(line == want, expected=f"framesrv prints `{want}`", happened=f"it printed `{line}`", hint=hint)
+    if line.startswith(want) and line != want:
+        hint = ("more than the payload was printed: it is not NUL-terminated, so printf(\"%s\") "
+                "reads on past its end -- print exactly LEN bytes (fwrite, or \"%.*s\")")
+    expect(line in (want, cut_at_nul(want)), expected=f"framesrv prints `{shown(want)}`",
+           happened=f"it printed `{shown(line)}`", hint=hint)
 
 
 def expect_echo(srv, peer, payload, hint=None):
@@ -122,6 +218,14 @@ def expect_closed(peer, srv, what):
                            hint="return from the connection's loop and close() the socket")
 
 
+@contract("framesrv", "listening on PORT")
+@points(1)
+def test_framesrv_serves_clients_one_after_another(lab):
+    """framesrv listens on every address and serves a second client after the first"""
+    serves_clients_in_turn(lab, "framesrv", 128)
+
+
+@contract("framesrv", "reads frames:", "for each frame prints")
 @points(2)
 def test_framesrv_frame_sent_one_byte_at_a_time(lab):
     """a frame sent one byte at a time is received whole"""
@@ -133,6 +237,7 @@ def test_framesrv_frame_sent_one_byte_at_a_time(lab):
     expect_echo(srv, peer, payload)
 
 
+@contract("framesrv", "reads frames:", "for each frame prints")
 @points(2)
 def test_framesrv_frames_coalesced_in_one_write(lab):
     """three frames in one write come out as three frames"""
@@ -147,6 +252,20 @@ def test_framesrv_frames_coalesced_in_one_write(lab):
         expect_echo(srv, peer, p)
 
 
+@contract("framesrv", "NUL bytes included")
+@points(1)
+def test_framesrv_payload_with_nul_bytes(lab):
+    """a payload with NUL bytes is echoed whole"""
+    srv, port = start(lab, "framesrv", 128)
+    peer = lab.connect(port)
+    payload = b"\0lead\0 middle\0end"
+    peer.send(frame(payload))
+    expect_frame_line(srv, payload, hint="print the LEN payload bytes and nothing after them: the "
+                      "payload is not NUL-terminated, so printf(\"%s\") reads on past it")
+    expect_echo(srv, peer, payload, hint="send back all LEN bytes of the payload, NUL bytes included")
+
+
+@contract("framesrv", "reads frames:")
 @points(2)
 def test_framesrv_split_at_the_header_payload_boundary(lab):
     """a frame split after its header, and inside its payload, is received whole"""
@@ -162,6 +281,7 @@ def test_framesrv_split_at_the_header_payload_boundary(lab):
     expect_echo(srv, peer, payload)
 
 
+@contract("framesrv", "a 4-byte length in network byte order")
 @points(2)
 def test_framesrv_length_in_network_byte_order(lab):
     """the length is read with ntohl and the echo written with htonl"""
@@ -173,6 +293,7 @@ def test_framesrv_length_in_network_byte_order(lab):
     expect_echo(srv, peer, b"hello")
 
 
+@contract("framesrv", "0 is a valid length")
 @points(1)
 def test_framesrv_empty_frame_is_a_frame(lab):
     """a frame of length 0 is a message, not the end of the connection"""
@@ -189,6 +310,7 @@ def test_framesrv_empty_frame_is_a_frame(lab):
     expect_echo(srv, peer, b"x")
 
 
+@contract("framesrv", "a length greater than MAXLEN", "whoever ends it")
 @points(2)
 def test_framesrv_oversize_length_rejected_promptly(lab):
     """a length above MAXLEN is rejected at once, and the server goes on"""
@@ -202,7 +324,9 @@ def test_framesrv_oversize_length_rejected_promptly(lab):
     expect(line == want, expected=f"framesrv prints `{want}`", happened=f"it printed `{line}`",
            hint=swap_hint(line, 65535) or hint)
     expect_closed(peer, srv, "framesrv closes that connection")
-    srv.expect_line("connection closed", expected="framesrv prints `connection closed`")
+    srv.expect_line("connection closed", expected="framesrv prints `connection closed` after rejecting a frame",
+                    hint="every connection's end prints `connection closed`, whoever ended it: print "
+                         "it after close(), on every path out of the connection's loop")
     still_running(srv, "framesrv keeps serving after rejecting a frame",
                   "reject the frame by closing the connection, not by exiting")
     again = lab.connect(port)
@@ -211,6 +335,7 @@ def test_framesrv_oversize_length_rejected_promptly(lab):
     expect_echo(srv, again, b"next")
 
 
+@contract("framesrv", "exactly MAXLEN bytes is accepted")
 @points(2)
 def test_framesrv_frame_of_exactly_maxlen(lab):
     """a frame of exactly MAXLEN bytes fits; MAXLEN + 1 does not"""
@@ -219,7 +344,7 @@ def test_framesrv_frame_of_exactly_maxlen(lab):
     full = b"0123456789abcdef"
     peer.send(frame(full))
     hint = ("MAXLEN bytes must fit: reject only LEN > MAXLEN, and do not store a '\\0' after a "
-            "full buffer (print it with \"%.*s\")")
+            "full buffer (print it with fwrite())")
     expect_frame_line(srv, full, hint=hint)
     expect_echo(srv, peer, full)
     still_running(srv, "framesrv survives a frame of exactly MAXLEN bytes")
@@ -231,6 +356,7 @@ def test_framesrv_frame_of_exactly_maxlen(lab):
     expect_closed(peer, srv, "framesrv closes the connection after the oversize frame")
 
 
+@contract("framesrv", "EOF between frames", "whoever ends it")
 @points(2)
 def test_framesrv_truncated_frame_then_eof_closes(lab):
     """a frame cut short by EOF is a closed connection, not a message"""
@@ -254,6 +380,23 @@ def test_framesrv_truncated_frame_then_eof_closes(lab):
     expect_frame_line(srv, b"whole")
 
 
+@contract("framesrv", "leaves without reading its echoes")
+@points(2)
+def test_framesrv_survives_a_client_that_leaves_without_reading(lab):
+    """a client that closes before reading its echoes never kills framesrv"""
+    survives_a_client_that_leaves(lab, "framesrv", 128)
+
+
+@contract("framesrv", "MAXLEN is decimal digits only")
+@points(1)
+def test_framesrv_rejects_an_invalid_maxlen(lab):
+    """framesrv refuses a MAXLEN that is not a whole number 1..1048576"""
+    for bad in ("12abc", "0", "1048577"):
+        rejects_argument(lab, "framesrv", (lab.port(), bad), "MAXLEN", bad)
+    start(lab, "framesrv", 1048576)     # the largest is fine
+
+
+@contract("framesrv", "in one piece")
 @needs_netns
 @points(1)
 def test_framesrv_echo_leaves_in_one_segment(lab):
@@ -284,10 +427,13 @@ LINE_HINT = ("keep one buffer per connection: bytes that arrived after the end o
 
 def expect_line_out(srv, text, hint=LINE_HINT):
     want = f"line: {text}".strip()
-    line = next_line(srv, f"linesrv prints `{want}`", hint=hint)
+    line = next_line(srv, f"linesrv prints `{shown(want)}`", hint=hint)
     if line != want and line.startswith("line: ") and want.endswith(line[len("line: "):]):
         hint = LINE_HINT    # the start of the line went missing with the previous read
-    expect(line == want, expected=f"linesrv prints `{want}`", happened=f"it printed `{line}`", hint=hint)
+    if not text and line != want:
+        hint = "an empty line (a lone \"\\n\" or \"\\r\\n\") is a line too: print `line: ` and echo \"\\n\""
+    expect(line in (want, cut_at_nul(want)), expected=f"linesrv prints `{shown(want)}`",
+           happened=f"it printed `{shown(line)}`", hint=hint)
 
 
 def expect_line_echo(srv, peer, text, hint=LINE_HINT):
@@ -300,6 +446,14 @@ def expect_line_echo(srv, peer, text, hint=LINE_HINT):
            hint="echo the line without its terminator, followed by a single \\n")
 
 
+@contract("linesrv", "listening on PORT")
+@points(1)
+def test_linesrv_serves_clients_one_after_another(lab):
+    """linesrv listens on every address and serves a second client after the first"""
+    serves_clients_in_turn(lab, "linesrv", 64)
+
+
+@contract("linesrv", "arrive in one segment are all handled")
 @points(2)
 def test_linesrv_pipelined_lines_in_one_write(lab):
     """three lines sent in one write are all received"""
@@ -313,6 +467,7 @@ def test_linesrv_pipelined_lines_in_one_write(lab):
         expect_line_echo(srv, peer, l)
 
 
+@contract("linesrv", "split over many segments")
 @points(1)
 def test_linesrv_line_split_across_writes(lab):
     """a line that arrives in pieces is received whole"""
@@ -324,6 +479,7 @@ def test_linesrv_line_split_across_writes(lab):
     expect_line_echo(srv, peer, "hello wide world", hint=hint)
 
 
+@contract("linesrv", "a line ends at", "an empty one too")
 @points(1)
 def test_linesrv_crlf_ends_a_line(lab):
     """CRLF and LF both end a line; the terminator is not part of it"""
@@ -337,6 +493,35 @@ def test_linesrv_crlf_ends_a_line(lab):
         expect_line_echo(srv, peer, text, hint=hint)
 
 
+@contract("linesrv", "anywhere else is ordinary data")
+@points(1)
+def test_linesrv_lone_cr_is_data(lab):
+    """a \\r that is not right before the \\n is part of the line"""
+    srv, port = start(lab, "linesrv", 64)
+    peer = lab.connect(port)
+    peer.send("a\rb\n\rlead\n")
+    hint = ("only '\\n' ends a line (with one '\\r' right before it): a lone '\\r' is an ordinary "
+            "byte of the line")
+    expect_line_out(srv, "a\rb", hint=hint)
+    expect_line_out(srv, "\rlead", hint=hint)
+    expect_line_echo(srv, peer, "a\rb", hint=hint)
+    expect_line_echo(srv, peer, "\rlead", hint=hint)
+
+
+@contract("linesrv", "NUL bytes included")
+@points(1)
+def test_linesrv_line_with_nul_bytes(lab):
+    """a line with NUL bytes is echoed whole"""
+    srv, port = start(lab, "linesrv", 64)
+    peer = lab.connect(port)
+    peer.send(b"nul\0in the\0line\n")
+    expect_line_out(srv, "nul\0in the\0line")
+    expect_line_echo(srv, peer, "nul\0in the\0line",
+                     hint="the line is bytes, not a C string: echo all its bytes (keep its length), "
+                          "not strlen() of it")
+
+
+@contract("linesrv", "up to MAXLINE bytes")
 @points(2)
 def test_linesrv_line_of_exactly_maxline(lab):
     """a line of exactly MAXLINE bytes fits, with LF or CRLF"""
@@ -352,6 +537,7 @@ def test_linesrv_line_of_exactly_maxline(lab):
     still_running(srv, "linesrv survives lines of exactly MAXLINE bytes")
 
 
+@contract("linesrv", "line too long (max MAXLINE)", "the end of every connection")
 @points(2)
 def test_linesrv_overlong_line_rejected(lab):
     """a line longer than MAXLINE is rejected without overflowing"""
@@ -368,13 +554,16 @@ def test_linesrv_overlong_line_rejected(lab):
         expect(line == want, expected=f"for {label!r}, linesrv prints `{want}`",
                happened=f"it printed `{line}`", hint=hint)
         expect_closed(peer, srv, "linesrv closes that connection")
-        srv.expect_line("connection closed", expected="linesrv prints `connection closed`")
+        srv.expect_line("connection closed", expected="linesrv prints `connection closed` after rejecting a line",
+                        hint="every connection's end prints `connection closed`: print it after close(), "
+                             "on every path out of the connection's loop")
     still_running(srv, "linesrv keeps serving after an overlong line", "close the connection, do not exit")
     peer = lab.connect(port)
     peer.send("fine\n")
     expect_line_out(srv, "fine")
 
 
+@contract("linesrv", "EOF closes the connection", "the end of every connection")
 @points(1)
 def test_linesrv_unterminated_line_then_eof_dropped(lab):
     """an unfinished line cut by EOF is dropped and the connection ends"""
@@ -389,3 +578,19 @@ def test_linesrv_unterminated_line_then_eof_dropped(lab):
            happened=f"it printed `{line}`", hint=hint)
     expect_line_echo(srv, peer, "whole", hint=hint)
     expect_closed(peer, srv, "linesrv closes its side too")
+
+
+@contract("linesrv", "leaves without reading its echoes")
+@points(2)
+def test_linesrv_survives_a_client_that_leaves_without_reading(lab):
+    """a client that closes before reading its echoes never kills linesrv"""
+    survives_a_client_that_leaves(lab, "linesrv", 64)
+
+
+@contract("linesrv", "MAXLINE is decimal digits only")
+@points(1)
+def test_linesrv_rejects_an_invalid_maxline(lab):
+    """linesrv refuses a MAXLINE that is not a whole number 1..1048576"""
+    for bad in ("0", "12abc", "1048577"):
+        rejects_argument(lab, "linesrv", (lab.port(), bad), "MAXLINE", bad)
+    start(lab, "linesrv", 1048576)      # the largest is fine

@@ -6,22 +6,28 @@ two servers (pollsrv, and epollsrv in both trigger modes) share most tests, with
 crowds of grader clients.  CPU time and descriptors come from /proc.
 """
 import random
+import re
 import resource
 import select
+import shutil
+import signal
 import socket
 import threading
 import time
 
 import pytest
 
-from grader import GradeFailure, expect, points
+from grader import (GradeFailure, contract, expect, points, poll_until, proc_stat, rejects_argument,
+                    sanitizer_report, skip, use_sanitized_programs)
 from grader import probes
 
 ROT13 = bytes.maketrans(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     b"nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM")
-IDLE_WINDOW = 0.4       # seconds of CPU sampling
-IDLE_CPU = 0.04         # CPU seconds allowed in that window (a busy loop uses ~all of it)
+IDLE_WINDOW = 0.3       # seconds of CPU sampling
+IDLE_CPU = 0.03         # CPU seconds allowed in that window: 10 % (a busy loop gets 20 % or
+                        # more even on a loaded machine)
+POLL_FD_LIMIT = 1024    # pollsrv's descriptor limit in the EMFILE test (never less)
 SPIN_HINT_EPOLLOUT = ("ask for EPOLLOUT/POLLOUT only while replies are waiting to be sent: a socket "
                       "with room in its send buffer is writable all the time")
 
@@ -32,11 +38,23 @@ def rot13(data):
     return data.translate(ROT13)
 
 
-def cpu_over(prog, seconds):
-    """CPU seconds the program used during `seconds` of wall time (time is the behaviour)."""
-    before = prog.cpu_seconds()
-    time.sleep(seconds)
-    return prog.cpu_seconds() - before
+def busy_loop(prog, seconds):
+    """How the program spent `seconds` of wall time when it did not sleep -- None if it
+    slept.  A busy loop uses IDLE_CPU or more, or, on a loaded machine where it gets little
+    CPU, stays runnable (running or waiting for a CPU) at least half of the time."""
+    cpu, ready = prog.cpu_seconds(), prog.runnable_seconds()
+    start = time.monotonic()
+    time.sleep(seconds)         # the waiting is the behaviour under test
+    window = time.monotonic() - start
+    cpu = prog.cpu_seconds() - cpu
+    after = prog.runnable_seconds()
+    runnable = None if ready is None or after is None else after - ready
+    if cpu < IDLE_CPU * window / IDLE_WINDOW and (runnable is None or runnable < window / 2):
+        return None
+    return (f"it used {cpu:.2f} s of CPU in {window:.2f} s"
+            + (f" and was runnable (running, or waiting for a CPU) {runnable:.2f} s of them"
+               if runnable is not None else "")
+            + ": a busy loop")
 
 
 # -- mclient -------------------------------------------------------------------------
@@ -48,6 +66,7 @@ def start_client(lab):
     return prog, peer
 
 
+@contract("mclient", "also while stdin is idle")
 @points(2)
 def test_mclient_prints_what_the_server_sends_unprompted(lab):
     """mclient prints data the server sends while nobody types"""
@@ -58,8 +77,13 @@ def test_mclient_prints_what_the_server_sends_unprompted(lab):
         peer.send(text + "\n")
         prog.expect_line(text, timeout=1.0,
                          expected=f"mclient prints `{text}` within 1 s, with stdin idle", hint=hint)
+    peer.send(b"with a NUL\0inside\n")
+    prog.expect_line(re.escape("with a NUL\0inside"), timeout=1.0,
+                     expected="mclient prints `with a NUL\\0inside`, NUL byte included",
+                     hint="write to stdout the n bytes read() returned: strlen() and printf(\"%s\") stop at a NUL")
 
 
+@contract("mclient", "as soon as they are typed")
 @points(1)
 def test_mclient_sends_stdin_and_prints_replies(lab):
     """mclient sends what is typed and prints the replies"""
@@ -72,8 +96,21 @@ def test_mclient_sends_stdin_and_prints_replies(lab):
         peer.send(f"reply to {text}\n")
         prog.expect_line(f"reply to {text}", expected=f"mclient prints `reply to {text}`",
                          hint="copy every byte from the socket to stdout as it arrives")
+    prog.write_stdin("two lines\nin one write\n")
+    hint = ("fgets()/getline() read ahead: stdio pulls both lines into its own buffer, where select() "
+            "cannot see the second one. read() the descriptor and send all you got")
+    for text in ("two lines", "in one write"):
+        got = peer.recv_line(what=f"the line `{text}` within 1 s (two lines typed at once)",
+                             timeout=1.0, hint=hint)
+        expect(got == text, expected=f"the line `{text}`", happened=f"got `{got}`", hint=hint)
+    prog.write_stdin(b"a NUL\0byte\n")
+    got = peer.recv_exactly(11, what="the 11 bytes `a NUL\\0byte\\n`, NUL byte included",
+                            hint="send the bytes read() returned, all n of them: strlen() stops at a NUL")
+    expect(got == b"a NUL\0byte\n", expected="the bytes b'a NUL\\x00byte\\n'", happened=f"got {got!r}",
+           hint="send the bytes read() returned, all n of them: strlen() stops at a NUL")
 
 
+@contract("mclient", "while stdin is still open")
 @points(2)
 def test_mclient_notices_server_close_at_once(lab):
     """mclient notices at once that the server closed, even with stdin idle"""
@@ -91,6 +128,7 @@ def test_mclient_notices_server_close_at_once(lab):
            happened=f"it {prog.status()}", hint=hint)
 
 
+@contract("mclient", "end of stdin")
 @points(2)
 def test_mclient_half_closes_after_stdin_eof(lab):
     """after stdin ends mclient half-closes, then prints the rest until the server closes"""
@@ -114,6 +152,7 @@ def test_mclient_half_closes_after_stdin_eof(lab):
     prog.expect_exit(0, expected="mclient exits 0 after `server closed`")
 
 
+@contract("mclient", "uses no CPU")
 @points(2)
 def test_mclient_does_not_spin_after_stdin_eof(lab):
     """after stdin ends mclient sleeps, it does not spin"""
@@ -123,10 +162,10 @@ def test_mclient_does_not_spin_after_stdin_eof(lab):
            happened="no FIN arrived",
            hint="at the end of stdin, shutdown(fd, SHUT_WR)")
     prog.expect_running("mclient keeps running while the server has not closed")
-    cpu = cpu_over(prog, IDLE_WINDOW)
-    expect(cpu < IDLE_CPU,
+    busy = busy_loop(prog, IDLE_WINDOW)
+    expect(busy is None,
            expected=f"mclient uses no CPU while it waits for the server (< {IDLE_CPU} s in {IDLE_WINDOW} s)",
-           happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop",
+           happened=busy,
            hint="at EOF stdin stays readable forever, so select() returns at once, forever: "
                 "FD_CLR(0, ...) from the set you watch once read() on stdin returned 0")
     peer.close()
@@ -216,8 +255,12 @@ def recv_replies(socks, wants, timeout):
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        r, _, _ = select.select(list(pending)[:1000], [], [], min(left, 0.2))
-        for s in r:
+        poller = select.poll()      # select() stops at descriptor 1023; the EMFILE test holds more
+        by_fd = {s.fileno(): s for s in pending}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(min(left, 0.2) * 1000):
+            s = by_fd[fd]
             try:
                 chunk = s.recv(1 << 20)
             except ConnectionResetError:
@@ -259,6 +302,8 @@ def describe(data, state):
     return (f"{text} and then {tail[state]}" if data else tail[state])
 
 
+@contract("pollsrv", "the protocol:", "bytes of an unfinished line wait")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_answers_each_line_in_rot13(lab, variant):
@@ -297,11 +342,18 @@ def test_server_answers_each_line_in_rot13(lab, variant):
            happened=f"more arrived: {peer.buffer[:60]!r}", hint=hint)
 
 
+@contract("pollsrv", "backlog ≥ 300", "serves any number of clients at once")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_serves_many_clients_at_once(lab, variant, crowd):
     """300 clients at once each get their own replies, unmixed"""
     srv, port = start_server(lab, variant)
+    listening = lab.listening(srv, local_port=port)
+    expect(listening and listening[0].local_host == "0.0.0.0",
+           expected=f"{srv.name} listens on 0.0.0.0:{port} (every address)",
+           happened=f"it listens on {listening[0].local}" if listening else "no listening socket",
+           hint="tcp_listen_or_die(NULL, port, ...) binds INADDR_ANY", sockets=lab.sockets_text)
     rng = random.Random(9)
     clients = crowd(port).connect(300)
     msgs = {s: f"client {i:03d} says {rng.choice(['hi', 'hello', 'good day'])} #{rng.randrange(10**6)}\n".encode()
@@ -336,6 +388,8 @@ def test_server_serves_many_clients_at_once(lab, variant, crowd):
                   "state by connection, and write the reply to the socket it came from"))
 
 
+@contract("pollsrv", "serves any number of clients at once", "bytes of an unfinished line wait")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(1)
 def test_server_unfinished_line_does_not_block_others(lab, variant):
@@ -352,6 +406,12 @@ def test_server_unfinished_line_does_not_block_others(lab, variant):
                                   "read() on a socket with half a line blocks the whole server")
     expect(got == rot13("quick question\n"), expected=f"the reply {rot13('quick question')!r}",
            happened=f"got {got!r}", hint=LINE_HINT)
+    quiet = slow.expect_silence(0.05)
+    expect(quiet, expected="nothing comes back for a line whose \\n has not arrived",
+           happened=lambda: f"the unfinished line was answered: {bytes(slow.buffer[:60])!r}",
+           hint=SPLIT_HINT if slow.buffer.endswith(b"\n") else
+           "answer a line only once its '\\n' is in the buffer: keep the bytes before it and wait "
+           "for the rest")
     slow.send("ne after all\n")
     want = rot13("I will never finish this line after all\n")
     got = slow.recv_exactly(len(want), timeout=1.0, what=f"the reply {want!r}", hint=LINE_HINT)
@@ -360,6 +420,8 @@ def test_server_unfinished_line_does_not_block_others(lab, variant):
            hint=SPLIT_HINT if got.count(b"\n") != 1 or not got.endswith(b"\n") else LINE_HINT)
 
 
+@contract("pollsrv", "a client's EOF, reset or error")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(1)
 def test_server_survives_a_client_reset(lab, variant):
@@ -398,6 +460,8 @@ def wait_sockets(prog, want, ignore, timeout):
     return held
 
 
+@contract("pollsrv", "a client's EOF, reset or error")
+@contract("epollsrv", "every bullet of", "after a client's EOF")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_closes_finished_clients(lab, variant, crowd):
@@ -443,6 +507,8 @@ def test_server_closes_finished_clients(lab, variant, crowd):
     srv.expect_running(f"{srv.name} keeps running")
 
 
+@contract("pollsrv", "Idle, it sleeps")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_idle_uses_no_cpu(lab, variant, crowd):
@@ -455,15 +521,17 @@ def test_server_idle_uses_no_cpu(lab, variant, crowd):
     clients[0].sendall(b"an unfinished line")
     clients[1].shutdown(socket.SHUT_WR)
     recv_replies(clients[1:2], {clients[1]: b"?"}, timeout=1.0)     # the server closes it
-    cpu = cpu_over(srv, IDLE_WINDOW)
+    busy = busy_loop(srv, IDLE_WINDOW)
     hint = ("the only place to wait is poll()/epoll_wait() with no timeout. "
             + SPIN_HINT_EPOLLOUT + "; and once read() returned 0, stop asking for input "
             "(an EOF stays readable forever)")
-    expect(cpu < IDLE_CPU,
+    expect(busy is None,
            expected=f"{srv.name} uses no CPU while 50 clients are idle (< {IDLE_CPU} s in {IDLE_WINDOW} s)",
-           happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop", hint=hint)
+           happened=busy, hint=hint)
 
 
+@contract("pollsrv", "the protocol:")
+@contract("epollsrv", "every bullet of", "A burst of any size")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(2)
 def test_server_answers_a_burst_bigger_than_one_read(lab, variant):
@@ -483,6 +551,103 @@ def test_server_answers_a_burst_bigger_than_one_read(lab, variant):
     expect(got == want, expected=f"every one of the {lines} lines answered, in order",
            happened=lambda: difference(got, want),
            hint=SPLIT_HINT if got.count(b"\n") != lines else LINE_HINT)
+
+
+def pause(prog):
+    """SIGSTOP, and wait (bounded) until it took effect: no event tells another process."""
+    prog.signal(signal.SIGSTOP)
+    poll_until(lambda: (proc_stat(prog.pid) or ["T"])[0] in ("T", "t"), 1.0, interval=0.002)
+
+
+@contract("pollsrv", "leaves without reading its replies")
+@contract("epollsrv", "every bullet of")
+@pytest.mark.parametrize("variant", SERVERS)
+@points(1)
+def test_server_survives_a_client_that_leaves_without_reading(lab, variant):
+    """a client that closes before reading its replies never kills the server"""
+    srv, port = start_server(lab, variant)
+    own = sockets_of(srv)
+    gone = lab.connect(port)
+    # the server is paused while the client sends two lines and closes: it reads them
+    # after the FIN, so its first reply meets a closed socket (whose kernel answers RST)
+    # and the next one a reset connection -- SIGPIPE, unless ignored
+    pause(srv)
+    try:
+        gone.send(b"A" * 100 + b"\n" + b"B" * 8000 + b"\n")
+        gone.close()
+    finally:
+        srv.signal(signal.SIGCONT)
+    died = GradeFailure(
+        expected=f"{srv.name} keeps serving after a client closed before reading its replies",
+        happened="", hint="a write to a connection the client has closed raises SIGPIPE, which "
+                          "kills the process: signal(SIGPIPE, SIG_IGN) at the start (or MSG_NOSIGNAL "
+                          "on every send) turns it into an EPIPE error that ends that connection only")
+    try:
+        last = lab.connect(port)
+        last.send("still there?\n")
+        got = last.recv_exactly(13, timeout=1.5, what="the next client is still served")
+    except GradeFailure as e:
+        if srv.wait_exit(0.3) is None:
+            raise
+        died.happened = f"it {srv.status()}"
+        raise died from e
+
+    def clients_held():
+        try:
+            return len(sockets_of(srv, own))
+        except OSError:
+            return 0        # it is gone
+    # it may answer `last` before it is done with `gone`: wait (bounded) until it let go of
+    # gone's socket -- then it must still be running
+    poll_until(lambda: not srv.running() or clients_held() <= 1, 1.5)
+    if srv.wait_exit(0.1) is not None:
+        died.happened = f"it {srv.status()}"
+        raise died
+    expect(got == rot13("still there?\n"), expected="the rot13 reply", happened=f"got {got!r}")
+
+
+@contract("epollsrv", "another mode")
+@points(1)
+def test_epollsrv_rejects_an_unknown_mode(lab):
+    """epollsrv refuses a mode other than lt or et"""
+    for bad in ("edge", "l"):
+        rejects_argument(lab, "epollsrv", (lab.port(), bad), "mode", bad)
+
+
+READ_CALL = re.compile(r"^(?:\[pid +\d+\] )?(read|recv|recvfrom)\((\d+), .*?, (\d+)[,)]", re.M)
+
+
+@contract("epollsrv", "at most 4096 bytes")
+@points(1)
+def test_epollsrv_reads_at_most_read_chunk(lab):
+    """epollsrv asks each read() for at most READ_CHUNK (4096) bytes"""
+    variant = ("epollsrv", "et")     # where reads loop until EAGAIN (the same code reads in lt)
+    if not shutil.which("strace"):
+        skip("missing-tool", "strace is not installed (tools/setup.sh installs it)")
+    srv, port = start_server(lab, variant)
+    out = lab.data_dir() / f"strace-{srv.pid}.txt"     # not where the program can write
+    tracer = lab.start_command("strace", ["strace", "-s", "0", "-e", "trace=read,recvfrom",
+                                          "-e", "signal=none", "-o", out, "-p", str(srv.pid)],
+                               rights="grader")         # to trace the program, strace needs ours
+    if not tracer.wait_stderr(r"attached", 2.0):
+        tracer.wait_exit(0.5)
+        skip("unsupported", f"strace cannot attach here ({(tracer.stderr_text() or tracer.status())[-120:]})")
+    peer = lab.connect(port)
+    data = b"".join(b"line %03d: %s\n" % (i, b"z" * 200) for i in range(100))      # 21 KiB at once
+    peer.send(data)
+    peer.recv_exactly(len(data), timeout=2.0, what=f"the replies to 100 lines ({len(data)} bytes)")
+    tracer.signal(signal.SIGINT)        # strace detaches
+    tracer.wait_exit(3.0)
+    text = out.read_text() if out.exists() else ""
+    sizes = [int(m.group(3)) for m in READ_CALL.finditer(text)]
+    if not sizes:
+        skip("unsupported", f"strace recorded no read() of {srv.name} ({tracer.stderr_text()[-120:]})")
+    lab.note("strace (reads)", "\n".join(text.splitlines()[:30]))
+    expect(max(sizes) <= 4096,
+           expected="every read() asks for at most READ_CHUNK = 4096 bytes",
+           happened=f"a read() asked for {max(sizes)} bytes",
+           hint="read at most READ_CHUNK bytes per call: one client with a big burst must not keep "
+                "the others waiting (in et mode, loop over such reads until EAGAIN)")
 
 
 class SlowSender(threading.Thread):
@@ -506,11 +671,45 @@ EAGAIN_HINT = ("write() failing with EAGAIN (EWOULDBLOCK) means `the socket's bu
                "and send it when EPOLLOUT says there is room")
 
 
+@contract("epollsrv", "blocks nobody", "after a client's EOF")
 @pytest.mark.parametrize("variant", EPOLL_SERVERS)
 @points(3)
 def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crowd):
     """a client that stops reading does not block the others, and loses nothing"""
+    # lt: an AddressSanitizer build, locals filled with a pattern -- an epoll_event whose
+    # data was never set crashes at its first event instead of working by luck (et keeps
+    # the plain build: the same code, twice the speed)
+    if variant[-1] == "lt":
+        use_sanitized_programs(lab, "address")
     srv, port = start_server(lab, variant)
+    try:
+        slow_reader(lab, variant, crowd, srv, port)
+    except GradeFailure as failure:
+        report = sanitizer_report(srv)
+        if report:
+            failure.sections["sanitizer"] = report
+            failure.hint = ("AddressSanitizer stopped it at the line named under `sanitizer`. A crash "
+                            "on an event's data.ptr is an epoll_event whose data was never set: fill "
+                            "in .data on every EPOLL_CTL_ADD and EPOLL_CTL_MOD (it replaces the old)")
+        raise
+
+
+def wait_truly_stalled(srv, port, peer_port, timeout=4.0):
+    """probes.wait_stalled, made sure of: queues that stop moving because a busy machine
+    did not run the server for a while are not a server that stopped reading.  Requests
+    waiting and no reply queued count only once the server sleeps with the same queues."""
+    deadline = time.monotonic() + timeout
+    stalled = probes.wait_stalled(port, peer_port)
+    while stalled and stalled[0] == 0 and time.monotonic() < deadline:
+        if srv.wait_blocked(0.5):
+            now = probes.find("tcp", local_port=port, peer_port=peer_port)
+            if not now or (now[0].send_q, now[0].recv_q) == stalled:
+                break
+        stalled = probes.wait_stalled(port, peer_port)
+    return stalled
+
+
+def slow_reader(lab, variant, crowd, srv, port):
     [slow] = crowd(port).connect(1, rcvbuf=4096)
     data = b"".join(b"%07d the quick brown fox jumps over the lazy dog, again\n" % i
                     for i in range((8 << 20) // 64 + 1))
@@ -518,7 +717,7 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
     data = data[:data.rindex(b"\n") + 1]
     sender = SlowSender(slow, data)
     sender.start()
-    stalled = probes.wait_stalled(port, slow.getsockname()[1])
+    stalled = wait_truly_stalled(srv, port, slow.getsockname()[1])
     expect(stalled is not None,
            expected="the server keeps the slow client's connection open while its replies wait",
            happened="the server closed it (ss shows no socket for it any more), though the client "
@@ -547,9 +746,9 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
             e.happened += f"; {srv.name} {srv.status()}"
         raise
     expect(got == rot13("anyone home?\n"), expected="the rot13 reply", happened=f"got {got!r}")
-    cpu = cpu_over(srv, 0.3)
-    expect(cpu < IDLE_CPU, expected="the server sleeps while the slow client does not read",
-           happened=f"it used {cpu:.2f} s of CPU in 0.3 s: a busy loop",
+    busy = busy_loop(srv, IDLE_WINDOW)
+    expect(busy is None, expected="the server sleeps while the slow client does not read",
+           happened=busy,
            hint="wait for EPOLLOUT instead of retrying write() in a loop, and ask for EPOLLOUT only "
                 "while output is pending")
     # now the slow client reads everything (with a normal buffer again: faster)
@@ -594,19 +793,43 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
            hint="after EOF, keep the connection until its output buffer is empty, then close it")
 
 
+@contract("pollsrv", "out of descriptors")
+@contract("epollsrv", "every bullet of")
 @pytest.mark.parametrize("variant", SERVERS)
 @points(1)
 def test_server_survives_running_out_of_descriptors(lab, variant, crowd):
     """out of descriptors (EMFILE), the server refuses new clients and does not spin"""
     srv, port = start_server(lab, variant)
+    # pollsrv: 1024, never less -- poll() refuses (EINVAL) more entries than the limit, and a
+    # fixed array of 1024 pollfds is a correct design (the Contract allows it); epoll has no
+    # such bound, so a few spare descriptors make the test quick
     limit = len(srv.open_fds()) + 10
+    if variant[0] == "pollsrv":
+        limit = max(limit, POLL_FD_LIMIT)
+    mine = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if mine[0] < limit + 200:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit + 200, mine[1]), mine[1]))
+        except (ValueError, OSError):
+            pass
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < limit + 200:
+            skip("system-limit", f"the grader may open only {mine[1]} descriptors; this test needs "
+                                 f"{limit + 200} (ulimit -n)")
     srv.set_limit(resource.RLIMIT_NOFILE, (limit, limit))
+    room = limit - len(srv.open_fds())     # clients it can hold, the 4 keepers included
     keepers = crowd(port).connect(4)
     for s in keepers:
         s.sendall(b"keep\n")
     got = recv_replies(keepers, {s: b"xrrc\n" for s in keepers}, timeout=1.0)
     expect(all(d == b"xrrc\n" for d, _ in got.values()), expected="the first 4 clients are served",
            happened="they were not")
+    # fill the server up to its limit (idle clients, connected in batches so that its
+    # backlog never overflows), then 30 more
+    fillers = crowd(port)
+    while len(fillers.socks) < room - 4:
+        fillers.connect(min(200, room - 4 - len(fillers.socks)))
+        poll_until(lambda: len(srv.open_fds()) >= min(limit, limit - room + 4 + len(fillers.socks)) - 2
+                   or not srv.running(), 2.0)
     extra = crowd(port).connect(30)
     for s in extra:
         try:
@@ -620,9 +843,9 @@ def test_server_survives_running_out_of_descriptors(lab, variant, crowd):
             "spare (refuse_one). (If the idle-CPU test fails too, fix that one first.)")
     srv.expect_running(f"{srv.name} keeps running when it runs out of descriptors",
                        hint="EMFILE is not fatal: refuse that one client and carry on")
-    cpu = cpu_over(srv, IDLE_WINDOW)
-    expect(cpu < IDLE_CPU, expected=f"{srv.name} sleeps while out of descriptors",
-           happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop", hint=hint)
+    busy = busy_loop(srv, IDLE_WINDOW)
+    expect(busy is None, expected=f"{srv.name} sleeps while out of descriptors",
+           happened=busy, hint=hint)
     expect(hung == 0, expected="each client beyond the limit is served or closed at once",
            happened=f"{hung} of 30 were left waiting", hint=hint)
     for s in keepers:

@@ -115,7 +115,10 @@ static void serve(int conn, char *buf, size_t cap)
         uint32_t len = 0;
         switch (recv_frame(conn, buf, cap, &len)) {
         case FRAME_OK:
-            printf("received %u bytes: %.*s\n", len, (int)len, buf);
+            /* the payload as it is, NUL bytes included: "%.*s" would stop at the first */
+            printf("received %u bytes: ", len);
+            fwrite(buf, 1, len, stdout);
+            putchar('\n');
             if (send_frame(conn, buf, len) < 0) {
                 warning(errno, "writev");
                 return;
@@ -138,7 +141,8 @@ static size_t parse_maxlen_or_die(const char *text)
     char *end;
     errno = 0;
     unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v == 0 || v > MAXLEN_LIMIT || text[0] == '-')
+    /* digits only: strtoul alone would take " 12", "+12" and "-1" */
+    if (text[strspn(text, "0123456789")] != '\0' || errno != 0 || end == text || v == 0 || v > MAXLEN_LIMIT)
         fatal(0, "invalid MAXLEN '%s' (1..%u)", text, MAXLEN_LIMIT);
     return (size_t)v;
 }

@@ -5,6 +5,8 @@
  */
 #include "common.h"
 
+#include <ctype.h>
+
 #include <netinet/tcp.h>
 #include <signal.h>
 
@@ -72,9 +74,10 @@ int main(int argc, char **argv)
     if (argc != 3)
         fatal(0, "usage: %s PORT MAXLEN", argv[0]);
     int port = atoi(argv[1]);
-    unsigned long cap = strtoul(argv[2], NULL, 10);
-    if (cap == 0)
-        fatal(0, "bad MAXLEN");
+    char *end;
+    unsigned long cap = strtoul(argv[2], &end, 10);
+    if (!isdigit((unsigned char)argv[2][0]) || *end != '\0' || cap == 0 || cap > (1u << 20))
+        fatal(0, "invalid MAXLEN '%s'", argv[2]);
     signal(SIGPIPE, SIG_IGN);
     unsigned char *buf = calloc(cap, 1);
     if (!buf)

@@ -50,7 +50,8 @@ static int pump_in(int fd)
 {
     struct client *c = &table[fd];
     while (!c->eof && buffer_len(&c->out) < OUT_LIMIT) {
-        ssize_t n = recv(fd, c->in + c->inlen, MAX_LINE + 2048 - c->inlen, 0);
+        size_t room = MAX_LINE + 2048 - c->inlen;   /* at least 2048: see the bound below */
+        ssize_t n = recv(fd, c->in + c->inlen, room < 4096 ? room : 4096, 0);   /* READ_CHUNK */
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
         if (n == 0) {
@@ -123,8 +124,10 @@ static void on_accept(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[2], "lt") && strcmp(argv[2], "et")))
+    if (argc != 3)
         fatal(0, "usage: %s PORT lt|et", argv[0]);
+    if (strcmp(argv[2], "lt") && strcmp(argv[2], "et"))
+        fatal(0, "invalid mode '%s' (lt or et)", argv[2]);
     et = argv[2][0] == 'e' ? EPOLLET : 0;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
