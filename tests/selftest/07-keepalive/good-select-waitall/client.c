@@ -57,12 +57,30 @@ static void beat(int fd, struct heartbeat *hb)
     due_in(hb, hb->interval_ms);
 }
 
+/* A timing argument: a whole number 1..3600000, or the program ends naming it. */
+static long timing_arg(const char *text, const char *label)
+{
+    char *rest;
+    errno = 0;
+    long v = strtol(text, &rest, 10);
+    if (rest == text || *rest != '\0' || errno == ERANGE || v < 1 || v > 3600000)
+        fatal(0, "invalid %s '%s'", label, text);
+    return v;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 6)
-        fatal(0, "usage: %s HOST PORT IDLE_MS INTERVAL_MS COUNT", argv[0]);
-    struct heartbeat hb = { atol(argv[3]), atol(argv[4]), (unsigned)atoi(argv[5]), 0, { 0, 0 } };
-    int fd = tcp_connect_or_die(argv[1], parse_port_or_die(argv[2]));
+    if (argc != 3 && argc != 6)
+        fatal(0, "usage: %s HOST PORT [IDLE_MS INTERVAL_MS COUNT]", argv[0]);
+    uint16_t port = parse_port_or_die(argv[2]);
+    /* defaults when the timing is left out: 3000 ms idle, 1000 ms apart, 3 pings */
+    struct heartbeat hb = { 3000, 1000, 3, 0, { 0, 0 } };
+    if (argc == 6) {
+        hb.idle_ms = timing_arg(argv[3], "IDLE_MS");
+        hb.interval_ms = timing_arg(argv[4], "INTERVAL_MS");
+        hb.limit = (unsigned)timing_arg(argv[5], "COUNT");
+    }
+    int fd = tcp_connect_or_die(argv[1], port);
     unsigned char buf[4 * FRAME_BYTES];
     size_t used = 0;
     due_in(&hb, hb.idle_ms);
@@ -82,8 +100,10 @@ int main(int argc, char **argv)
             continue;
         }
         ssize_t n = recv(fd, buf + used, sizeof(buf) - used, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0)
-            fatal(errno, "recv");
+            fatal(errno, "read");
         if (n == 0)
             fatal(0, "server closed the connection");
         used += (size_t)n;
