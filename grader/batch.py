@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import host, lessons, sandbox
+from grader import host, lessons, results as records, sandbox
 from grader.proc import FILE_SIZE_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def grade_one(entry, student, out, session, course_fp):
         if old.get("fingerprint") == fp and old.get("schema") == SCHEMA:
             return old
     outcome = session.grade(entry)
-    totals = lessons.lesson_totals(outcome.results)
+    totals = records.lesson_totals(outcome.results)
     scores = {}
     for name in session.lessons:
         t = totals.get(name)
@@ -160,7 +160,7 @@ def grade_one(entry, student, out, session, course_fp):
     }
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "report.txt").write_text(f"socklab report for {student}\n\n{outcome.report}\n")
-    lessons.write_json_atomic(result_file, result)
+    records.write_json_atomic(result_file, result)
     return result
 
 

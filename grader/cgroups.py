@@ -97,6 +97,7 @@ class Cgroup:
 
     def _make(self, parent):
         d = parent / self.name
+        _sweep_stale(parent)
         try:
             if d.exists():              # left by a batch that was killed: empty it first
                 _kill_members(d)
@@ -199,6 +200,20 @@ class Cgroup:
                 d.rmdir()
             except OSError:
                 pass
+
+
+def _sweep_stale(parent):
+    """Remove the cgroups a killed batch left (slot-N-PID, that PID gone): empty, or
+    emptied now -- they hold limits nobody uses and, in v1, a part of the memory count."""
+    for d in parent.glob("slot-*-*"):
+        owner = d.name.rsplit("-", 1)[1]
+        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        try:
+            _kill_members(d)
+            d.rmdir()
+        except OSError:
+            pass                        # still emptying: the next batch tries again
 
 
 def _counters(path):

@@ -86,15 +86,6 @@ def coverage(readme_text, tests):
     return found, problems
 
 
-def markers_of(item):
-    """[(program, phrase)] named by a collected pytest item's @contract markers."""
-    refs = []
-    for m in item.iter_markers("contract"):
-        program, *phrases = m.args
-        refs += [(program, p) for p in phrases]
-    return refs
-
-
 def render(found, problems, width=100):
     """The map as `./lab check NN --list` prints it, grouped by program."""
     lines, heading = [], None
@@ -113,30 +104,9 @@ def render(found, problems, width=100):
 
 
 def collect(lesson_dirs):
-    """{lesson dir name: [(test id, [(program, phrase)])]}, collected by pytest with the
-    grader plugin, so parametrized tests appear once per parameter."""
-    import contextlib
-    import io
-
-    import pytest
-    from pathlib import Path
-
-    class Collector:
-        def __init__(self):
-            self.found = {}
-
-        @pytest.hookimpl(tryfirst=True)
-        def pytest_collection_modifyitems(self, items):
-            for item in items:
-                lesson = Path(str(item.fspath)).parent.name
-                self.found.setdefault(lesson, []).append((item.name, markers_of(item)))
-
-    root = Path(__file__).resolve().parent.parent
-    collector = Collector()
-    args = ["--collect-only", "-q", "-p", "no:xdist", "-c", str(root / "pytest.ini"), "--rootdir", str(root),
-            *map(str, lesson_dirs)]
-    with contextlib.redirect_stdout(io.StringIO()) as said:
-        rc = pytest.main(args, plugins=[collector])
-    if rc not in (0, 5):
-        raise RuntimeError(f"collecting the graders failed:\n{said.getvalue()}")
-    return collector.found
+    """{lesson: [(test name, [(program, phrase)])]} of the lessons' graders."""
+    from grader import collect as collecting
+    found = {}
+    for case in collecting.cases(lesson_dirs):
+        found.setdefault(case.lesson, []).append((case.name, list(case.contract)))
+    return found

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import calibrate, capture, host, identity, isolation, peers, probes, requirements
+from grader import calibrate, capture, host, identity, isolation, peers, probes, requirements, wire
 from grader.failure import GradeFailure, expect, skip
 from grader.proc import Program
 
@@ -81,6 +81,9 @@ class Lab:
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
             skip("no-netns", "needs a private network namespace: " + isolation.netns_unavailable_reason())
+        # packets, TCP states, pcap: for reports and pictures
+        self.wire = wire.Recording(self.lesson, request.node.name, self.build_dir, self.programs, self.netns)
+        request.node.user_properties.append(("wire", str(self.wire.wire_path)))
 
     # -- programs ------------------------------------------------------------
 
@@ -157,6 +160,7 @@ class Lab:
 
     def _track(self, peer):
         self.peers.append(peer)
+        self.wire.track(peer)
         return peer
 
     def connect(self, port, host="127.0.0.1", **kw):
@@ -164,8 +168,8 @@ class Lab:
 
     def listen(self, host="127.0.0.1", port=0, backlog=16):
         listener = peers.tcp_listener(host, port, backlog)
-        self.peers.append(listener)
-        return listener
+        listener.on_accept = self.wire.track
+        return self._track(listener)
 
     def udp(self, host="127.0.0.1", port=0):
         return self._track(peers.udp_socket(host, port))
@@ -175,8 +179,7 @@ class Lab:
 
     def unix_listen(self, path, backlog=16):
         listener = peers.unix_listener(path, backlog)
-        self.peers.append(listener)
-        return listener
+        return self._track(listener)
 
     def unix_dgram(self, path=None):
         return self._track(peers.unix_dgram_socket(path))
@@ -232,7 +235,9 @@ class Lab:
         return self.netns or host.real_root()
 
     def capture(self):
-        """Start recording packets on this test's loopback."""
+        """The packets on this test's loopback from now on."""
+        if self.wire.recorder:
+            return capture.View(self.wire.recorder)
         if not self.can_capture():
             skip("no-netns", "packet capture needs a private network namespace or root")
         rec = capture.Recorder()
@@ -277,6 +282,7 @@ class Lab:
         for p in talking:
             label = f"{p.label}\n" if len(talking) > 1 else ""
             sections.append(("wire", label + p.wire.render()))
+        sections += self.wire.sections()
         for prog in self.programs:
             prog.settle_output()  # a dead program's last words may still be in the pipe
             sections.append(("program", f"{prog.command()}  -- {prog.status()}"))
@@ -287,6 +293,7 @@ class Lab:
         return sections
 
     def teardown(self):
+        self.wire.finish()      # first: the teardown's own FINs and RSTs are no news
         for rec in self.recorders:
             rec.stop()
         for p in [a for q in self.peers for a in getattr(q, "accepted", [])] + self.peers:

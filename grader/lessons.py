@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from grader.plugin import lesson_totals, write_json_atomic  # noqa: F401 (re-exported)
+from grader.results import lesson_totals, write_json_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO / "chapters"

@@ -58,6 +58,7 @@ class _Piece(bytearray):
 class Transcript:
     def __init__(self):
         self.events = []  # (direction, bytes or marker)
+        self.times = []   # when each event began (time.monotonic()): for ladder diagrams
 
     def sent(self, data, piece=False):
         self._add("→", data, piece)
@@ -67,6 +68,7 @@ class Transcript:
 
     def mark(self, direction, marker):
         self.events.append((direction, marker))
+        self.times.append(time.monotonic())
 
     def _add(self, direction, data, piece=False):
         if not data:
@@ -77,6 +79,7 @@ class Transcript:
             last[1].extend(data)
         else:
             self.events.append((direction, _Piece(data) if piece else bytearray(data)))
+            self.times.append(time.monotonic())
 
     def render(self, limit=12):
         parts = []
@@ -303,6 +306,7 @@ class Listener:
         self.sock = sock
         self.label = label
         self.accepted = []
+        self.on_accept = None   # called with each accepted peer (the lab's wire follows it)
 
     @property
     def port(self):
@@ -318,6 +322,8 @@ class Listener:
         peer = StreamPeer(conn, f"{self.label} ← {addr}")
         peer.address = addr
         self.accepted.append(peer)
+        if self.on_accept:
+            self.on_accept(peer)
         return peer
 
     def close(self):

@@ -1,6 +1,8 @@
 """pytest plugin: options, the `lab` fixture, points, and teaching reports.
 
-Loaded by the repository's conftest.py.  Reports:
+Loaded by pytest.ini (`-p grader.plugin`).  What a run learns is kept in one
+SessionState, stored on pytest's config under a StashKey (as pytest's own plugins do).
+Records and formats live in grader/results.py.  Reports:
   - the terminal: one line per test (✓/✗ with points), the teaching report under
     each failure, per-lesson totals and a final "Score: x/y" line;
   - --results-json FILE: Gradescope's results.json format;
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import identity, isolation
+from grader import identity, isolation, results
 from grader.failure import GradeFailure, Skipped
 from grader.lab import Lab
 from grader.proc import TODO_EXIT_STATUS
@@ -64,15 +66,32 @@ def pytest_configure(config):
         isolation.become_subreaper()
     identity.configure(config.getoption("socklab_runner_uid"), config.getoption("socklab_builder_uid"))
     if config.getoption("socklab_raw_fd") is not None:
-        # programs under test run as our uid: make /proc/<our pid>/fd unreachable to them
+        # nothing of ours in /proc/<pid>/fd for a program to open
         isolation.make_undumpable()
-    config._socklab_results = {}
-    config._socklab_started = time.monotonic()
+    config.stash[STATE] = SessionState()
+
+
+class SessionState:
+    """What one pytest run keeps: every test's raw result (grader/results.py), when it
+    started, each collected item's place in its file, and the lab of each running test."""
+
+    def __init__(self):
+        self.results = {}
+        self.started = time.monotonic()
+        self.index = {}         # nodeid -> position in its lesson's files (the board's order)
+        self.labs = {}          # nodeid -> the Lab of a test still running
+
+
+STATE = pytest.StashKey[SessionState]()
+
+
+def _state(config):
+    return config.stash.get(STATE, None)
 
 
 def pytest_collection_modifyitems(session, config, items):
     for i, item in enumerate(items):
-        item._socklab_index = i          # the board keeps the file's order
+        config.stash[STATE].index[item.nodeid] = i
     # tests that wait on kernel timers start first, so parallel workers overlap them
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
@@ -81,40 +100,23 @@ def pytest_collection_modifyitems(session, config, items):
 def lab(request, tmp_path):
     """Programs, peers, probes and captures for one test, all cleaned up after it."""
     the_lab = Lab(request, tmp_path)
-    request.node._socklab_lab = the_lab
+    labs = request.config.stash[STATE].labs
+    labs[request.node.nodeid] = the_lab
     yield the_lab
     the_lab.teardown()
 
 
 # -- per-test metadata and reports ----------------------------------------------
 
-def _title(item):
-    doc = getattr(item.function, "__doc__", None) if hasattr(item, "function") else None
-    if doc and doc.strip():
-        title = doc.strip().splitlines()[0].rstrip(".")
-    else:
-        title = item.originalname.removeprefix("test_").replace("_", " ")
-    callspec = getattr(item, "callspec", None)
-    return f"{title} [{callspec.id}]" if callspec else title  # one line per parameter
-
-
-def _lesson(item):
-    return Path(str(item.fspath)).resolve().parent.name
-
-
-def _points(item):
-    m = item.get_closest_marker("points")
-    return m.args[0] if m and m.args else 1
-
-
 def _format_failure(item, excinfo):
     err = excinfo.value
-    lines = []
+    lines, parts = [], []      # the text, and its sections for Markdown (feedback_md)
 
     def section(title, text):
         text = str(text).rstrip() or "(empty)"
         body = textwrap.indent(text, " " * 12).lstrip()
         lines.append(f"{title:<10}{body}")
+        parts.append((title, text))
 
     if isinstance(err, GradeFailure):
         section("expected", err.expected)
@@ -128,7 +130,7 @@ def _format_failure(item, excinfo):
         extra = {}
     for title, text in extra.items():
         section(title, text)
-    the_lab = getattr(item, "_socklab_lab", None)
+    the_lab = _state(item.config).labs.get(item.nodeid)
     if the_lab is not None:
         for title, text in the_lab.report_sections():
             if extra.get(title) != text:  # a test may already have passed the same wire text
@@ -140,7 +142,7 @@ def _format_failure(item, excinfo):
                 "line): write that part, then delete the TODO call" + (f"; then: {hint}" if hint else ""))
     if hint:
         section("hint", hint)
-    return "\n".join(lines)
+    return "\n".join(lines), parts
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -150,12 +152,13 @@ def pytest_runtest_makereport(item, call):
     if rep.when == "setup":
         # on the item, so every later report (and pytest's JUnit XML, which reads the
         # teardown report) carries them as properties
-        props = [("points", _points(item)), ("title", _title(item)), ("lesson", _lesson(item)),
-                 ("hidden", bool(item.get_closest_marker("hidden"))),
-                 ("index", getattr(item, "_socklab_index", 0))]
+        state = _state(item.config)
+        props = [("points", results.points(item)), ("title", results.title(item)),
+                 ("lesson", results.lesson(item)), ("hidden", bool(item.get_closest_marker("hidden"))),
+                 ("index", state.index.get(item.nodeid, 0)), ("schema", results.SCHEMA)]
         item.user_properties.extend(props)
         rep.user_properties.extend(props)
-    the_lab = getattr(item, "_socklab_lab", None)
+    the_lab = _state(item.config).labs.get(item.nodeid)
     if rep.when == "call" and the_lab is not None and the_lab.measured:
         measured = ("measured", "; ".join(the_lab.measured))
         item.user_properties.append(measured)
@@ -170,36 +173,42 @@ def pytest_runtest_makereport(item, call):
         item.user_properties.append(kind)
         rep.user_properties.append(kind)
     if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
-        rep.longrepr = _format_failure(item, call.excinfo)
+        rep.longrepr, rep.socklab_sections = _format_failure(item, call.excinfo)
     # the lab object holds programs and sockets: drop it once the test is over
-    if rep.when == "teardown" and hasattr(item, "_socklab_lab"):
-        del item._socklab_lab
+    if rep.when == "teardown":
+        _state(item.config).labs.pop(item.nodeid, None)
 
 
-# pytest_runtest_logreport gets no config argument: keep the session's here
-_config = None
+class ResultCollector:
+    """Collects each test's outcome, points and report (on xdist's controller too).
+    A plugin object, registered with the config: pytest_runtest_logreport is given no
+    config, and this way the state is the run's own, not a module global's."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_runtest_logreport(self, report):
+        state = _state(self.config)
+        if state is not None:
+            record(state.results, report)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session):
-    global _config
-    _config = session.config
+    session.config.pluginmanager.register(ResultCollector(session.config), "socklab-results")
 
 
-def pytest_runtest_logreport(report):
-    """Collect each test's outcome, points and report (on xdist's controller too)."""
-    config = _config
-    if config is None:
-        return
-    results = config._socklab_results
+def record(results_by_node, report):
+    """Fold one phase's report (setup, call, teardown) into the test's raw result."""
     props = dict(report.user_properties)
-    entry = results.setdefault(report.nodeid, {"outcome": "passed", "text": "", "duration": 0.0})
+    entry = results_by_node.setdefault(report.nodeid, {"outcome": "passed", "text": "", "duration": 0.0})
     if props:
         entry.update(props)
     entry["duration"] += report.duration
     if report.when in ("setup", "call"):
         if report.failed:
-            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1))
+            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1),
+                         sections=getattr(report, "socklab_sections", None))
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
             reason = re.sub(r"^(?:[\w.]+\.)?Skipped: ", "", reason)   # pytest's prefix, ours too
@@ -208,41 +217,10 @@ def pytest_runtest_logreport(report):
         entry.update(outcome="failed", text="cleanup after the test failed: " + report.longreprtext)
 
 
-def lesson_totals(results):
-    """{lesson: {"score": s, "max": m, "passed": p, "failed": f, "skipped": k, "tests": [...]}}"""
-    totals = {}
-    for nodeid, r in sorted(results.items(), key=lambda kv: (kv[1].get("lesson", ""), kv[1].get("index", 0))):
-        if "lesson" not in r:
-            continue
-        t = totals.setdefault(r["lesson"], {"score": 0, "max": 0, "passed": 0, "failed": 0,
-                                            "skipped": 0, "tests": [], "duration": 0.0,
-                                            "slowest": 0.0, "count": 0})
-        t["duration"] += r.get("duration", 0.0)
-        t["slowest"] = max(t["slowest"], r.get("duration", 0.0))
-        t["count"] += 1
-        pts = r["points"]
-        if r["outcome"] != "skipped":
-            t["max"] += pts
-        if r["outcome"] == "passed":
-            t["score"] += pts
-        t[r["outcome"]] += 1
-        t["tests"].append(dict(r, nodeid=nodeid))
-    return totals
-
-
-def lesson_skip_reason(totals):
-    """The reason every test of a lesson was skipped, when the machine lacks what the
-    lesson is about (skip kind `unsupported`, the same reason for all); None otherwise."""
-    tests = totals["tests"]
-    if not tests or any(r.get("skip_kind") != "unsupported" for r in tests):
-        return None
-    reasons = {(r["text"] or "").strip().splitlines()[0] for r in tests}
-    return reasons.pop() if len(reasons) == 1 else None
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    results = getattr(config, "_socklab_results", {})
-    totals = lesson_totals(results)
+    state = _state(config)
+    by_node = state.results if state else {}
+    totals = results.lesson_totals(by_node)
     if not totals:
         return
     tr = terminalreporter
@@ -252,7 +230,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line("")
     for lesson, t in totals.items():
         name = lesson.replace("-", " ", 1)
-        unmet = lesson_skip_reason(t)
+        unmet = results.lesson_skip_reason(t)
         if unmet:
             # a machine without what the lesson needs (io_uring): say it once, not per test
             tr.write_line(f"- {name}: all {t['skipped']} tests skipped: {unmet}", yellow=True)
@@ -279,7 +257,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                       f" ({t['passed']} passed, {t['failed']} failed"
                       + (f", {t['skipped']} skipped" if t["skipped"] else "") + ")", bold=True)
     # said once, whichever process (this one or an xdist worker) found out
-    reasons = {r["text"].split(": ", 1)[-1].strip() for r in results.values()
+    reasons = {r["text"].split(": ", 1)[-1].strip() for r in by_node.values()
                if r["outcome"] == "skipped" and r.get("skip_kind") == "no-netns"}
     if reasons or isolation.netns_unavailable_reason():
         why = sorted(reasons)[0] if reasons else isolation.netns_unavailable_reason()
@@ -293,81 +271,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(f"Score: {score}/{maximum}", bold=True)
 
 
-def gradescope_results(results, elapsed):
-    tests = []
-    not_graded = []
-    for lesson, t in lesson_totals(results).items():
-        unmet = lesson_skip_reason(t)
-        if unmet:
-            not_graded.append(f"{lesson.replace('-', ' ', 1)}: not graded here, {unmet}")
-        for r in t["tests"]:
-            if r["outcome"] == "skipped":
-                continue
-            tests.append({
-                "name": f"{lesson.replace('-', ' ', 1)} › {r['title']}",
-                "number": f"{lesson[:2]}.{len([x for x in tests if x['tags'][0] == lesson]) + 1}",
-                "score": r["points"] if r["outcome"] == "passed" else 0,
-                "max_score": r["points"],
-                "status": "passed" if r["outcome"] == "passed" else "failed",
-                "output": r["text"] or (f"measured: {r['measured']}" if r.get("measured") else ""),
-                "output_format": "text",
-                "visibility": "after_due_date" if r.get("hidden") else "visible",
-                "tags": [lesson],
-            })
-    return {
-        "score": sum(t["score"] for t in tests),
-        "execution_time": round(elapsed, 2),
-        "output": "\n".join(not_graded),
-        "output_format": "text",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-    }
-
-
-def junit_xml(results):
-    """JUnit XML of raw results, points, title and lesson as properties of each testcase
-    (what pytest's --junitxml gives with this plugin, for results graded in a sandbox)."""
-    from xml.etree import ElementTree as ET
-    suite = ET.Element("testsuite", name="socklab")
-    for lesson, t in lesson_totals(results).items():
-        for r in t["tests"]:
-            case = ET.SubElement(suite, "testcase", classname=lesson, name=r["nodeid"].split("::")[-1],
-                                 time=f"{r.get('duration', 0.0):.3f}")
-            props = ET.SubElement(case, "properties")
-            for key in ("points", "title", "lesson"):
-                ET.SubElement(props, "property", name=key, value=str(r.get(key, "")))
-            if r["outcome"] == "failed":
-                ET.SubElement(case, "failure", message=r["title"]).text = r.get("text", "")
-            elif r["outcome"] == "skipped":
-                ET.SubElement(case, "skipped", message=(r.get("text") or "").strip()[:200])
-    suite.set("tests", str(len(suite)))
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
-
-
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller writes the files
     if config.getoption("socklab_fail_on_skip"):
         fail_if_skipped(session)
+    state = _state(config)
     fd = config.getoption("socklab_raw_fd")
     if fd is not None:
         with os.fdopen(fd, "w") as f:
-            json.dump(config._socklab_results, f)
+            json.dump(state.results, f)
     raw = config.getoption("socklab_raw_results")
     if raw:
-        write_json_atomic(raw, config._socklab_results)
+        results.write_json_atomic(raw, state.results)
     path = config.getoption("socklab_results_json")
     if path:
-        elapsed = time.monotonic() - config._socklab_started
-        write_json_atomic(path, gradescope_results(config._socklab_results, elapsed))
+        elapsed = time.monotonic() - state.started
+        results.write_json_atomic(path, results.gradescope_results(state.results, elapsed))
 
 
 def fail_if_skipped(session):
     """--fail-on-skip: a test that did not run must not pass as if it had (a Classroom step
     scores by exit status alone).  The board below says why each one was skipped."""
-    skipped = [r for r in session.config._socklab_results.values() if r["outcome"] == "skipped"]
+    skipped = [r for r in _state(session.config).results.values() if r["outcome"] == "skipped"]
     if not skipped:
         return
     if session.exitstatus == pytest.ExitCode.OK:
@@ -377,11 +304,3 @@ def fail_if_skipped(session):
         terminal.write("\n")  # pytest's progress line is still open
         terminal.write_line(f"--fail-on-skip: {len(skipped)} skipped, so this run fails: a test "
                             "that did not run earns no points (why: below)", yellow=True)
-
-
-def write_json_atomic(path, data):
-    """Write to a temporary file and rename, so readers never see half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)

@@ -60,8 +60,8 @@ def io_uring_unavailable_reason():
     os.close(fd)
     header = Path("/usr/include/liburing.h")
     if not header.exists():
-        return ("needs liburing: /usr/include/liburing.h is missing (sudo apt-get install "
-                "liburing-dev; tools/setup.sh installs it)")
+        return ("needs liburing: /usr/include/liburing.h is missing "
+                "(sudo apt-get install liburing-dev; tools/setup.sh installs it)")
     if "io_uring_prep_multishot_accept" not in header.read_text(errors="replace"):
         return ("needs liburing 2.2 or later (this liburing-dev has no multishot accept; Debian 12 "
                 "has 2.3); " + HOW_TO_GET_IT)

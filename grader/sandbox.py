@@ -79,7 +79,7 @@ class Limits:
 class Outcome:
     build_ok: bool = False
     build_log: str = ""
-    results: dict = field(default_factory=dict)   # nodeid -> raw result (grader/plugin.py)
+    results: dict = field(default_factory=dict)   # nodeid -> raw result (grader/results.py)
     report: str = ""
     events: list = field(default_factory=list)    # [(kind, words)]: what the session did
     taken: list = field(default_factory=list)     # source files taken from the submission
@@ -434,7 +434,9 @@ class Session:
         read_fd, write_fd = os.pipe()
         bwrap = self.bwrap
         env = {"PATH": host.path_with_sbin("/usr/local/bin:/usr/bin:/bin"), "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1",
+               # the instructor's settings of the grader (SOCKLAB_NO_IO_URING, SOCKLAB_SLOWNESS...)
+               **{k: v for k, v in os.environ.items() if k.startswith("SOCKLAB_")}}
         if bwrap:
             if self.root:
                 os.chown(work, self.slot.grader, self.slot.grader)

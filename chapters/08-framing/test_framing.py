@@ -266,7 +266,7 @@ def test_framesrv_echo_leaves_in_one_segment(lab):
         peer.send(frame(p))
         expect_echo(srv, peer, p)
     rec.settle()
-    sizes = [len(s.payload) for s in rec.tcp(port) if s.sport == port and s.payload]
+    sizes = [s.length for s in rec.tcp(port) if s.sport == port and s.length]
     want = [4 + len(p) for p in payloads]
     expect(sizes == want,
            expected=f"the server's data segments carry {want} bytes: header and payload together",
