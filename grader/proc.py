@@ -244,6 +244,15 @@ class Program:
         self.settle_output()
         return self._text(self.stdout_lines)
 
+    def stdout_bytes(self):
+        """What the program wrote to stdout as text, its line ends included (a last line
+        without its newline stays without one): for exact comparisons."""
+        self.settle_output()
+        with self.cond:
+            lines = list(self.stdout_lines)
+        text = "\n".join(t for _, t, _ in lines)
+        return text + "\n" if lines and lines[-1][2] else text
+
     def stderr_text(self):
         self.settle_output()
         return self._text(self.stderr_lines)

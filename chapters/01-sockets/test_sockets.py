@@ -35,14 +35,6 @@ def start_server(lab, *args):
     return server, m.group(1), int(m.group(2))
 
 
-def stdout_bytes(prog):
-    """What the program wrote to stdout, as text, its line ends included."""
-    prog.settle_output()
-    lines = list(prog.stdout_lines)
-    text = "\n".join(t for _, t, _ in lines)
-    return text + "\n" if lines and lines[-1][2] else text
-
-
 # -- addr ---------------------------------------------------------------------
 
 def run_addr(lab, *args):
@@ -464,7 +456,7 @@ def test_client_prints_everything_until_the_server_closes(lab):
     peer.close()
     client.expect_exit(0, hint="read() returns 0 when the server closes: stop and exit 0")
     want = b"".join(pieces).decode()
-    got = stdout_bytes(client)
+    got = client.stdout_bytes()
     if "\0" not in got:
         hint = ("the output stops at the first NUL byte: the bytes are not a C string -- write the "
                 "n bytes read() returned with fwrite(buf, 1, n, stdout), not printf(\"%s\") or fputs")
