@@ -239,8 +239,8 @@ def test_client_sends_a_large_buffer_completely(lab):
 @contract("client", "sends exactly COUNT bytes")
 @points(1)
 def test_client_writes_in_chunks_without_repeating(lab):
-    """client with CHUNK 100000 writes at most 100000 bytes a call, each piece the next"""
-    chunk = 100_000
+    """client with CHUNK 90000 writes at most 90000 bytes a call, each piece the next"""
+    chunk = 90_000
     listener = lab.listen()
     client = start_client(lab, listener.port, BIG, chunk)
     peer = listener.accept(program=client)
@@ -270,16 +270,17 @@ def test_client_writes_in_chunks_without_repeating(lab):
 @contract("client", "then half-closes")
 @points(1)
 def test_client_reads_until_the_server_closes(lab):
-    """client prints every byte of the answer, NUL bytes too, then `server closed` on its own line"""
+    """client with COUNT 0 prints every byte of the answer, NUL bytes too, then `server closed` on its own line"""
     listener = lab.listen()
-    client = start_client(lab, listener.port, 100)
+    client = start_client(lab, listener.port, 0)
     peer = listener.accept(program=client)
     data = peer.recv_all_until_eof(timeout=2)
-    expect(len(data) == 100, expected="100 bytes then FIN", happened=f"got {len(data)} bytes")
-    answer = b"received 100 bytes\nthank\0 you"     # no newline at the end
+    expect(data == b"", expected="COUNT 0: no bytes, only the FIN", happened=f"got {len(data)} bytes")
+    client.expect_line(r"sent 0 bytes", expected="client prints `sent 0 bytes`")
+    answer = b"received 0 bytes\nthank\0 you"     # no newline at the end
     try:
-        peer.send(answer[:24], pieces=3, delay=0.01)
-        peer.send(answer[24:])
+        peer.send(answer[:22], pieces=3, delay=0.01)
+        peer.send(answer[22:])
     except GradeFailure:
         raise GradeFailure(
             expected="after sending, the client keeps its read side open for the answer",
@@ -288,7 +289,7 @@ def test_client_reads_until_the_server_closes(lab):
             hint="shutdown(fd, SHUT_WR) ends only your sending side (the server sees EOF); "
                  "close() ends both") from None
     peer.close()
-    client.expect_line(r"received 100 bytes",
+    client.expect_line(r"received 0 bytes",
                        hint="keep reading after shutdown(SHUT_WR): the read side is still open")
     client.expect_exit(0, timeout=1, hint="after read() returned 0, close and exit 0 -- do not read again")
     got = client.stdout_bytes()
@@ -385,11 +386,11 @@ def test_client_rejects_invalid_arguments(lab):
         lab.expect_rejected("client", ["127.0.0.1", port, text], rf"invalid count '{re.escape(text)}'",
                             f"invalid count '{text}' (COUNT is 0 to 1073741824)",
                             hint="parse_size_or_die() refuses what is not a decimal number up to the limit")
-    for text in ("0",):
-        lab.expect_rejected("client", ["127.0.0.1", port, "10", text], rf"invalid chunk '{text}'",
-                            f"invalid chunk '{text}' (CHUNK is 1 to 1073741824)",
-                            hint="a CHUNK of 0 would never send anything: refuse it")
-    for args in ([], ["127.0.0.1", port, "10", "5", "extra"]):
+    # COUNT 1073741824 (1 GiB) is allowed: only the CHUNK of 0 is wrong here
+    lab.expect_rejected("client", ["127.0.0.1", port, "1073741824", "0"], r"invalid chunk '0'",
+                        "invalid chunk '0' (CHUNK is 1 to 1073741824; COUNT 1073741824 is allowed)",
+                        hint="a CHUNK of 0 would never send anything: refuse it")
+    for args in ([], ["127.0.0.1", port], ["127.0.0.1", port, "10", "5", "extra"]):
         lab.expect_rejected("client", args, r"usage", "a `usage: ...` line (wrong number of arguments)",
                             hint="check argc before anything else")
 
@@ -552,10 +553,10 @@ def test_server_counts_nul_bytes(lab):
 @contract("server", "listens on `0.0.0.0:PORT`")
 @points(1)
 def test_server_on_port_0_prints_the_port_it_got(lab):
-    """server started on port 0 prints the port the kernel chose, and serves on it"""
-    server = lab.start("server", 0)
-    m = server.expect_line(r"listening on 0\.0\.0\.0:(\d+) backlog 16",
-                           expected="server prints `listening on 0.0.0.0:PORT backlog 16`")
+    """server started on port 0 (backlog 9) prints the port the kernel chose, and serves on it"""
+    server = lab.start("server", 0, 9)
+    m = server.expect_line(r"listening on 0\.0\.0\.0:(\d+) backlog 9",
+                           expected="server prints `listening on 0.0.0.0:PORT backlog 9`")
     port = int(m.group(1))
     rows = lab.listening(server, pid=server.pid)
     real = sorted({r.local_port for r in rows})
@@ -573,7 +574,7 @@ def test_server_on_port_0_prints_the_port_it_got(lab):
 def test_server_restarts_over_time_wait(lab):
     """server restarts at once on its port while its old connection waits in TIME_WAIT"""
     port = lab.port()
-    server = start_server(lab, port)
+    server = start_server(lab, port, 0)      # backlog 0 still queues one connection
     peer = lab.connect(port)
     # Wait until the server has accepted (its accept queue is empty), then kill it: the
     # kernel closes its side first, which then waits in TIME_WAIT on the server's port.
@@ -584,9 +585,9 @@ def test_server_restarts_over_time_wait(lab):
     waiting = poll_until(lambda: lab.sockets("tcp", state="TIME-WAIT", local_port=port), 2)
     if not waiting:
         skip("unsupported", "no TIME_WAIT socket on the server's port came about")
-    again = lab.start("server", port)
+    again = lab.start("server", port, 2147483647)    # the largest int: listen() caps it
     try:
-        again.expect_line(rf"listening on 0\.0\.0\.0:{port} backlog \d+",
+        again.expect_line(rf"listening on 0\.0\.0\.0:{port} backlog 2147483647",
                           expected=f"the restarted server listens on {port} at once, TIME_WAIT or not")
     except GradeFailure:
         again.wait_exit(0.5)
@@ -640,7 +641,7 @@ def test_server_rejects_invalid_arguments(lab):
     for text in ("x", "-1"):
         lab.expect_rejected("server", [port, text], rf"invalid backlog '{re.escape(text)}'",
                             f"invalid backlog '{text}'", hint="parse_backlog_or_die() checks it for you")
-    for args in ([], [port, "2", "noaccept"]):
+    for args in ([], [port, "2", "noaccept"], [port, "2", "no-accept", "extra"]):
         lab.expect_rejected("server", args, r"usage", "a `usage: ...` line (wrong arguments)",
                             hint="check argc and the third argument before anything else")
 

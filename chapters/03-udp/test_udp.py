@@ -261,6 +261,7 @@ def test_client_sends_each_line_as_one_datagram(lab):
     client = start_client(lab, HOST, port_of(server), 900)
     steps = ((b"g1\n", b"g1", b"Hi, g1", 0.0), (b"two words\n", b"two words", b"Hi, two\0words", 0.2),
              (b"cr\r\n", b"cr\r", b"Hi, cr\r", 0.0), (b"\n", b"", b"Hi, ", 0.0),
+             (b"silence\n", b"silence", b"", 0.0),       # an empty reply: an empty line
              (b"no newline", b"no newline", b"Hi, no newline", 0.0))
     for i, (text, line, reply, delay) in enumerate(steps):
         client.write_stdin(text)
@@ -511,6 +512,8 @@ def test_connserver_connects_to_its_first_peer(lab):
     a.sendto(b"g2", (HOST, port))
     expect_reply(a, b"g2", server, who="connserver")
     server.expect_line(r"received 2 bytes: g2")
+    a.sendto(b"x\0y", (HOST, port))
+    expect_reply(a, b"x\0y", server, who="connserver")
     a.sendto(b"", (HOST, port))
     expect_reply(a, b"", server, who="connserver",
                  hint="recv() returning 0 is an empty datagram from the peer, not a sign it left: "

@@ -5,6 +5,8 @@
  */
 #include "common.h"
 
+#include <limits.h>
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "no-accept") != 0))
@@ -14,7 +16,7 @@ int main(int argc, char **argv)
     if (argc >= 3) {
         char *end;
         long value = strtol(argv[2], &end, 10);
-        if (argv[2][0] < '0' || argv[2][0] > '9' || *end != '\0' || value > 1000000)
+        if (argv[2][0] < '0' || argv[2][0] > '9' || *end != '\0' || value > INT_MAX)
             fatal(0, "invalid backlog '%s'", argv[2]);
         backlog = (int)value;
     }
