@@ -344,12 +344,15 @@ def test_client_connects_over_ipv6(lab):
 @contract("client", "a connection that fails while the client sends")
 @points(1)
 def test_client_reports_a_reset_while_sending(lab):
-    """client whose server resets while it writes exits 1 with a message, not killed by SIGPIPE"""
+    """client whose server half-closes and resets while it writes exits 1 with a message, not killed by SIGPIPE"""
     listener = lab.listen()
     client = start_client(lab, listener.port, BIG, 65536)
     peer = listener.accept(program=client)
     expect_connected_line(client)
     blocked = wait_in_write(client)
+    # FIN first, then RST: a reset of a connection the peer had half-closed makes the
+    # client's writes fail with EPIPE -- and raise SIGPIPE, which kills by default.
+    peer.shutdown_write()
     peer.reset()
     rc = client.wait_exit(3)
     if rc == -signal.SIGPIPE:
