@@ -262,6 +262,7 @@ def test_client_sends_each_line_as_one_datagram(lab):
     steps = ((b"g1\n", b"g1", b"Hi, g1", 0.0), (b"two words\n", b"two words", b"Hi, two\0words", 0.2),
              (b"cr\r\n", b"cr\r", b"Hi, cr\r", 0.0), (b"\n", b"", b"Hi, ", 0.0),
              (b"silence\n", b"silence", b"", 0.0),       # an empty reply: an empty line
+             (b"big\n", b"big", b"Hi, " + b"b" * 65503, 0.0),   # the largest datagram
              (b"no newline", b"no newline", b"Hi, no newline", 0.0))
     for i, (text, line, reply, delay) in enumerate(steps):
         client.write_stdin(text)
@@ -471,8 +472,9 @@ def test_connected_client_notices_its_server_is_gone(lab):
     client = start_client(lab, "-c", HOST, port_of(server), 5000)
     client.write_stdin("g1\n")
     data, addr = server.recvfrom(program=client, what="the datagram b'g1' from udpclient -c")
-    server.sendto(b"Hi, g1", addr)
-    client.expect_line(r"Hi, g1")
+    server.sendto(b"Hi, " + b"g" * 65503, addr)          # the largest datagram
+    client.expect_line(r"Hi, g{65503}", expected="udpclient -c prints the whole 65507-byte reply",
+                       hint="receive into a buffer of 65507 bytes, the largest UDP payload")
     server.close()
     client.write_stdin("g2\n")
     client.expect_exit(1, timeout=2.0, expected="udpclient -c exits 1 soon after the server has gone",
@@ -605,11 +607,19 @@ def test_connserver_serves_a_new_peer_after_the_first_is_gone(lab):
            hint="connect() to an address whose sa_family is AF_UNSPEC dissolves the association; "
                 "connecting to AF_INET 0.0.0.0:0 instead connects the socket to 127.0.0.1",
            sockets=lambda: lab.sockets_text("udp"))
-    b = lab.udp("127.0.0.2")                # a new peer from another address
-    b.sendto(b"g2", (HOST, port))
-    expect_reply(b, b"g2", server, who="connserver")
+    b = lab.udp("127.0.0.2")                # a new peer from another address, an empty datagram first
+    b.sendto(b"", (HOST, port))
+    expect_reply(b, b"", server, who="connserver")
     server.expect_line(rf"connected to 127\.0\.0\.2:{port_of(b)}",
                        expected=f"connserver prints `connected to 127.0.0.2:{port_of(b)}` (the new peer)")
+    b.sendto(b"g3", (HOST, port))
+    expect_reply(b, b"g3", server, who="connserver")
+    server.expect_line(r"received 2 bytes: g3")
+    gone = [t for _, t, _ in server.stdout_lines if t.startswith("disconnected from 127.0.0.2")]
+    expect(not gone, expected="the new peer stays connected: its datagrams are answered, nothing failed",
+           happened=f"connserver printed `{gone[0] if gone else ''}`",
+           hint="disconnect only when send() or recv() really failed with ECONNREFUSED (check the "
+                "return value before errno: errno keeps its old value after a call that succeeded)")
 
 
 
@@ -619,11 +629,14 @@ def test_connserver_carries_on_past_a_reply_too_big(lab):
     """connserver survives a 65507-byte datagram, whose reply cannot fit in a datagram"""
     port = udp_port(lab)
     server = start_server(lab, "connserver", port)
-    a = first_peer(lab, server, port)
     big = bytes(range(33, 127)) * 696 + b"y" * 83       # 65507 bytes: the largest UDP payload
-    a.sendto(big, (HOST, port))
-    server.expect_line(r"received 65507 bytes:.*", expected="connserver prints `received 65507 bytes: ...`",
-                       hint="receive into a buffer of 65507 bytes, the largest UDP payload")
+    a = lab.udp()
+    for first in (True, False):     # as the first datagram, then on the connected socket
+        a.sendto(big, (HOST, port))
+        server.expect_line(r"received 65507 bytes:.*", expected="connserver prints `received 65507 bytes: ...`",
+                           hint="receive into a buffer of 65507 bytes, the largest UDP payload")
+        if first:
+            server.expect_line(rf"connected to 127\.0\.0\.1:{port_of(a)}")
     a.sendto(b"g3", (HOST, port))
     skip_cut_reply(a, big)
     expect_reply(a, b"g3", server, who="connserver",
