@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from grader import calibrate, capture, host, identity, isolation, peers, probes, requirements, wire
-from grader.failure import GradeFailure, skip
+from grader.failure import GradeFailure, expect, skip
 from grader.proc import Program
 
 TAIL_LINES = 8
@@ -100,6 +100,19 @@ class Lab:
         """Start chapters/<lesson>/<name> with args; returns a Program."""
         return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher,
                            "student")
+
+    def expect_rejected(self, name, args, message, why, hint=None):
+        """Start program `name` with arguments it must refuse: it exits 1 at once with a
+        line on stderr that matches `message` (re.search) and prints nothing on stdout.
+        `why` says what is wrong with the arguments, for the report."""
+        prog = self.start(name, *args)
+        shown = " ".join(str(a) for a in args) or "(no arguments)"
+        prog.expect_fatal(message, expected=f"`{name} {shown}`: stderr says {why}", hint=hint,
+                          exit_expected=f"`{name} {shown}` exits 1 at once: {why}", exit_hint=hint)
+        expect(not prog.stdout_text(), expected=f"`{name} {shown}` prints nothing on stdout",
+               happened=f"it printed: {prog.stdout_text()[:200]}",
+               hint="check the arguments before doing anything else; the message goes to stderr")
+        return prog
 
     def start_command(self, name, argv, stdin=None, env=None, cwd=None, rights="tool"):
         """Start another command (a reference server, a tracer) under the same rules as

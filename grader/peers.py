@@ -372,12 +372,16 @@ class DatagramPeer:
         self.sock.close()
 
 
-def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint=None, rcvbuf=None):
-    """Connect to the program; rcvbuf= shrinks the receive buffer first (a slow reader)."""
+def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint=None, rcvbuf=None,
+                source=None):
+    """Connect to the program; rcvbuf= shrinks the receive buffer first (a slow reader);
+    source= connects from that local address (any 127.x.y.z is loopback on Linux)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if source:
+        s.bind((source, 0))
     s.settimeout(timeout)
     try:
         s.connect((host, port))

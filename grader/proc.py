@@ -25,6 +25,16 @@ OUTPUT_LIMIT = 1 << 20          # bytes per stream before we call it a flood
 CPU_LIMIT_SECONDS = 60          # RLIMIT_CPU: a runaway loop dies instead of heating the box
 FILE_SIZE_LIMIT = 64 << 20      # RLIMIT_FSIZE
 PF_EXITING = 0x4                # linux/sched.h: the task is in do_exit()
+# System call numbers of the calls a test may find a program blocked in (blocked_syscall).
+SYSCALL_NAMES = {
+    "x86_64": {0: "read", 1: "write", 7: "poll", 19: "readv", 20: "writev", 23: "select",
+               43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg",
+               232: "epoll_wait", 270: "pselect6", 271: "ppoll", 281: "epoll_pwait",
+               288: "accept4"},
+    "aarch64": {63: "read", 64: "write", 65: "readv", 66: "writev", 72: "pselect6", 73: "ppoll",
+                202: "accept", 206: "sendto", 207: "recvfrom", 211: "sendmsg", 212: "recvmsg",
+                22: "epoll_pwait", 242: "accept4"},
+}
 
 
 def describe_status(returncode):
@@ -234,6 +244,15 @@ class Program:
         self.settle_output()
         return self._text(self.stdout_lines)
 
+    def stdout_bytes(self):
+        """What the program wrote to stdout as text, its line ends included (a last line
+        without its newline stays without one): for exact comparisons."""
+        self.settle_output()
+        with self.cond:
+            lines = list(self.stdout_lines)
+        text = "\n".join(t for _, t, _ in lines)
+        return text + "\n" if lines and lines[-1][2] else text
+
     def stderr_text(self):
         self.settle_output()
         return self._text(self.stderr_lines)
@@ -405,6 +424,34 @@ class Program:
                 return fields is not None
             time.sleep(0.002)
         return False
+
+    def wait_stopped(self, timeout=1.0):
+        """Wait until a SIGSTOP sent to the program has taken effect (state T, or t under a
+        tracer): from then on it runs no code of its own until SIGCONT, while the kernel
+        still completes handshakes and queues data for it.  Returns False on timeout.
+        Polled, bounded: there is no event for it that another process can wait on."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            fields = proc_stat(self.pid)
+            if fields is None or fields[0] in ("T", "t"):
+                return fields is not None
+            time.sleep(0.001)
+        return False
+
+    def blocked_syscall(self):
+        """(name, [arguments]) of the system call the program's main thread sleeps in,
+        from /proc/PID/syscall -- e.g. ("write", [3, buf, 10000, ...]) while a blocking
+        write waits for room -- or None when it is running, gone, or the call is not in
+        SYSCALL_NAMES.  Arguments are as passed: write's third is the size asked for."""
+        try:
+            with open(f"/proc/{self.pid}/syscall") as f:
+                fields = f.read().split()
+        except OSError:
+            return None
+        if not fields or not fields[0].lstrip("-").isdigit():
+            return None                     # "running"
+        name = SYSCALL_NAMES.get(os.uname().machine, {}).get(int(fields[0]))
+        return (name, [int(a, 16) for a in fields[1:7]]) if name else None
 
     def open_fds(self):
         """{fd: link target} of the program's main process."""

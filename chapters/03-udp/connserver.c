@@ -23,9 +23,13 @@ static void disconnect_or_die(int fd)
     TODO("disconnect_or_die: connect AF_UNSPEC");
 }
 
+/* "received N bytes: " and the payload's bytes as they are (NUL bytes too: it is not a
+ * C string, so no %s), then a newline. */
 static void print_received(const char *payload, ssize_t n)
 {
-    printf("received %zd bytes: %.*s\n", n, (int)n, payload);
+    printf("received %zd bytes: ", n);
+    if (fwrite(payload, 1, (size_t)n, stdout) != (size_t)n || putchar('\n') == EOF)
+        fatal(errno, "printing");
 }
 
 static int is_goodbye(const char *payload, ssize_t n)
@@ -49,8 +53,9 @@ static int serve_peer(int fd, char *payload, ssize_t n)
 {
     /* TODO: loop: goodbye -> return 1; reply; recv() the next datagram (retry EINTR)
      * and print_received() it.  If reply or recv fails with ECONNREFUSED, a reply of
-     * ours hit a closed port: the peer is gone, return 0.  Any other error is fatal,
-     * named after the call. */
+     * ours hit a closed port: the peer is gone, return 0.  Another reply error (e.g.
+     * EMSGSIZE: "Hi, " and 65504 bytes do not fit in a datagram) costs a warning and
+     * no reply; another recv error is fatal, named after the call. */
     TODO("serve_peer");
 }
 

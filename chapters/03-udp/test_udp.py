@@ -5,12 +5,13 @@ what the board shows.  The grader plays the other side with its own UDP sockets:
 a client when it grades the servers, a server when it grades the client.
 """
 import errno
+import re
 import select
 import signal
 import socket
 import time
 
-from grader import GradeFailure, expect, points
+from grader import GradeFailure, contract, expect, poll_until, points
 
 HOST = "127.0.0.1"
 REFUSED_RX = r"\w.*: Connection refused \(111\)"
@@ -46,6 +47,10 @@ def describe_reply(data, payload):
         return "the reply carries a NUL byte: send the length of the text, not strlen()+1 or sizeof"
     if data.rstrip(b"\r\n") == want:
         return "no newline: a datagram is a message on its own, it needs no terminator"
+    if want.startswith(data) and len(data) >= 4:
+        return (f"the reply stops after {len(data) - 4} of the {len(payload)} bytes: receive into a "
+                "buffer of 65507 bytes (the largest UDP payload) -- recvfrom() silently drops the "
+                "rest of a datagram that does not fit")
     if data.startswith(want):
         return ("the reply has leftovers of an earlier, longer datagram: recvfrom() does not "
                 "NUL-terminate, so use the length it returns")
@@ -54,13 +59,16 @@ def describe_reply(data, payload):
     return "reply with the 4 bytes \"Hi, \" followed by exactly the bytes received"
 
 
-def expect_reply(peer, payload, program, who="the server"):
+def expect_reply(peer, payload, program, who="the server", hint=None):
     """Receive one datagram on peer and check it is exactly b'Hi, ' + payload."""
     want = b"Hi, " + payload
+    shown = repr(want) if len(want) < 80 else f"`Hi, ` + the {len(payload)} bytes"
     data, _ = peer.recvfrom(program=program, timeout=2,
-                            what=f"{who} answers {payload!r} with the datagram {want!r}",
-                            hint="sendto() the reply to the address recvfrom() filled in")
-    expect(data == want, expected=f"the reply datagram {want!r}", happened=f"got {data!r}",
+                            what=f"{who} answers {payload!r} with the datagram {shown}" if len(payload) < 80
+                            else f"{who} answers the {len(payload)}-byte datagram with {shown}",
+                            hint=hint or "sendto() the reply to the address recvfrom() filled in")
+    expect(data == want, expected=f"the reply datagram {shown}",
+           happened=f"got {data!r}" if len(data) < 80 else f"got {len(data)} bytes",
            hint=describe_reply(data, payload), wire=peer.wire.render())
     return data
 
@@ -86,6 +94,7 @@ def start_client(lab, *args):
 
 # -- udpserver ----------------------------------------------------------------
 
+@contract("udpserver", "for each datagram")
 @points(2)
 def test_server_answers_a_datagram_with_hi(lab):
     """udpserver answers the datagram "g1" with exactly "Hi, g1" and prints it"""
@@ -99,6 +108,7 @@ def test_server_answers_a_datagram_with_hi(lab):
                        hint="print the count recvfrom() returned and that many bytes")
 
 
+@contract("udpserver", "for each datagram")
 @points(2)
 def test_server_keeps_message_boundaries(lab):
     """udpserver answers three back-to-back datagrams with three separate replies"""
@@ -116,6 +126,7 @@ def test_server_keeps_message_boundaries(lab):
                            hint="one recvfrom() returns exactly one datagram: print what it returned")
 
 
+@contract("udpserver", "for each datagram")
 @points(1)
 def test_server_treats_an_empty_datagram_as_a_message(lab):
     """udpserver answers an empty datagram with "Hi, " and keeps running"""
@@ -131,6 +142,7 @@ def test_server_treats_an_empty_datagram_as_a_message(lab):
     expect_reply(peer, b"g2", server)
 
 
+@contract("udpserver", "for each datagram")
 @points(1)
 def test_server_replies_to_each_sender(lab):
     """udpserver sends each reply to the peer that sent the datagram"""
@@ -148,6 +160,54 @@ def test_server_replies_to_each_sender(lab):
                hint=describe_reply(data, payload))
 
 
+def skip_cut_reply(peer, payload, wait=0.5):
+    """The Contract allows a reply too big for a datagram to be cut to 65507 bytes: if
+    one arrives (before the next reply), take it."""
+    r, _, _ = select.select([peer.sock], [], [], wait)
+    if r:
+        data = peer.sock.recv(65536, socket.MSG_PEEK)
+        if data == (b"Hi, " + payload)[:65507]:
+            peer.sock.recv(65536)
+            peer.wire.mark("←", "the reply, cut to 65507 bytes")
+
+
+def expect_received_line(server, payload, who="udpserver"):
+    """The line `received N bytes: <payload>`, the payload's bytes as they are."""
+    want = f"received {len(payload)} bytes: " + payload.decode("latin-1")
+    m = server.expect_line(r"received \d+ bytes:.*", expected=f"{who} prints `received {len(payload)} bytes: ...`")
+    got = m.group(0)
+    if got in (want.strip(), want.split("\0")[0].strip()):     # printing may stop at a NUL
+        return
+    shown = (lambda t: repr(t) if len(t) < 100 else repr(t[:60]) + f"... ({len(t)} characters)")
+    expect(False, expected=f"{who} prints {shown(want)}", happened=f"it printed {shown(got)}",
+           hint="print the count recvfrom() returned and exactly that many bytes (fwrite(buf, 1, n, stdout))")
+
+
+@contract("udpserver", "for each datagram")
+@points(1)
+def test_server_payload_is_bytes(lab):
+    """udpserver prints and answers every byte: NUL bytes, 65503 bytes; a too big reply is skipped"""
+    port = udp_port(lab)
+    server = start_server(lab, "udpserver", port)
+    peer = lab.udp()
+    peer.sendto(b"a\0b", (HOST, port))
+    expect_reply(peer, b"a\0b", server)
+    expect_received_line(server, b"a\0b")
+    largest = (bytes(range(33, 127)) * 700)[:65503]     # "Hi, " + 65503 bytes = 65507, the most
+    peer.sendto(largest, (HOST, port))
+    expect_reply(peer, largest, server)
+    expect_received_line(server, largest)
+    # 65507 bytes arrive, but "Hi, " + 65507 bytes do not fit in one datagram
+    peer.sendto(largest + b"yyyy", (HOST, port))
+    server.expect_line(r"received 65507 bytes:.*", expected="udpserver prints `received 65507 bytes: ...`",
+                       hint="receive into a buffer of 65507 bytes, the largest UDP payload")
+    peer.sendto(b"g2", (HOST, port))
+    skip_cut_reply(peer, largest + b"yyyy")
+    expect_reply(peer, b"g2", server,
+                 hint="a reply that does not fit in a datagram fails (EMSGSIZE): warn and go on")
+
+
+@contract("udpserver", "on SIGINT")
 @points(2)
 def test_server_counts_datagrams_on_sigint(lab):
     """udpserver prints `received 3 datagrams` on Ctrl-C and exits 0"""
@@ -180,6 +240,7 @@ def test_server_counts_datagrams_on_sigint(lab):
     server.expect_exit(0, hint="return 0 from main after printing the count")
 
 
+@contract("udpserver", "UDP socket bound to")
 @points(1)
 def test_server_reports_a_port_in_use(lab):
     """udpserver reports `bind: Address already in use (98)` when the port is taken"""
@@ -192,31 +253,47 @@ def test_server_reports_a_port_in_use(lab):
 
 # -- udpclient: unconnected ---------------------------------------------------
 
+@contract("udpclient", "for each line on stdin", "after each datagram, waits", "at the end of stdin: exits 0")
 @points(2)
 def test_client_sends_each_line_as_one_datagram(lab):
-    """udpclient sends each line as one datagram without its newline and prints the reply"""
+    """udpclient sends each line as one datagram without its newline and prints the reply's bytes"""
     server = lab.udp()
-    client = start_client(lab, HOST, port_of(server), 2000)
-    for line, reply, delay in ((b"g1", b"Hi, g1", 0.0), (b"two words", b"Hi, two words", 0.2),
-                               (b"", b"Hi, ", 0.0)):
-        client.write_stdin(line + b"\n")
+    client = start_client(lab, HOST, port_of(server), 900)
+    steps = ((b"g1\n", b"g1", b"Hi, g1", 0.0), (b"two words\n", b"two words", b"Hi, two\0words", 0.2),
+             (b"cr\r\n", b"cr\r", b"Hi, cr\r", 0.0), (b"\n", b"", b"Hi, ", 0.0),
+             (b"silence\n", b"silence", b"", 0.0),       # an empty reply: an empty line
+             (b"big\n", b"big", b"Hi, " + b"b" * 65503, 0.0),   # the largest datagram
+             (b"no newline", b"no newline", b"Hi, no newline", 0.0))
+    for i, (text, line, reply, delay) in enumerate(steps):
+        client.write_stdin(text)
+        if i == len(steps) - 1:
+            client.close_stdin()            # the last line ends with stdin, not with \n
         data, addr = server.recvfrom(program=client, what=f"the datagram {line!r} from udpclient",
-                                     hint="sendto() each line to HOST:PORT from the arguments")
+                                     hint="a last line without \\n at the end of stdin is a line too: send it"
+                                     if i == len(steps) - 1 else "sendto() each line to HOST:PORT from the arguments")
+        if data == line[:-1] and i == len(steps) - 1:
+            hint = "only remove the last byte if it is a \\n: the last line may end without one"
+        elif data.rstrip(b"\0\n") == line:
+            hint = "strip the trailing '\\n' and send exactly the remaining bytes: no NUL, no newline"
+        elif data == line.rstrip(b"\r"):
+            hint = "send every byte of the line but its \\n: a \\r before it is part of the line"
+        else:
+            hint = "one line of stdin = one datagram"
         expect(data == line, expected=f"the datagram {line!r} (the line without its newline)",
-               happened=f"got {data!r}",
-               hint="strip the trailing '\\n' and send exactly the remaining bytes: no NUL, no newline"
-               if data.rstrip(b"\0\n") == line else "one line of stdin = one datagram")
+               happened=f"got {data!r}", hint=hint)
         if delay:
             time.sleep(delay)    # a reply that takes a while must still be waited for
         server.sendto(reply, addr)
-        client.expect_line(reply.decode().strip(),
-                           expected=f"udpclient prints the reply `{reply.decode()}` on its own line",
-                           hint="recvfrom() the reply and print its bytes (the length it returned) and "
-                                "a newline; wait up to TIMEOUT_MS milliseconds")
-    client.close_stdin()
+        full, cut = reply.decode().strip(), reply.split(b"\0")[0].decode().strip()
+        client.expect_line(f"(?:{re.escape(full)}|{re.escape(cut)})",
+                           expected=f"udpclient prints the reply {reply.decode()!r} on its own line",
+                           hint="recvfrom() the reply and print exactly the n bytes it returned and a "
+                                "newline (it does not NUL-terminate: %s would print leftovers of a longer "
+                                "earlier reply); wait up to TIMEOUT_MS milliseconds")
     client.expect_exit(0, hint="at the end of stdin, exit 0")
 
 
+@contract("udpclient", "after each datagram, waits")
 @points(2)
 def test_client_times_out_without_a_server(lab):
     """udpclient with no server prints `no reply within 300 ms` per line instead of hanging"""
@@ -224,15 +301,28 @@ def test_client_times_out_without_a_server(lab):
     client.write_stdin("g1\ng2\n")
     client.close_stdin()
     hint = ("recvfrom() waits forever unless you bound it: set SO_RCVTIMEO (it then fails with "
-            "EAGAIN) or poll() the socket with the timeout first")
-    client.expect_line(r"no reply within 300 ms", hint=hint,
-                       expected="udpclient prints `no reply within 300 ms` about 0.3 s after sending g1")
+            "EAGAIN) or poll() the socket with the timeout first. A struct timeval of {0, 0} means "
+            "no timeout at all: 300 ms is tv_sec 0, tv_usec 300000")
+    try:
+        client.expect_line(r"no reply within 300 ms", hint=hint,
+                           expected="udpclient prints `no reply within 300 ms` about 0.3 s after sending g1")
+    except GradeFailure:
+        if "refused" not in client.stderr_text().lower():
+            raise
+        raise GradeFailure(expected="udpclient without -c prints `no reply within 300 ms`: nothing listens, "
+                                    "and an unconnected socket is never told so",
+                           happened=f"it {client.status()}: {client.stderr_text()[-200:]}",
+                           hint="without -c, do not connect() the socket: a connected UDP socket gets the "
+                                "ICMP port unreachable as ECONNREFUSED; an unconnected one only waits") from None
     client.expect_line(r"no reply within 300 ms", hint=hint,
                        expected="a second `no reply within 300 ms` for g2: a timeout is not the end")
     client.expect_exit(0, hint="after a timeout go on with the next line; exit 0 at the end of stdin")
     times = [t for t, text, _ in client.stdout_lines if "no reply" in text]
-    expect(times[0] >= 0.25 and times[1] - times[0] >= 0.25,
-           expected="each timeout line comes after waiting about 300 ms",
+    most = lab.scaled(0.3) + 0.3
+    # times count from the program's start, and a line is seen at or after its printing:
+    # a correct client is never early by these bounds, however busy the machine
+    expect(times[0] >= 0.29 and times[1] >= 0.58 and times[1] - times[0] <= most,
+           expected=f"each timeout line comes after waiting 300 ms (the second at most {most:.2f} s after the first)",
            happened=f"they came {times[0]:.2f} s and {times[1]:.2f} s after the start",
            hint="TIMEOUT_MS is in milliseconds: tv_sec = ms / 1000, tv_usec = (ms % 1000) * 1000")
     expect("refused" not in client.stderr_text().lower() and "refused" not in client.stdout_text().lower(),
@@ -241,6 +331,67 @@ def test_client_times_out_without_a_server(lab):
            hint="without -c, do not connect() the socket")
 
 
+@contract("udpclient", "after each datagram, waits")
+@points(1)
+def test_client_waits_a_timeout_over_a_second(lab):
+    """udpclient with TIMEOUT_MS 1200 waits 1.2 s for a reply, no less and not forever"""
+    server = lab.udp()
+    client = start_client(lab, HOST, port_of(server), 1200)
+    # Timed from before the line is written: the client cannot send before it reads it,
+    # so a correct wait never looks shorter than 1.2 s, however busy the machine.
+    start = time.monotonic()
+    client.write_stdin("g1\n")
+    client.close_stdin()
+    most = lab.scaled(1.2) + 0.5
+    edom = ("SO_RCVTIMEO takes a struct timeval whose tv_usec must be below 1000000: setsockopt() "
+            "fails with EDOM for 1200 ms put in tv_usec alone. Use tv_sec = ms / 1000, tv_usec = "
+            "(ms % 1000) * 1000, and check setsockopt's return value")
+    try:
+        server.recvfrom(program=client, what="the datagram b'g1' from udpclient")
+    except GradeFailure:
+        if "out of domain" not in client.stderr_text():
+            raise
+        raise GradeFailure(expected="udpclient with TIMEOUT_MS 1200 sends the line g1",
+                           happened=f"it {client.status()}: {client.stderr_text()[-200:]}", hint=edom) from None
+    try:
+        client.expect_line(r"no reply within 1200 ms", timeout=most + 1.0,
+                           expected="udpclient prints `no reply within 1200 ms` about 1.2 s after sending")
+    except GradeFailure as e:
+        if client.running() or "out of domain" in client.stderr_text():
+            raise GradeFailure(expected=f"udpclient prints `no reply within 1200 ms` within {most:.1f} s",
+                               happened=f"it {client.status()}" + ("" if not client.running()
+                                                                   else f" {most + 1.0:.1f} s later, still waiting"),
+                               hint=edom) from None
+        raise e
+    took = time.monotonic() - start
+    expect(1.19 <= took <= most,
+           expected=f"the timeout line comes 1.2 s after the line was sent (at most {most:.2f} s)",
+           happened=f"it came after {took:.2f} s",
+           hint="TIMEOUT_MS is in milliseconds: tv_sec = ms / 1000 and tv_usec = (ms % 1000) * 1000 "
+                "-- whole seconds alone lose the 200 ms" if took < 1.19 else edom)
+    client.expect_exit(0)
+
+
+@contract("udpclient", "HOST an IPv4 or IPv6 address")
+@points(1)
+def test_client_rejects_invalid_arguments(lab):
+    """udpclient refuses a bad host, port or timeout, and wrong arguments"""
+    port = str(udp_port(lab))
+    for text in ("127.0.0.256", "localhost"):
+        lab.expect_rejected("udpclient", [text, port], r"invalid address '" + re.escape(text) + "'",
+                            f"invalid address '{text}'", hint="check what fill_sockaddr() (inet_pton) returns")
+    lab.expect_rejected("udpclient", ["127.0.0.1", "65536"], r"invalid port '65536'", "invalid port '65536'",
+                        hint="parse_port_or_die() checks it for you")
+    for text in ("0", "-5", "1s"):
+        lab.expect_rejected("udpclient", ["127.0.0.1", port, text], rf"invalid timeout '{re.escape(text)}'",
+                            f"invalid timeout '{text}' (TIMEOUT_MS is a number of at least 1)",
+                            hint="strtol() with an end pointer; refuse anything but a whole number >= 1")
+    for args in ([], ["-c", "127.0.0.1"], ["127.0.0.1", port, "100", "extra"]):
+        lab.expect_rejected("udpclient", args, r"usage", "a `usage: ...` line (wrong number of arguments)",
+                            hint="check argc (after -c) before anything else")
+
+
+@contract("udpclient", "without `-c`")
 @points(2)
 def test_client_carries_on_across_a_server_restart(lab):
     """udpclient keeps working when the server goes away and comes back"""
@@ -275,6 +426,7 @@ def test_client_carries_on_across_a_server_restart(lab):
 
 # -- udpclient -c: connected --------------------------------------------------
 
+@contract("udpclient", "with `-c`")
 @points(2)
 def test_connected_client_reports_connection_refused(lab):
     """udpclient -c with no server reports `Connection refused (111)` and exits 1 at once"""
@@ -292,11 +444,12 @@ def test_connected_client_reports_connection_refused(lab):
            hint="name the call that failed: fatal(errno, \"recv\")")
 
 
+@contract("udpclient", "with `-c`")
 @points(1)
 def test_connected_client_hears_only_its_server(lab):
     """udpclient -c never prints a datagram from a peer other than HOST:PORT"""
     server, stranger = lab.udp(), lab.udp()
-    client = start_client(lab, "-c", HOST, port_of(server), 2000)
+    client = start_client(lab, "-c", HOST, port_of(server))       # the default timeout, 3000 ms
     client.write_stdin("g1\n")
     data, addr = server.recvfrom(program=client, what="the datagram b'g1' from udpclient -c")
     stranger.sendto(b"Hi, spoofed", addr)   # arrives first, from the wrong port
@@ -311,6 +464,7 @@ def test_connected_client_hears_only_its_server(lab):
     client.expect_exit(0)
 
 
+@contract("udpclient", "with `-c`")
 @points(1)
 def test_connected_client_notices_its_server_is_gone(lab):
     """udpclient -c exits 1 with `Connection refused` once its server has gone"""
@@ -318,8 +472,9 @@ def test_connected_client_notices_its_server_is_gone(lab):
     client = start_client(lab, "-c", HOST, port_of(server), 5000)
     client.write_stdin("g1\n")
     data, addr = server.recvfrom(program=client, what="the datagram b'g1' from udpclient -c")
-    server.sendto(b"Hi, g1", addr)
-    client.expect_line(r"Hi, g1")
+    server.sendto(b"Hi, " + b"g" * 65503, addr)          # the largest datagram
+    client.expect_line(r"Hi, g{65503}", expected="udpclient -c prints the whole 65507-byte reply",
+                       hint="receive into a buffer of 65507 bytes, the largest UDP payload")
     server.close()
     client.write_stdin("g2\n")
     client.expect_exit(1, timeout=2.0, expected="udpclient -c exits 1 soon after the server has gone",
@@ -343,6 +498,7 @@ def first_peer(lab, server, port):
     return a
 
 
+@contract("connserver", "waits for a datagram from anyone", "from then on hears only")
 @points(2)
 def test_connserver_connects_to_its_first_peer(lab):
     """connserver connects its socket to the first peer and keeps answering it"""
@@ -358,8 +514,16 @@ def test_connserver_connects_to_its_first_peer(lab):
     a.sendto(b"g2", (HOST, port))
     expect_reply(a, b"g2", server, who="connserver")
     server.expect_line(r"received 2 bytes: g2")
+    a.sendto(b"x\0y", (HOST, port))
+    expect_reply(a, b"x\0y", server, who="connserver")
+    a.sendto(b"", (HOST, port))
+    expect_reply(a, b"", server, who="connserver",
+                 hint="recv() returning 0 is an empty datagram from the peer, not a sign it left: "
+                      "UDP has no connection to close -- print it and answer `Hi, `")
+    server.expect_line(r"received 0 bytes:")
 
 
+@contract("connserver", "from then on hears only")
 @points(2)
 def test_connserver_ignores_a_second_peer(lab):
     """connserver does not hear a second peer, which gets `Connection refused`"""
@@ -386,18 +550,34 @@ def test_connserver_ignores_a_second_peer(lab):
            happened="it printed `from-b`")
 
 
+@contract("connserver", "the 7-byte datagram `goodbye`")
 @points(1)
 def test_connserver_exits_on_goodbye(lab):
-    """connserver exits 0 when its peer sends `goodbye`"""
+    """connserver answers `goodbye\\n` like any datagram, and exits 0 on `goodbye` without answering"""
     port = udp_port(lab)
     server = start_server(lab, "connserver", port)
     a = first_peer(lab, server, port)
+    a.sendto(b"goodbye\n", (HOST, port))         # what `nc -u` sends: 8 bytes
+    try:
+        expect_reply(a, b"goodbye\n", server, who="connserver")
+    except GradeFailure:
+        if server.wait_exit(0.5) is None:
+            raise
+        raise GradeFailure(expected="connserver answers the 8 bytes `goodbye\\n` and keeps running: only "
+                                    "the 7-byte datagram `goodbye` ends it",
+                           happened=f"it {server.status()}",
+                           hint="compare the length too: n == 7 && memcmp(buf, \"goodbye\", 7) == 0") from None
     a.sendto(b"goodbye", (HOST, port))
     server.expect_line(r"received 7 bytes: goodbye")
     server.expect_exit(0, timeout=1.0, hint="compare the 7 bytes received with \"goodbye\" "
                                             "(the datagram has no NUL: use the length recv() returned)")
+    r, _, _ = select.select([a.sock], [], [], 0.05)   # it has exited: any reply is here by now
+    expect(not r, expected="`goodbye` is not answered",
+           happened=f"the peer got {a.sock.recv(65536)!r}" if r else "",
+           hint="check for goodbye before replying")
 
 
+@contract("connserver", "fails with `ECONNREFUSED`")
 @points(2)
 def test_connserver_serves_a_new_peer_after_the_first_is_gone(lab):
     """connserver disconnects (AF_UNSPEC) when its peer is gone and serves the next one"""
@@ -419,8 +599,63 @@ def test_connserver_serves_a_new_peer_after_the_first_is_gone(lab):
                        hint="send() or recv() on a connected UDP socket fails with ECONNREFUSED when the "
                             "peer's port is closed: then connect() with sa_family = AF_UNSPEC to "
                             "dissolve the association, and wait for any peer again")
-    b = lab.udp()
-    b.sendto(b"g2", (HOST, port))
-    expect_reply(b, b"g2", server, who="connserver")
-    server.expect_line(rf"connected to 127\.0\.0\.1:{port_of(b)}",
-                       expected=f"connserver prints `connected to 127.0.0.1:{port_of(b)}` (the new peer)")
+    states = lab.sockets("udp", local_port=port)
+    expect(states and states[0].state == "UNCONN",
+           expected="once it printed `disconnected from ...`, `ss -uan` shows the server's socket "
+                    "UNCONN: unconnected, for peers from any address",
+           happened=f"it shows: {states[0] if states else 'no socket on that port'}",
+           hint="connect() to an address whose sa_family is AF_UNSPEC dissolves the association; "
+                "connecting to AF_INET 0.0.0.0:0 instead connects the socket to 127.0.0.1",
+           sockets=lambda: lab.sockets_text("udp"))
+    b = lab.udp("127.0.0.2")                # a new peer from another address, an empty datagram first
+    b.sendto(b"", (HOST, port))
+    expect_reply(b, b"", server, who="connserver")
+    server.expect_line(rf"connected to 127\.0\.0\.2:{port_of(b)}",
+                       expected=f"connserver prints `connected to 127.0.0.2:{port_of(b)}` (the new peer)")
+    b.sendto(b"g3", (HOST, port))
+    expect_reply(b, b"g3", server, who="connserver")
+    server.expect_line(r"received 2 bytes: g3")
+    gone = [t for _, t, _ in server.stdout_lines if t.startswith("disconnected from 127.0.0.2")]
+    expect(not gone, expected="the new peer stays connected: its datagrams are answered, nothing failed",
+           happened=f"connserver printed `{gone[0] if gone else ''}`",
+           hint="disconnect only when send() or recv() really failed with ECONNREFUSED (check the "
+                "return value before errno: errno keeps its old value after a call that succeeded)")
+
+
+
+@contract("connserver", "from then on hears only")
+@points(1)
+def test_connserver_carries_on_past_a_reply_too_big(lab):
+    """connserver survives a 65507-byte datagram, whose reply cannot fit in a datagram"""
+    port = udp_port(lab)
+    server = start_server(lab, "connserver", port)
+    big = bytes(range(33, 127)) * 696 + b"y" * 83       # 65507 bytes: the largest UDP payload
+    a = lab.udp()
+    for first in (True, False):     # as the first datagram, then on the connected socket
+        a.sendto(big, (HOST, port))
+        server.expect_line(r"received 65507 bytes:.*", expected="connserver prints `received 65507 bytes: ...`",
+                           hint="receive into a buffer of 65507 bytes, the largest UDP payload")
+        if first:
+            server.expect_line(rf"connected to 127\.0\.0\.1:{port_of(a)}")
+    a.sendto(b"g3", (HOST, port))
+    for _ in range(2):              # the two replies, if cut rather than skipped
+        skip_cut_reply(a, big)
+    expect_reply(a, b"g3", server, who="connserver",
+                 hint="\"Hi, \" + 65507 bytes do not fit in a datagram: send() fails with EMSGSIZE -- "
+                      "warn and carry on; only ECONNREFUSED means the peer is gone")
+
+
+# -- both servers -------------------------------------------------------------
+
+@contract("udpserver", "PORT a decimal number")
+@contract("connserver", "arguments, the socket")
+@points(1)
+def test_servers_reject_invalid_arguments(lab):
+    """udpserver and connserver refuse a bad port and wrong arguments"""
+    for name in ("udpserver", "connserver"):
+        for text in ("65536", "x"):
+            lab.expect_rejected(name, [text], rf"invalid port '{text}'", f"invalid port '{text}'",
+                                hint="parse_port_or_die() checks it for you")
+        for args in ([], [str(udp_port(lab)), "extra"]):
+            lab.expect_rejected(name, args, r"usage", "a `usage: ...` line (wrong number of arguments)",
+                                hint="check argc before anything else")

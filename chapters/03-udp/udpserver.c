@@ -40,6 +40,15 @@ static int udp_bind_or_die(uint16_t port)
     TODO("udp_bind_or_die: socket, bind");
 }
 
+/* "received N bytes: " and the payload's bytes as they are (NUL bytes too: it is not a
+ * C string, so no %s), then a newline. */
+static void print_received(const char *payload, ssize_t n)
+{
+    printf("received %zd bytes: ", n);
+    if (fwrite(payload, 1, (size_t)n, stdout) != (size_t)n || putchar('\n') == EOF)
+        fatal(errno, "printing");
+}
+
 /* Send "Hi, " followed by exactly the len bytes of payload back to `to`. */
 static void reply(int fd, const char *payload, size_t len,
                   const struct sockaddr *to, socklen_t to_len)
@@ -67,7 +76,7 @@ int main(int argc, char **argv)
          * argument is in/out: set it to the size of your address buffer before EVERY
          * call.  EINTR means a signal arrived: go round the loop so the condition sees
          * the flag.  recvfrom() does not NUL-terminate and 0 is a valid length (an
-         * empty datagram).  Count it, print "received N bytes: <payload>", reply(). */
+         * empty datagram).  Count it, print_received() it, reply(). */
         (void)payload;
         (void)count;
         TODO("recvfrom loop");

@@ -7,6 +7,8 @@
  */
 #include "common.h"
 
+#include <signal.h>
+
 #define MAX_COUNT (1UL << 30)   /* 1 GiB: enough for any experiment */
 
 /* "10240000" -> 10240000; anything but a plain decimal number up to max exits 1. */
@@ -117,6 +119,11 @@ int main(int argc, char **argv)
     size_t chunk = argc == 5 ? parse_size_or_die(argv[4], "chunk", MAX_COUNT) : count;
     if (chunk == 0 && argc == 5)
         fatal(0, "invalid chunk '%s'", argv[4]);
+
+    /* A server that resets the connection while we write must end us with a message
+     * (write: Broken pipe), not silently: a write after the reset raises SIGPIPE. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        fatal(errno, "signal");
 
     char *payload = make_payload(count);
     int fd = connect_to(argv[1], port);

@@ -36,9 +36,13 @@ static void disconnect_or_die(int fd)
         fatal(errno, "connect AF_UNSPEC");
 }
 
+/* "received N bytes: " and the payload's bytes as they are (NUL bytes too: it is not a
+ * C string, so no %s), then a newline. */
 static void print_received(const char *payload, ssize_t n)
 {
-    printf("received %zd bytes: %.*s\n", n, (int)n, payload);
+    printf("received %zd bytes: ", n);
+    if (fwrite(payload, 1, (size_t)n, stdout) != (size_t)n || putchar('\n') == EOF)
+        fatal(errno, "printing");
 }
 
 static int is_goodbye(const char *payload, ssize_t n)
@@ -69,9 +73,10 @@ static int serve_peer(int fd, char *payload, ssize_t n)
         if (is_goodbye(payload, n))
             return 1;
         if (reply(fd, payload, (size_t)n) < 0) {
-            if (errno != ECONNREFUSED)
-                fatal(errno, "send");
-            break;
+            if (errno == ECONNREFUSED)
+                break;
+            /* e.g. EMSGSIZE: "Hi, " + 65504 bytes do not fit in one datagram */
+            warning(errno, "send");
         }
         do
             n = recv(fd, payload, MAX_PAYLOAD, 0);

@@ -70,7 +70,9 @@ static void print_reply(int fd, const struct options *o)
     while (n < 0 && errno == EINTR);
 
     if (n >= 0) {
-        printf("%.*s\n", (int)n, buf);
+        /* bytes, not a C string: all n of them, NUL bytes included */
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || putchar('\n') == EOF)
+            fatal(errno, "printing");
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         printf("no reply within %ld ms\n", o->timeout_ms);
     } else {

@@ -53,6 +53,15 @@ static int udp_bind_or_die(uint16_t port)
     return fd;
 }
 
+/* "received N bytes: " and the payload's bytes as they are (NUL bytes too: it is not a
+ * C string, so no %s), then a newline. */
+static void print_received(const char *payload, ssize_t n)
+{
+    printf("received %zd bytes: ", n);
+    if (fwrite(payload, 1, (size_t)n, stdout) != (size_t)n || putchar('\n') == EOF)
+        fatal(errno, "printing");
+}
+
 /* Build "Hi, <payload>" in reply (not a string: no NUL is sent) and send it back. */
 static void reply(int fd, const char *payload, size_t len,
                   const struct sockaddr *to, socklen_t to_len)
@@ -91,7 +100,7 @@ int main(int argc, char **argv)
             fatal(errno, "recvfrom");
         }
         count++;
-        printf("received %zd bytes: %.*s\n", n, (int)n, payload);
+        print_received(payload, n);
         reply(fd, payload, (size_t)n, (struct sockaddr *)&from, from_len);
     }
     printf("received %ld datagrams\n", count);

@@ -23,5 +23,7 @@ int main(int argc, char **argv)
     ssize_t n;
     while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
         fwrite(buf, 1, n, stdout);
+    if (n < 0)
+        fatal(errno, "recv");
     return 0;
 }

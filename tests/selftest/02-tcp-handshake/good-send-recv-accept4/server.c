@@ -5,12 +5,21 @@
  */
 #include "common.h"
 
+#include <limits.h>
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4)
+    if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "no-accept") != 0))
         fatal(0, "usage: %s PORT [BACKLOG [no-accept]]", argv[0]);
     uint16_t port = parse_port_or_die(argv[1]);
-    int backlog = argc >= 3 ? atoi(argv[2]) : 16;
+    int backlog = 16;
+    if (argc >= 3) {
+        char *end;
+        long value = strtol(argv[2], &end, 10);
+        if (argv[2][0] < '0' || argv[2][0] > '9' || *end != '\0' || value > INT_MAX)
+            fatal(0, "invalid backlog '%s'", argv[2]);
+        backlog = (int)value;
+    }
 
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)

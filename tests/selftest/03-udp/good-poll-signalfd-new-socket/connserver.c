@@ -36,8 +36,12 @@ int main(int argc, char **argv)
         format_addr((struct sockaddr *)&peer, plen, name, sizeof(name));
         printf("connected to %s\n", name);
         while (!(n == 7 && memcmp(buf + 4, "goodbye", 7) == 0)) {
-            if (sendto(fd, buf, 4 + (size_t)n, 0, NULL, 0) < 0 ||
-                (n = recvfrom(fd, buf + 4, sizeof(buf) - 4, 0, NULL, NULL)) < 0) {
+            ssize_t sent = sendto(fd, buf, 4 + (size_t)n, 0, NULL, 0);
+            if (sent < 0 && errno == EMSGSIZE) {
+                warning(errno, "sendto");       /* too big for a datagram: no reply */
+                sent = 0;
+            }
+            if (sent < 0 || (n = recvfrom(fd, buf + 4, sizeof(buf) - 4, 0, NULL, NULL)) < 0) {
                 if (errno != ECONNREFUSED)
                     fatal(errno, "send/recv");
                 close(fd);

@@ -4,6 +4,8 @@
 
 #include "common.h"
 
+#include <limits.h>
+
 int main(int argc, char **argv)
 {
     int connected = argc > 1 && strcmp(argv[1], "-c") == 0;
@@ -11,7 +13,14 @@ int main(int argc, char **argv)
     int left = argc - 1 - connected;
     if (left != 2 && left != 3)
         fatal(0, "usage: udpclient [-c] HOST PORT [TIMEOUT_MS]");
-    int timeout = left == 3 ? atoi(a[2]) : 3000;
+    int timeout = 3000;
+    if (left == 3) {
+        char *end;
+        long ms = strtol(a[2], &end, 10);
+        if (end == a[2] || *end != '\0' || ms < 1 || ms > INT_MAX)
+            fatal(0, "invalid timeout '%s'", a[2]);
+        timeout = (int)ms;
+    }
 
     struct sockaddr_storage to;
     int tolen = fill_sockaddr(&to, a[0], parse_port_or_die(a[1]));
