@@ -5,11 +5,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # --NAME: the packages of tools/packages-NAME.txt instead, same rules: --docs for
-# `./lab docs`, --vm and --bench for the project's own tests of the Vagrantfile and bench/.
+# `./lab docs`, --vm and --bench for the project's own tests of the Vagrantfile and bench/,
+# --vmtest for tools/vm-test.
 list="$here/packages.txt"
 if [ -n "${1:-}" ]; then
     list="$here/packages-${1#--}.txt"
-    [[ "$1" == --* && -f "$list" ]] || { echo "usage: tools/setup.sh [--docs|--vm|--bench]" >&2; exit 2; }
+    [[ "$1" == --* && -f "$list" ]] || { echo "usage: tools/setup.sh [--docs|--vm|--bench|--vmtest]" >&2; exit 2; }
 fi
 # One package a line; a second word `no-service` means: we want the program, not the
 # system service the package starts and enables (nginx, the lesson 13 yardstick, would
