@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Benchmark: the lesson-10 reference echo server against libevent and libuv echo servers.
+"""Benchmark: the lesson-10 reference echo server against libevent and libuv echo servers,
+with two limit rows: a bare epoll echo server (no library at all) and the lesson-14
+io_uring echo server.
 
     bench/run.py [--seconds 2] [--rounds 3] [--idle 10000] [--out FILE]
 
@@ -40,9 +42,27 @@ def build():
                          *map(str, sorted((REPO / "lib").glob("*.c"))),
                          "-I", str(REPO / "solutions" / "10-reactor" / "lib"),
                          "-I", str(REPO / "chapters" / "10-reactor" / "lib"), "-I", str(REPO / "lib")],
+        "echo_epoll": ["bench/echo_epoll.c"],
     }
+    if io_uring_missing() is None:
+        uring = REPO / "chapters" / "14-io-uring"
+        jobs["echo_uring"] = [str(REPO / "solutions" / "14-io-uring" / "uecho.c"),
+                              *map(str, sorted((uring / "lib").glob("*.c"))),
+                              *map(str, sorted((REPO / "lib").glob("*.c"))),
+                              "-I", str(uring / "lib"), "-I", str(REPO / "lib"), "-luring"]
     for name, args in jobs.items():
         subprocess.run(["gcc", *CFLAGS, "-o", str(OUT / name), *args], cwd=REPO, check=True)
+
+
+def io_uring_missing():
+    """Why the io_uring row cannot run here (grader/requirements.py's probe), or None."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("requirements", REPO / "grader" / "requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not Path("/usr/include/liburing.h").exists():
+        return "liburing-dev is not installed"
+    return module.io_uring_unavailable_reason()
 
 
 def reference_reactor_sources():
@@ -148,10 +168,15 @@ def main():
     build()
     if a.build_only:
         return
-    servers = ["echo_libevent", "echo_libuv", "echo_socklab"]
+    servers = ["echo_libevent", "echo_libuv", "echo_socklab", "echo_epoll"]
+    missing = io_uring_missing()
+    if missing is None:
+        servers.append("echo_uring")
     lines = [f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
              f"median of {a.rounds} interleaved rounds of {a.seconds:g} s per point, 64-byte echo, "
              f"1 request in flight per connection, load average {os.getloadavg()[0]:.1f}"]
+    if missing:
+        lines.append(f"# no echo_uring row: {missing}")
     # Interleaved rounds, median per metric: a shared machine's noise hits every server alike
     runs = {}
     for _ in range(a.rounds):

@@ -2,198 +2,56 @@
 
     ./lab                       the board: every lesson and where you stand
     ./lab check [LESSON]        build and grade (all lessons, or one: 01, 01-sockets)
+    ./lab report [LESSON]       check, then draw the run (ladders, states) as an HTML page
     ./lab hint LESSON           the next hint for a lesson
     ./lab watch [LESSON]        re-check whenever you save
     ./lab run LESSON PROGRAM [ARGS...]   build and run one program
-    ./lab verify                every solution passes fully, every skeleton fails fast
+    ./lab verify [LESSON]       every solution passes fully, every skeleton fails fast
     ./lab grade --json FILE [--junit FILE]   grade everything: Gradescope results.json, JUnit XML
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
+    ./lab report [LESSON]       check, then write the run as an HTML page (ladders, states, pcaps)
+    ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
+    ./lab mutate [LESSON]       mutation testing: does each lesson's grader fail the solution's mutants?
+
+The student's commands live here; the maintainer's and the instructor's in
+grader/maintainer.py, grader/batch.py and grader/instructor.py.
 """
 import argparse
-import fcntl
-import json
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from grader import lessons
-from grader.docs import add_parser as add_docs_parser, cmd_docs  # noqa: F401 (./lab docs)
+from grader import build as building, lessons, requirements
+from grader.build import REPO, SOLUTIONS, STUDENT, Variant, build, compiler_errors
+from grader.term import BOLD, DIM, GREEN, RED, RESET, YELLOW
+from grader.testrun import bad_k_expression, run_pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BUILD = REPO / "build"
 PROGRESS = lessons.PROGRESS
-JOBS = str(max(1, min(os.cpu_count() or 1, 4)))
-
-BOLD, GREEN, RED, YELLOW, DIM, RESET = (
-    ("\033[1m", "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m")
-    if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else ("",) * 6)
+WORKERS = 2     # graders mostly wait on the programs, and the tests are isolated
 
 
-# -- building ---------------------------------------------------------------------
+# -- the student's commands ---------------------------------------------------------------
 
-def build(variant, lesson_list=None):
-    """Configure (once) and build one variant -- only the given lessons' programs, if any
-    (make need not look at the others); returns (ok, compiler output).
-
-    A lock file beside the build directory keeps two builds of one tree (./lab watch and
-    ./lab check, or parallel tests) from running make at the same time."""
-    out = BUILD / variant
-    out.mkdir(parents=True, exist_ok=True)
-    targets = [f"{l.name}__{p}" for l in lesson_list or [] for p in l.programs()]
-    with open(BUILD / f".{variant}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(variant, out, targets)
-
-
-def _build_locked(variant, out, targets):
-    solutions = variant.startswith("solutions")
-    sanitize = variant.endswith("-asan")
-    log = []
-    if not (out / "CMakeCache.txt").exists():
-        cfg = subprocess.run(
-            ["cmake", "-S", str(REPO), "-B", str(out), "-DSOCKLAB_TESTS=OFF",
-             f"-DSOCKLAB_SOLUTIONS={'ON' if solutions else 'OFF'}",
-             f"-DSOCKLAB_SANITIZE={'ON' if sanitize else 'OFF'}"],
-            capture_output=True, text=True)
-        if cfg.returncode != 0:
-            return False, cfg.stdout + cfg.stderr
-    # -k: one lesson that does not compile must not stop the others from building
-    target_args = ["--target", *targets] if targets else []
-    res = subprocess.run(["cmake", "--build", str(out), "-j", JOBS, *target_args, "--", "-k"],
-                         capture_output=True, text=True)
-    log.append(res.stdout + res.stderr)
-    if res.returncode != 0:
-        remove_stale_binaries(out, REPO / ("solutions" if solutions else "chapters"))
-    return res.returncode == 0, "".join(log)
-
-
-def remove_stale_binaries(out, source_root):
-    """After a failed build, delete every program older than one of its sources.
-
-    make leaves the last good binary in place when a compile fails; grading (or running)
-    it would report the previous version's results for code that does not compile."""
-    shared = list((REPO / "lib").glob("*.[ch]"))
-    for lesson in lessons.all_lessons():
-        src_dir = source_root / lesson.name
-        deps = shared + list((src_dir / "lib").glob("*.[ch]"))
-        for used in lesson.uses():
-            deps += list((source_root / used / "lib").glob("*.[ch]"))
-        newest_dep = max((p.stat().st_mtime for p in deps), default=0)
-        for src in src_dir.glob("*.c"):
-            binary = out / "chapters" / lesson.name / src.stem
-            if binary.exists() and max(newest_dep, src.stat().st_mtime) > binary.stat().st_mtime:
-                binary.unlink()
-
-
-def compiler_errors(log, lesson=None):
-    """The compiler's diagnostics, for one lesson's files if given."""
-    keep = []
-    for line in log.splitlines():
-        if ("error" in line or "warning" in line or line.startswith(" ")) and "make" not in line.split(":")[0]:
-            if lesson is None or lesson in line or (keep and line.startswith(" ")):
-                keep.append(line)
-    if not keep and lesson is None:
-        # not a compiler diagnostic (CMake, the linker, make itself): show the end of the log
-        keep = [l for l in log.splitlines() if l.strip()][-20:]
-    return "\n".join(keep[-40:])
-
-
-# -- running the grader --------------------------------------------------------------
-
-def isolation_prefix():
-    """Run the grader as root in a user namespace when we are not root, so each test
-    can have its own network namespace.  Empty when that is impossible or not needed."""
-    if os.geteuid() == 0 or not shutil.which("unshare") or os.environ.get("SOCKLAB_NO_NAMESPACES"):
-        return []
-    probe = subprocess.run(["unshare", "-r", "-n", "true"], capture_output=True)
-    return ["unshare", "-r", "--"] if probe.returncode == 0 else []
-
-
-def pytest_cmd(paths, extra=(), workers=None, results=None, quiet=False, raw=None):
-    # a temporary directory of our own: under `unshare -r` pytest thinks it is root and
-    # would otherwise pick /tmp/pytest-of-root, which may belong to someone else
-    basetemp = BUILD / "tmp" / f"pytest-{os.getpid()}"
-    basetemp.parent.mkdir(parents=True, exist_ok=True)
-    cmd = isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "--no-header", "-rN",
-                                "--tb=no", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
-                                "--basetemp", str(basetemp)]
-    if workers:
-        cmd += ["-n", str(workers)]
-    if results:
-        cmd += ["--results-json", str(results)]
-    if raw:
-        cmd += ["--raw-results", str(raw)]
-    if quiet:
-        cmd += ["--socklab-quiet"]
-    return cmd + list(extra) + [str(p) for p in paths]
-
-
-NOISE = ("bringing up nodes...",)  # pytest-xdist's start-up line: nothing a student needs
-
-
-def run_pytest(paths, extra=(), workers=None, results=None, quiet=False, capture=False, raw=None):
-    cmd = pytest_cmd(paths, extra, workers, results, quiet, raw)
-    try:
-        return _run_filtered(cmd, capture)
-    finally:
-        shutil.rmtree(cmd[cmd.index("--basetemp") + 1], ignore_errors=True)
-
-
-def _run_filtered(cmd, capture):
-    if capture:
-        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
-        cmd.insert(cmd.index("-q"), "--color=yes")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace")
-    try:
-        for line in proc.stdout:
-            if line.strip() not in NOISE:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-    except KeyboardInterrupt:
-        _let_it_clean_up(proc)
-        raise
-    return subprocess.CompletedProcess(cmd, proc.wait())
-
-
-def _let_it_clean_up(proc, timeout=15):
-    """After Ctrl-C: pytest's teardown kills every program it started, so wait for it
-    (quietly: its KeyboardInterrupt tracebacks are no news) rather than leave it behind."""
-    proc.send_signal(signal.SIGINT)     # in case the interrupt reached only us
-    try:
-        proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def workers_for(lesson_list):
-    """Two workers: graders mostly wait on the programs, and the tests are isolated."""
-    return 2
-
-
-# -- commands ----------------------------------------------------------------------
-
-def cmd_board(args):
-    build("student")  # so the board can say which lessons do not compile
+def board():
+    build(STUDENT)  # so the board can say which lessons do not compile
     print(f"{BOLD}socklab{RESET} -- network programming in C, one lesson at a time\n")
     next_up = None
     total_score = total_max = 0
     width = max((len(l.title) for l in lessons.all_lessons()), default=0)
     for lesson in lessons.all_lessons():
         res = lessons.load_progress(lesson)
-        built = BUILD / "student" / "chapters" / lesson.name
-        if not all((built / p).exists() for p in lesson.programs()):
+        built = STUDENT.path / "chapters" / lesson.name
+        unmet = requirements.unmet_reason(lesson.path)
+        if unmet:
+            # not the student's fault, and not next: the machine lacks what it needs
+            status, colour = f"cannot run here: {unmet.split(';')[0]} (./lab check {lesson.number} says how to get it)", YELLOW
+        elif not all((built / p).exists() for p in lesson.programs()):
             status, colour = f"does not compile (./lab check {lesson.number} shows why)", YELLOW
             next_up = next_up or lesson
         elif res is None:
@@ -224,96 +82,115 @@ def cmd_board(args):
 def _build_or_report(variant, lesson_list):
     ok, log = build(variant, lesson_list)
     if not ok:
-        names = [l.name for l in lesson_list]
-        errs = [compiler_errors(log, n) for n in names]
+        errs = [compiler_errors(log, l.name) for l in lesson_list]
         errs = "\n".join(e for e in errs if e) or compiler_errors(log)
         print(f"{YELLOW}some programs did not compile; their tests will fail:{RESET}\n{errs}\n")
     return ok, log
 
 
-def bad_k_expression(expr):
-    """Why pytest would reject `-k expr` (under xdist it crashes instead of saying so)."""
-    try:
-        from _pytest.mark.expression import Expression, ParseError
-    except ImportError:     # another pytest: let it judge for itself
-        return None
-    try:
-        Expression.compile(expr)
-    except ParseError as e:
-        return str(e)
-    return None
-
-
-def cmd_check(args):
-    lesson_list = lessons.select(args.lesson)
-    why = bad_k_expression(args.k) if args.k else None
+def check(lesson=None, solutions=False, sanitize=False, k=None, only=None, fail_on_skip=False,
+          all=False, list=False, pcap=None, report=False):
+    lesson_list = lessons.select(lesson)
+    if list:
+        return list_contract(lesson_list)
+    why = bad_k_expression(k) if k else None
     if why:
-        print(f"{RED}-k '{args.k}' is not a test filter: {why}{RESET}\n"
+        print(f"{RED}-k '{k}' is not a test filter: {why}{RESET}\n"
               "  it is a test-name fragment, or fragments joined with and / or / not, e.g.\n"
               "  -k client   -k 'server and not wildcard'")
         return 2
-    variant = ("solutions" if args.solutions else "student") + ("-asan" if args.sanitize else "")
-    _build_or_report(variant, lesson_list)
+    _build_or_report(Variant(solutions=solutions, sanitize=sanitize), lesson_list)
     extra = []
-    if args.solutions:
+    if solutions:
         extra.append("--solutions")
-    if args.sanitize:
+    if sanitize:
         extra.append("--sanitize")
-    if args.k:
-        extra += ["-k", args.k]
-    if args.fail_on_skip:
+    if k:
+        extra += ["-k", k]
+    if fail_on_skip:
         extra.append("--fail-on-skip")
-    if not args.all:
+    if not all:
         extra.append("--first-failure-only")
     paths = [l.path for l in lesson_list]
-    if args.only:
-        paths = _node_ids(lesson_list, args.only)
+    if only:
+        from grader import collect
+        cases = collect.cases(paths)
+        paths = [f"{c.path}::{c.name}" for c in cases if c.name == only]
         if not paths:
-            names = sorted({n for l in lesson_list for n in _test_names(l)})
-            print(f"no test is named '{args.only}'; the tests are:\n  " + "\n  ".join(names))
+            print(f"no test is named '{only}'; the tests are:\n  " + "\n  ".join(c.name for c in cases))
             return 2
     PROGRESS.mkdir(parents=True, exist_ok=True)
     raw = PROGRESS / ("all.raw.json" if len(lesson_list) > 1 else f"{lesson_list[0].name}.raw.json")
-    workers = None if args.only else workers_for(lesson_list)   # one case: no worker start-up
+    workers = None if only else WORKERS     # one case: no worker start-up
     rc = run_pytest(paths, extra, workers, raw=raw).returncode
-    partial = args.k or args.only
-    if not args.solutions and not partial:
+    if pcap:
+        copy_pcaps(raw, Path(pcap))
+    partial = k or only
+    if not solutions and not partial:
         lessons.save_progress(raw)
-    if rc == 5 and args.k:
-        names = sorted({n for l in lesson_list for n in _test_names(l)})
-        print(f"no test name matches '{args.k}'; the tests are:\n  " + "\n  ".join(names))
-    if rc == 0 and len(lesson_list) == 1 and not args.solutions and not partial:
+    if rc == 5 and k:
+        from grader import collect
+        names = sorted({c.name.split("[", 1)[0] for c in collect.cases(paths)})
+        print(f"no test name matches '{k}'; the tests are:\n  " + "\n  ".join(names))
+    if rc == 1 and len(lesson_list) == 1 and not report:
+        print(f"{DIM}the conversations drawn, with states and pcaps: ./lab report {lesson_list[0].number}{RESET}")
+    if (rc == 0 and len(lesson_list) == 1 and not solutions and not partial
+            and not requirements.unmet_reason(lesson_list[0].path)):
         nxt = lessons.after(lesson_list[0])
         if nxt:
             print(f"\n{GREEN}Lesson {lesson_list[0].number} passes.{RESET} Next: chapters/{nxt.name}/README.md")
     return rc
 
 
-def _test_functions(lesson):
-    """[(test file, test function name)] of a lesson's graders."""
-    return [(f, m) for f in sorted(lesson.path.glob("test_*.py"))
-            for m in re.findall(r"^def (test_\w+)", f.read_text(), flags=re.M)]
+def list_contract(lesson_list):
+    """Each lesson's Contract, clause by clause, with the tests that check each one."""
+    from grader import contracts
+    refs = contracts.collect([l.path for l in lesson_list])
+    bad = 0
+    for lesson in lesson_list:
+        found, problems = contracts.coverage((lesson.path / "README.md").read_text(), refs.get(lesson.name, []))
+        print(f"{BOLD}{lesson.number} {lesson.title} -- Contract{RESET}")
+        print(contracts.render(found, problems) + "\n")
+        bad += len(problems)
+    return 1 if bad else 0
 
 
-def _node_ids(lesson_list, name):
-    """pytest node ids of the one test case called `name` (`test_x`, or `test_x[param]` for
-    one parameter of it): exactly that case, where -k would match every name containing it."""
-    base = name.split("[", 1)[0]
-    return [f"{f}::{name}" for l in lesson_list for f, test in _test_functions(l) if test == base]
+def copy_pcaps(raw, dest):
+    """./lab check --pcap DIR: each test's capture of this run, as DIR/<lesson>/<test>.pcap."""
+    copied = 0
+    for r in lessons.results_by_node(raw).values():
+        pcap = Path(r.get("wire", "")).with_suffix("").with_suffix(".pcap") if r.get("wire") else None
+        if pcap and pcap.is_file():
+            (dest / r["lesson"]).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pcap, dest / r["lesson"] / pcap.name)
+            copied += 1
+    print(f"pcap: {copied} capture(s) copied to {dest}/ (tcpdump -nr FILE, or Wireshark)")
 
 
-def _test_names(lesson):
-    return [test for _, test in _test_functions(lesson)]
+def report(lesson=None, solutions=False, sanitize=False, k=None, only=None, out=None):
+    """./lab report: check, then one HTML page per lesson of what the run saw."""
+    from grader import html_report
+    rc = check(lesson, solutions=solutions, sanitize=sanitize, k=k, only=only, report=True)
+    selected = lessons.select(lesson)
+    raw = PROGRESS / ("all.raw.json" if len(selected) > 1 else f"{selected[0].name}.raw.json")
+    if rc not in (0, 1) or not raw.is_file():
+        return rc
+    variant = Variant(solutions=solutions, sanitize=sanitize).name
+    print()
+    for one in selected:
+        page = html_report.write(one.name, raw, Path(out) if out else html_report.REPORTS, variant)
+        print(f"report: {html_report.shown(page)}  (open it in a browser; it needs no network)")
+    return rc
 
 
-def cmd_hint(args):
-    lesson = lessons.select(args.lesson)[0]
+def hint(lesson, reset=False):
+    lesson = lessons.select(lesson)[0]
     hints = lesson.hints()
     if not hints:
         print(f"No hints for lesson {lesson.number} yet; reread its README's contract section.")
         return 0
     state = lessons.hint_state()
-    shown = 0 if args.reset else state.get(lesson.name, 0)
+    shown = 0 if reset else state.get(lesson.name, 0)
     shown = min(len(hints), shown + 1)
     for i, (title, body) in enumerate(hints[:shown], 1):
         print(f"{BOLD}Hint {i}/{len(hints)}: {title}{RESET}\n{body.strip()}\n")
@@ -335,9 +212,9 @@ def _snapshot(paths):
     return snap
 
 
-def cmd_watch(args):
+def watch(lesson=None, interval=0.5, once=False):
     """Polls for changes: file events do not reach us on VM shared folders, WSL or NFS."""
-    lesson_list = lessons.select(args.lesson) if args.lesson else [lessons.first_unfinished()]
+    lesson_list = lessons.select(lesson) if lesson else [lessons.first_unfinished()]
     watched = [l.path for l in lesson_list] + [REPO / "lib"]
     print(f"watching {', '.join(str(w.relative_to(REPO)) for w in watched)} -- Ctrl-C to stop")
     last = None
@@ -348,169 +225,85 @@ def cmd_watch(args):
                 if last is not None:
                     print(f"\n{DIM}--- change seen at {time.strftime('%H:%M:%S')} ---{RESET}")
                 last = snap
-                cmd_check(argparse.Namespace(lesson=lesson_list[0].number, solutions=False,
-                                             sanitize=False, k=None, only=None,
-                                             fail_on_skip=False, all=False))
-                if args.once:
+                check(lesson_list[0].number)
+                if once:
                     return 0
-            time.sleep(args.interval)
+            time.sleep(interval)
     except KeyboardInterrupt:
         print()
         return 0
 
 
-def cmd_run(args):
-    lesson = lessons.select(args.lesson)[0]
-    if not args.program:
+def run(lesson, program=None, args=(), solutions=False):
+    lesson = lessons.select(lesson)[0]
+    if not program:
         print(f"which program? ./lab run {lesson.number} PROGRAM [ARGS...]; "
               f"programs in this lesson: {', '.join(lesson.programs()) or '(none)'}")
         return 2
-    variant = "solutions" if args.solutions else "student"
+    variant = SOLUTIONS if solutions else STUDENT
     ok, log = build(variant, [lesson])
-    binary = BUILD / variant / "chapters" / lesson.name / args.program
+    binary = variant.path / "chapters" / lesson.name / program
     if not binary.exists():
-        print(f"{RED}{lesson.name}/{args.program} is not built.{RESET}")
+        print(f"{RED}{lesson.name}/{program} is not built.{RESET}")
         if not ok:
             print(compiler_errors(log, lesson.name))
         print(f"programs in this lesson: {', '.join(lesson.programs()) or '(none)'}")
         return 1
-    os.execv(str(binary), [str(binary)] + args.args)
+    building.give_build_back()          # exec leaves no finally to do it
+    os.execv(str(binary), [str(binary), *args])
 
 
-def cmd_verify(args):
-    """Every solution passes with full points; every skeleton fails, quickly."""
-    lesson_list = lessons.select(args.lesson) if args.lesson else lessons.all_lessons()
-    paths = [l.path for l in lesson_list]
-    out = BUILD / "verify"
-    out.mkdir(parents=True, exist_ok=True)
-    problems = []
-    for variant in ("solutions", "student"):
-        ok, log = build(variant)
-        if not ok:
-            problems.append(f"the {variant} build failed:\n{compiler_errors(log)}")
-    if problems:
-        print("\n".join(problems))
-        return 1
-    t0 = time.monotonic()
-    sol = run_pytest(paths, ["--solutions"], workers=2, raw=out / "solutions.json", capture=True,
-                     quiet=True)
-    t_sol = time.monotonic() - t0
-    t0 = time.monotonic()
-    run_pytest(paths, [], workers=2, raw=out / "skeletons.json", capture=True, quiet=True)
-    t_skel = time.monotonic() - t0
-    sol_totals = lessons.totals_from_results(out / "solutions.json")
-    skel_totals = lessons.totals_from_results(out / "skeletons.json")
+# -- the parser ---------------------------------------------------------------------------
 
-    print(f"{'lesson':<26} {'solution':>10} {'skeleton':>10} {'skeleton time':>14}")
-    for lesson in lesson_list:
-        s = sol_totals.get(lesson.name)
-        k = skel_totals.get(lesson.name)
-        verdicts = []
-        if not s or s["max"] == 0:
-            verdicts.append("no graded tests")
-        else:
-            if s["score"] != s["max"] or s["failed"] or s["skipped"]:
-                verdicts.append("solution does not get full points")
-            if not k or k["score"] >= k["max"]:
-                verdicts.append("skeleton passes")
-            elif k["slowest"] > args.skeleton_test_limit:
-                verdicts.append(f"a skeleton test took {k['slowest']:.1f} s (limit {args.skeleton_test_limit:g} s)")
-        mark = f"{GREEN}ok{RESET}" if not verdicts else f"{RED}{'; '.join(verdicts)}{RESET}"
-        sol_txt = f"{s['score']}/{s['max']}" if s else "-"
-        skel_txt = f"{k['score']}/{k['max']}" if k else "-"
-        skel_time = f"{k['duration']:.1f} s" if k else "-"
-        print(f"{lesson.name:<26} {sol_txt:>10} {skel_txt:>10} {skel_time:>14}  {mark}")
-        problems += [f"{lesson.name}: {v}" for v in verdicts]
-    print(f"\nsolutions graded in {t_sol:.1f} s, skeletons in {t_skel:.1f} s (2 workers)")
-    if problems:
-        print(f"{RED}verify failed:{RESET}\n  " + "\n  ".join(problems))
-        if sol.returncode not in (0, 1):
-            print(sol.stdout[-3000:] + sol.stderr[-3000:])
-        else:
-            failing = [l for l in sol.stdout.splitlines()]
-            print("\n".join(failing[-80:]))
-        return 1
-    print(f"{GREEN}verify: {len(lesson_list)} lessons ok{RESET}")
-    return 0
+def _calls(fn, *names):
+    """A subcommand's handler: fn, called with the parsed options it takes, by name."""
+    return lambda args: fn(**{name: getattr(args, name) for name in names})
 
 
-def cmd_grade(args):
-    """Grade the student build of every lesson into a Gradescope results.json."""
-    lesson_list = lessons.select(args.lesson) if args.lesson else lessons.all_lessons()
-    variant = "solutions" if args.solutions else "student"
-    ok, log = build(variant)
-    results = Path(args.json).resolve()
-    results.parent.mkdir(parents=True, exist_ok=True)
-    # a fallback first, so a crash below still leaves the student some feedback
-    lessons.write_json_atomic(results, {
-        "score": 0, "output": "The grader did not finish; please report this to the staff.",
-        "tests": []})
-    extra = ["--solutions"] if args.solutions else []
-    if args.junit:
-        extra.append(f"--junitxml={Path(args.junit).resolve()}")
-    rc = run_pytest([l.path for l in lesson_list], extra, workers=2, results=results,
-                    quiet=True).returncode
-    data = json.loads(results.read_text())
-    data["tests"].insert(0, {
-        "name": "compile", "score": 0, "max_score": 0,
-        "status": "passed" if ok else "failed",
-        "output": "all programs compiled" if ok else compiler_errors(log),
-        "output_format": "text", "visibility": "visible", "tags": ["build"]})
-    lessons.write_json_atomic(results, data)
-    print(f"wrote {results}: {data['score']} points")
-    return 0 if rc in (0, 1) else rc
+def _maintainer(name, *names):
+    def call(args):
+        from grader import maintainer
+        return getattr(maintainer, name)(**{n: getattr(args, n) for n in names})
+    return call
 
 
-def cmd_test(args):
-    """The project's own tests: lib unit tests (CTest), grader self-tests, verify."""
-    steps = []
-    dev = BUILD / "dev"
-    # a student repository (./lab release) has no solutions/: build and verify what is there
-    solutions = (REPO / "solutions").is_dir()
-    cfg = ["cmake", "-S", str(REPO), "-B", str(dev), "-DSOCKLAB_TESTS=ON",
-           f"-DSOCKLAB_SOLUTIONS={'ON' if solutions else 'OFF'}"]
-    rc = subprocess.run(cfg, stdout=subprocess.DEVNULL).returncode
-    rc = rc or subprocess.run(["cmake", "--build", str(dev), "-j", JOBS], stdout=subprocess.DEVNULL).returncode
-    rc = rc or subprocess.run(["ctest", "--test-dir", str(dev), "--output-on-failure", "-j", JOBS]).returncode
-    steps.append(("lib unit tests (CTest, ASan+UBSan)", rc))
-    rc = _run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
-                       "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
-                       "--durations=5", str(REPO / "tests")], capture=False).returncode
-    steps.append(("grader self-tests and CLI tests (pytest)", rc))
-    if solutions:
-        rc = cmd_verify(argparse.Namespace(lesson=None, skeleton_test_limit=5.0))
-        steps.append(("verify: solutions pass, skeletons fail", rc))
-    else:
-        print(f"{DIM}no solutions/ in this repository: verify skipped{RESET}")
-    print()
-    for name, rc in steps:
-        print(f"  {'✓' if rc == 0 else '✗'} {name}")
-    failed = sum(1 for _, rc in steps if rc != 0)
-    print(f"socklab: {len(steps) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-def cmd_batch(args):
+def _batch(args):
     from grader import batch
-    return batch.batch(args.submissions, args.out, args.lessons, args.jobs)
+    return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory)
 
 
-def cmd_release(args):
+def _release(args):
     from grader import instructor
     return instructor.release(args.out_dir)
 
 
-def cmd_gradescope(args):
+def _gradescope(args):
     from grader import instructor
     return instructor.gradescope(args.zip)
 
 
-def main(argv=None):
+def _docs(args):
+    from grader import docs
+    return docs.cmd_docs(args)
+
+
+def _diagrams(args):
+    from grader import diagrams
+    return diagrams.cmd_diagrams(args)
+
+
+def _mutate(args):
+    from grader import mutate
+    return mutate.cmd_mutate(args)
+
+
+def parser():
     p = argparse.ArgumentParser(prog="./lab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=lambda args: board())
     sub = p.add_subparsers(dest="command")
     sub.add_parser("board", help="show every lesson and your progress (the default)")
-    sub.add_parser("help", help="this help")
+    sub.add_parser("help", help="this help").set_defaults(func=lambda args: p.print_help() or 0)
     c = sub.add_parser("check", help="build and grade one lesson (or all)")
     c.add_argument("lesson", nargs="?")
     c.add_argument("--solutions", action="store_true", help="grade the reference solutions")
@@ -520,45 +313,72 @@ def main(argv=None):
     c.add_argument("--fail-on-skip", action="store_true",
                    help="a skipped test fails the run (autograders that score by exit status)")
     c.add_argument("--all", action="store_true", help="explain every failing test, not just the first")
+    c.add_argument("--list", action="store_true",
+                   help="list the lesson's Contract clauses and the tests that check each one")
+    c.add_argument("--pcap", metavar="DIR", help="copy each test's packet capture (pcap) into DIR")
+    c.set_defaults(func=_calls(check, "lesson", "solutions", "sanitize", "k", "only", "fail_on_skip",
+                               "all", "list", "pcap"))
     h = sub.add_parser("hint", help="show the next hint for a lesson")
     h.add_argument("lesson")
     h.add_argument("--reset", action="store_true", help="start again from the first hint")
+    h.set_defaults(func=_calls(hint, "lesson", "reset"))
     w = sub.add_parser("watch", help="re-check a lesson whenever a source file changes")
     w.add_argument("lesson", nargs="?")
     w.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     w.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
+    w.set_defaults(func=_calls(watch, "lesson", "interval", "once"))
     r = sub.add_parser("run", help="build and run one program of a lesson")
     r.add_argument("lesson")
     r.add_argument("program", nargs="?")
     r.add_argument("args", nargs=argparse.REMAINDER)
     r.add_argument("--solutions", action="store_true")
+    r.set_defaults(func=_calls(run, "lesson", "program", "args", "solutions"))
     v = sub.add_parser("verify", help="solutions get full points, skeletons fail quickly")
     v.add_argument("lesson", nargs="?")
     v.add_argument("--skeleton-test-limit", type=float, default=5.0,
                    help="seconds one skeleton test may take to fail")
+    v.set_defaults(func=_maintainer("verify", "lesson", "skeleton_test_limit"))
     g = sub.add_parser("grade", help="grade everything into a Gradescope results.json")
-    g.add_argument("--json", required=True, metavar="FILE")
+    g.add_argument("--json", required=True, metavar="FILE", dest="json_path")
     g.add_argument("--junit", metavar="FILE", help="also write JUnit XML (points as properties)")
     g.add_argument("--solutions", action="store_true")
+    g.add_argument("--submission", metavar="DIR",
+                   help="grade the C files of this submission (a repository, its chapters/, or "
+                        "an archive) instead of this checkout's; needs root")
     g.add_argument("lesson", nargs="?")
-    sub.add_parser("test", help="run the project's own tests")
+    g.set_defaults(func=_maintainer("grade", "json_path", "junit", "solutions", "submission", "lesson"))
+    sub.add_parser("test", help="run the project's own tests").set_defaults(func=_maintainer("test"))
     b = sub.add_parser("batch", help="grade a directory of submissions, sandboxed, into a gradebook")
     b.add_argument("submissions")
     b.add_argument("--out", required=True)
     b.add_argument("--lessons", help="comma-separated lessons (default: all)")
     b.add_argument("--jobs", type=int, help="parallel submissions (default: number of cores)")
+    b.add_argument("--memory", type=int, metavar="MIB",
+                   help="memory bound of one submission's grading, in MiB (default: 1024)")
+    b.set_defaults(func=_batch)
     rl = sub.add_parser("release", help="write a student repository (no solutions, no hidden tests)")
     rl.add_argument("out_dir")
+    rl.set_defaults(func=_release)
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
     gs.add_argument("zip")
-    add_docs_parser(sub)
-    args = p.parse_args(argv)
-    command = args.command or "board"
-    if command == "help":
-        p.print_help()
-        return 0
+    gs.set_defaults(func=_gradescope)
+    from grader.diagrams import add_parser as add_diagrams_parser
+    from grader.docs import add_parser as add_docs_parser
+    from grader.html_report import add_parser as add_report_parser
+    from grader.mutate import add_parser as add_mutate_parser
+    add_docs_parser(sub).set_defaults(func=_docs)
+    add_mutate_parser(sub).set_defaults(func=_mutate)
+    add_report_parser(sub).set_defaults(func=_calls(report, "lesson", "solutions", "sanitize", "k", "only", "out"))
+    add_diagrams_parser(sub).set_defaults(func=_diagrams)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command != "help" and not building.build_dir_is_ours():
+        return 1
     try:
-        return globals()[f"cmd_{command}"](args)
+        return args.func(args)
     except lessons.UnknownLesson as e:
         print(f"{RED}{e}{RESET}")
         return 2
@@ -570,6 +390,8 @@ def main(argv=None):
         # `./lab | head`: the reader has gone; say nothing more (not even at exit's flush)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        building.give_build_back()
 
 
 if __name__ == "__main__":

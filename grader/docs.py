@@ -25,7 +25,7 @@ SITE = REPO / "build" / "site"
 CONFIG = REPO / "mkdocs.yml"
 GUIDES = [("Home", "index.md"), ("Student guide", "student.md"),
           ("Instructor guide", "instructor.md"), ("Architecture", "architecture.md"),
-          ("Writing a lesson", "writing-a-lesson.md")]
+          ("Writing a lesson", "writing-a-lesson.md"), ("Mutation testing", "mutation.md")]
 
 # [text](target "title") and [label]: target -- the link forms the pages use
 LINK = re.compile(r"(\]\(\s*<?)([^)\s>]+)(>?(?:\s+\"[^\"]*\")?\s*\))")

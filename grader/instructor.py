@@ -7,8 +7,6 @@
                                  submission's C files with the bundle's own graders
 """
 import ast
-import contextlib
-import io
 import json
 import re
 import shlex
@@ -19,9 +17,7 @@ import zipfile
 from collections import namedtuple
 from pathlib import Path
 
-import pytest
-
-from grader import lessons
+from grader import collect, lessons
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,7 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOT_RELEASED = ("solutions/", "tests/selftest/", "tests/test_selftests.py", "tests/robustness/",
                 "tests/test_robustness.py", "tests/test_fallback.py", "tests/test_batch.py",
                 "tests/test_instructor.py", "bench/", "tests/test_bench.py", ".ci/",
-                "grader/templates/")
+                "grader/templates/", "tests/test_report.py", "tools/report-screenshots.py",
+                "tools/capture-overhead.py")
 STUDENT_README = REPO / "grader" / "templates" / "student-README.md"
 
 # The top-level entries of a release, as its README describes them (only those present).
@@ -140,32 +137,10 @@ def copy_release_files(out):
 
 # -- the graded cases, as pytest collects them ----------------------------------------
 
-class _CaseCollector:
-    """pytest plugin: records each collected item as a GradedCase, with the same points
-    and title the grader plugin reports for it, in the files' order."""
-
-    def __init__(self):
-        self.cases = []
-
-    @pytest.hookimpl(tryfirst=True)  # before the grader plugin moves slow tests first
-    def pytest_collection_modifyitems(self, items):
-        from grader import plugin
-        for item in items:
-            lesson = plugin._lesson(item)
-            title = f"{lesson.replace('-', ' ', 1)} › {plugin._title(item)}"  # as results.json
-            self.cases.append(GradedCase(lesson, item.name, title, plugin._points(item)))
-
-
 def collect_graded_cases(root):
-    """Every graded case under root/chapters, collected by pytest with root's own settings."""
-    collector = _CaseCollector()
-    args = ["--collect-only", "-q", "-c", str(root / "pytest.ini"), "--rootdir", str(root),
-            str(root / "chapters")]
-    with contextlib.redirect_stdout(io.StringIO()) as said:
-        rc = pytest.main(args, plugins=[collector])
-    if rc != 0:
-        raise SystemExit(f"collecting the graders of {root} failed:\n{said.getvalue()}")
-    return collector.cases
+    """Every graded case under root/chapters, collected with root's own settings."""
+    return [GradedCase(c.lesson, c.name, c.title, c.points)
+            for c in collect.cases([Path(root) / "chapters"], root=root)]
 
 
 # -- the Classroom workflow -------------------------------------------------------------
@@ -261,10 +236,23 @@ def student_readme(out, cases):
         steps=len(cases), total_points=sum(c.points for c in cases))
 
 
+def untracked_course_files(root=REPO):
+    """Files of the course (lessons, their solutions, lib/) git does not track: a release
+    takes tracked files only, so they would be silently missing from it."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "chapters",
+                          "lib", "grader", "tools"], cwd=root, capture_output=True, text=True).stdout
+    return [line[3:] for line in out.splitlines() if line.startswith("??")
+            and "__pycache__" not in line]
+
+
 def release(out_dir):
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} exists and is not empty")
+    untracked = untracked_course_files()
+    if untracked:
+        raise SystemExit("these course files are not committed, and a release takes only what git "
+                         "tracks; commit (or remove) them first:\n  " + "\n  ".join(untracked))
     hidden_total = copy_release_files(out)
     cases = collect_graded_cases(out)
     wf = out / ".github" / "workflows" / "classroom.yml"
@@ -285,27 +273,14 @@ bash /autograder/socklab/tools/setup.sh
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission.  Only the submission's C sources are taken;
-# the graders, lib/ and build files are the bundle's own, so a submission cannot change them.
+# Gradescope runs this, as root, for every submission.  ./lab grade --submission takes
+# only the submission's C sources and grades them in a sandbox (grader/sandbox.py): they
+# build and run as uids of their own, cannot see the graders, and only the grader writes
+# the results.
 set -uo pipefail
 root=${AUTOGRADER_ROOT:-/autograder}
-work=$(mktemp -d)
-cp -r "$root/socklab/." "$work/"
-rm -rf "$work/build"
-sub="$root/submission"
-for lesson in "$work"/chapters/*/; do
-    name=$(basename "$lesson")
-    # a submission may be the whole repository or just the chapters directory
-    for candidate in "$sub/chapters/$name" "$sub/$name"; do
-        if [ -d "$candidate" ]; then
-            find "$candidate" -maxdepth 1 \\( -name '*.c' -o -name '*.h' \\) -exec cp {} "$lesson" \\;
-            if [ -d "$candidate/lib" ]; then mkdir -p "$lesson/lib" && cp "$candidate"/lib/*.[ch] "$lesson/lib/" 2>/dev/null; fi
-            break
-        fi
-    done
-done
 mkdir -p "$root/results"
-cd "$work" && ./lab grade --json "$root/results/results.json"
+cd "$root/socklab" && ./lab grade --submission "$root/submission" --json "$root/results/results.json"
 """
 
 

@@ -13,17 +13,24 @@ wire; at teardown every process is killed (its whole group, and anything it left
 behind) and every socket closed.
 """
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
-from grader import capture, isolation, peers, probes
-from grader.failure import GradeFailure
+from grader import calibrate, capture, host, identity, isolation, peers, probes, requirements, wire
+from grader.failure import GradeFailure, skip
 from grader.proc import Program
 
 TAIL_LINES = 8
+# What of the grader's environment a program gets; the rest (PYTEST_CURRENT_TEST names
+# the test, say) is the grader's business.
+ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME", "TMPDIR", "HOME")
+# Beyond this many times slower than the machine the time bounds were set on, a timed
+# check is skipped, not stretched: too slow to judge a program fairly.
+MOST_SLOWNESS = 10.0
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -47,7 +54,15 @@ class Lab:
         self.request = request
         self.lesson = lesson_of(request.node.fspath)
         self.build_dir = build_dir_for(request.config)
-        self.tmp = tmp_path
+        self._basetemp = request.getfixturevalue("tmp_path_factory").getbasetemp()
+        if identity.runner() is None:
+            self.tmp = tmp_path
+        else:
+            # graded for a grade that counts: the programs' folder is theirs, and its name
+            # does not say which test this is (a program could tell a hidden test)
+            self.tmp = Path(tempfile.mkdtemp(prefix="t", dir=self._basetemp))
+            identity.give_to_runner(self.tmp, within=self._basetemp)
+        self._data_dir = None
         self.programs = []
         self.peers = []
         self.recorders = []
@@ -57,10 +72,18 @@ class Lab:
         self.default_env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:print_legend=0",
                             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         self.launcher = []        # a command that runs each program (e.g. setarch -R)
+        self._slowness = None
+        self._short_dir = None
+        unmet = requirements.unmet_reason(Path(str(request.node.fspath)).resolve().parent)
+        if unmet:
+            skip("unsupported", unmet)
         self._before = set(isolation.descendants())
         self.netns = isolation.enter_fresh_netns()
         if request.node.get_closest_marker("needs_netns") and not self.netns:
-            pytest.skip("needs a private network namespace: " + isolation.netns_unavailable_reason())
+            skip("no-netns", "needs a private network namespace: " + isolation.netns_unavailable_reason())
+        # packets, TCP states, pcap: for reports and pictures
+        self.wire = wire.Recording(self.lesson, request.node.name, self.build_dir, self.programs, self.netns)
+        request.node.user_properties.append(("wire", str(self.wire.wire_path)))
 
     # -- programs ------------------------------------------------------------
 
@@ -75,23 +98,47 @@ class Lab:
 
     def start(self, name, *args, stdin=None, env=None, cwd=None):
         """Start chapters/<lesson>/<name> with args; returns a Program."""
-        return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher)
+        return self._start(name, [self.program_path(name), *args], stdin, env, cwd, self.launcher,
+                           "student")
 
-    def start_command(self, name, argv, stdin=None, env=None, cwd=None):
-        """Start another command (a reference server, say) under the same rules as the
-        student's programs: its output recorded and reported, killed at teardown."""
-        return self._start(name, argv, stdin, env, cwd, ())
+    def start_command(self, name, argv, stdin=None, env=None, cwd=None, rights="tool"):
+        """Start another command (a reference server, a tracer) under the same rules as
+        the student's programs: its output recorded and reported, killed at teardown.
+        rights="tool" (a server or client facing the programs) runs it with no more rights
+        than the submission's compile; "grader" (strace, which must trace the programs)
+        with the grader's -- then never on a file the programs can change."""
+        return self._start(name, argv, stdin, env, cwd or self.data_dir(), (), rights)
 
-    def _start(self, name, argv, stdin, env, cwd, launcher):
-        full_env = dict(os.environ)
-        for key, value in self.default_env.items():
-            full_env.setdefault(key, value)
-        if env:
-            full_env.update({k: str(v) for k, v in env.items()})
-        prog = Program(name, argv, cwd=cwd or self.tmp, env=full_env, stdin_data=stdin,
-                       launcher=launcher)
+    def run_tool(self, argv, timeout, **kw):
+        """subprocess.run of a tool facing the programs (wrk, curl), with the tool's
+        rights (see start_command) and the programs' environment."""
+        return subprocess.run([str(a) for a in argv], timeout=timeout, env=self.environment(),
+                              preexec_fn=identity.as_builder, cwd=self.data_dir(), **kw)
+
+    def environment(self, env=None):
+        """A program's environment: a few of the grader's variables, the lab's defaults
+        (sanitizer options), then `env`."""
+        full = {k: v for k, v in os.environ.items() if k in ENV_KEPT}
+        if identity.runner() is not None:
+            full["HOME"] = str(self.tmp)
+        full.update(self.default_env)
+        full.update({k: str(v) for k, v in (env or {}).items()})
+        return full
+
+    def _start(self, name, argv, stdin, env, cwd, launcher, rights):
+        prog = Program(name, argv, cwd=cwd or self.tmp, env=self.environment(env), stdin_data=stdin,
+                       launcher=launcher, rights=rights)
         self.programs.append(prog)
         return prog
+
+    def data_dir(self):
+        """A folder the grader fills for the programs to read (files to serve) and its
+        tools write (a reference server's own files): the programs cannot change it."""
+        if self._data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix="d", dir=self._basetemp))
+            self._data_dir.chmod(0o755)
+            identity.give_to(identity.builder(), self._data_dir, within=self._basetemp)
+        return self._data_dir
 
     # -- peers and addresses --------------------------------------------------
 
@@ -100,6 +147,7 @@ class Lab:
 
     def _track(self, peer):
         self.peers.append(peer)
+        self.wire.track(peer)
         return peer
 
     def connect(self, port, host="127.0.0.1", **kw):
@@ -107,8 +155,8 @@ class Lab:
 
     def listen(self, host="127.0.0.1", port=0, backlog=16):
         listener = peers.tcp_listener(host, port, backlog)
-        self.peers.append(listener)
-        return listener
+        listener.on_accept = self.wire.track
+        return self._track(listener)
 
     def udp(self, host="127.0.0.1", port=0):
         return self._track(peers.udp_socket(host, port))
@@ -118,8 +166,7 @@ class Lab:
 
     def unix_listen(self, path, backlog=16):
         listener = peers.unix_listener(path, backlog)
-        self.peers.append(listener)
-        return listener
+        return self._track(listener)
 
     def unix_dgram(self, path=None):
         return self._track(peers.unix_dgram_socket(path))
@@ -137,6 +184,15 @@ class Lab:
                            happened=(f"{program.name} {program.status()}" if program and not program.running()
                                      else "no listening socket appeared"),
                            sockets=probes.render(probes.sockets(proto)))
+
+    def short_dir(self):
+        """A folder with a short path, the same for the whole test: a Unix socket's path
+        must fit in sun_path's 108 bytes, and pytest's folders can be longer.  The
+        programs' own; removed after the test."""
+        if self._short_dir is None:
+            self._short_dir = Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp" if os.path.isdir("/tmp") else None))
+            identity.give_to_runner(self._short_dir, within=self._short_dir.parent)
+        return self._short_dir
 
     # -- kernel views -----------------------------------------------------------
 
@@ -160,13 +216,38 @@ class Lab:
         """All sockets of `proto` in this test's namespace, as `ss` shows them."""
         return probes.render(probes.sockets(proto))
 
+    def can_capture(self):
+        """Packets can be recorded: on this test's own loopback, or as real root on the
+        host's (the root `unshare -r` makes has no say over the host's network)."""
+        return self.netns or host.real_root()
+
     def capture(self):
-        """Start recording packets on this test's loopback."""
-        if not self.netns and os.geteuid() != 0:
-            pytest.skip("packet capture needs a private network namespace or root")
+        """The packets on this test's loopback from now on."""
+        if self.wire.recorder:
+            return capture.View(self.wire.recorder)
+        if not self.can_capture():
+            skip("no-netns", "packet capture needs a private network namespace or root")
         rec = capture.Recorder()
         self.recorders.append(rec)
         return rec
+
+    # -- the machine's speed -----------------------------------------------------
+
+    def slowness(self):
+        """How many times slower than the machine the time bounds were set on this one
+        is right now (>= 1; grader/calibrate.py), measured once per test, when first asked."""
+        if self._slowness is None:
+            self._slowness = calibrate.slowness()
+        return self._slowness
+
+    def scaled(self, seconds, most=MOST_SLOWNESS):
+        """A time bound set on the reference machine, stretched to this one.  On a machine
+        more than `most` times slower the test is skipped as too slow -- never failed."""
+        factor = self.slowness()
+        if factor > most:
+            skip("too-slow", f"this machine is too slow for this check right now "
+                             f"({calibrate.describe(factor)})")
+        return seconds * factor
 
     def note(self, title, text):
         """Add a section to this test's report if it fails."""
@@ -181,10 +262,14 @@ class Lab:
 
     def report_sections(self):
         sections = list(self.notes)
-        for p in self.peers:
-            wire = getattr(p, "wire", None)
-            if wire and wire.events:
-                sections.append(("wire", wire.render()))
+        # every peer's bytes, those a listener of the grader accepted included; with more
+        # than one conversation, each says whose it is
+        talking = [p for q in self.peers for p in [q, *getattr(q, "accepted", [])]
+                   if getattr(p, "wire", None) and p.wire.events]
+        for p in talking:
+            label = f"{p.label}\n" if len(talking) > 1 else ""
+            sections.append(("wire", label + p.wire.render()))
+        sections += self.wire.sections()
         for prog in self.programs:
             prog.settle_output()  # a dead program's last words may still be in the pipe
             sections.append(("program", f"{prog.command()}  -- {prog.status()}"))
@@ -195,9 +280,10 @@ class Lab:
         return sections
 
     def teardown(self):
+        self.wire.finish()      # first: the teardown's own FINs and RSTs are no news
         for rec in self.recorders:
             rec.stop()
-        for p in self.peers:
+        for p in [a for q in self.peers for a in getattr(q, "accepted", [])] + self.peers:
             try:
                 p.close() if not hasattr(p, "sock") or p.sock.fileno() >= 0 else None
             except OSError:
@@ -207,3 +293,13 @@ class Lab:
         isolation.kill_new_descendants(self._before)
         for prog in self.programs:  # pipes are closed now that every holder is dead
             prog.join_output(timeout=1)
+        if self._short_dir is not None:
+            shutil.rmtree(self._short_dir, ignore_errors=True)
+        if identity.runner() is not None:
+            # graded for a grade that counts: what the test's programs wrote goes with it --
+            # the folders are bounded, and nothing seen in one test (a hidden one) may be
+            # shown in another
+            for d in (self.tmp, self._data_dir):
+                if d is not None:
+                    shutil.rmtree(d, ignore_errors=True)
+            identity.remove_runner_files()

@@ -1,6 +1,8 @@
 """pytest plugin: options, the `lab` fixture, points, and teaching reports.
 
-Loaded by the repository's conftest.py.  Reports:
+Loaded by pytest.ini (`-p grader.plugin`).  What a run learns is kept in one
+SessionState, stored on pytest's config under a StashKey (as pytest's own plugins do).
+Records and formats live in grader/results.py.  Reports:
   - the terminal: one line per test (✓/✗ with points), the teaching report under
     each failure, per-lesson totals and a final "Score: x/y" line;
   - --results-json FILE: Gradescope's results.json format;
@@ -16,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import isolation
-from grader.failure import GradeFailure
+from grader import identity, isolation, results
+from grader.failure import GradeFailure, Skipped
 from grader.lab import Lab
 from grader.proc import TODO_EXIT_STATUS
 
@@ -41,6 +43,10 @@ def pytest_addoption(parser):
     g.addoption("--raw-results-fd", dest="socklab_raw_fd", type=int, default=None,
                 help="write the raw results as JSON to this inherited file descriptor (batch "
                      "grading: a file could be forged by the program under test)")
+    g.addoption("--runner-uid", dest="socklab_runner_uid", type=int, default=None,
+                help="run the programs under test as this uid (grading that counts; needs root)")
+    g.addoption("--builder-uid", dest="socklab_builder_uid", type=int, default=None,
+                help="compile submitted code (sanitizer copies) as this uid")
     g.addoption("--socklab-quiet", dest="socklab_quiet", action="store_true",
                 help="print only failures and the totals")
     g.addoption("--first-failure-only", dest="socklab_first_only", action="store_true",
@@ -56,17 +62,36 @@ def pytest_configure(config):
                  "slow: waits on timers for seconds; scheduled first",
                  "contract(program, *phrases): the README Contract bullets the test checks"):
         config.addinivalue_line("markers", line)
-    isolation.become_subreaper()
+    if not config.option.collectonly:       # ./lab batch collects in its own process
+        isolation.become_subreaper()
+    identity.configure(config.getoption("socklab_runner_uid"), config.getoption("socklab_builder_uid"))
     if config.getoption("socklab_raw_fd") is not None:
-        # programs under test run as our uid: make /proc/<our pid>/fd unreachable to them
+        # nothing of ours in /proc/<pid>/fd for a program to open
         isolation.make_undumpable()
-    config._socklab_results = {}
-    config._socklab_started = time.monotonic()
+    config.stash[STATE] = SessionState()
+
+
+class SessionState:
+    """What one pytest run keeps: every test's raw result (grader/results.py), when it
+    started, each collected item's place in its file, and the lab of each running test."""
+
+    def __init__(self):
+        self.results = {}
+        self.started = time.monotonic()
+        self.index = {}         # nodeid -> position in its lesson's files (the board's order)
+        self.labs = {}          # nodeid -> the Lab of a test still running
+
+
+STATE = pytest.StashKey[SessionState]()
+
+
+def _state(config):
+    return config.stash.get(STATE, None)
 
 
 def pytest_collection_modifyitems(session, config, items):
     for i, item in enumerate(items):
-        item._socklab_index = i          # the board keeps the file's order
+        config.stash[STATE].index[item.nodeid] = i
     # tests that wait on kernel timers start first, so parallel workers overlap them
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
@@ -75,40 +100,23 @@ def pytest_collection_modifyitems(session, config, items):
 def lab(request, tmp_path):
     """Programs, peers, probes and captures for one test, all cleaned up after it."""
     the_lab = Lab(request, tmp_path)
-    request.node._socklab_lab = the_lab
+    labs = request.config.stash[STATE].labs
+    labs[request.node.nodeid] = the_lab
     yield the_lab
     the_lab.teardown()
 
 
 # -- per-test metadata and reports ----------------------------------------------
 
-def _title(item):
-    doc = getattr(item.function, "__doc__", None) if hasattr(item, "function") else None
-    if doc and doc.strip():
-        title = doc.strip().splitlines()[0].rstrip(".")
-    else:
-        title = item.originalname.removeprefix("test_").replace("_", " ")
-    callspec = getattr(item, "callspec", None)
-    return f"{title} [{callspec.id}]" if callspec else title  # one line per parameter
-
-
-def _lesson(item):
-    return Path(str(item.fspath)).resolve().parent.name
-
-
-def _points(item):
-    m = item.get_closest_marker("points")
-    return m.args[0] if m and m.args else 1
-
-
 def _format_failure(item, excinfo):
     err = excinfo.value
-    lines = []
+    lines, parts = [], []      # the text, and its sections for Markdown (feedback_md)
 
     def section(title, text):
         text = str(text).rstrip() or "(empty)"
         body = textwrap.indent(text, " " * 12).lstrip()
         lines.append(f"{title:<10}{body}")
+        parts.append((title, text))
 
     if isinstance(err, GradeFailure):
         section("expected", err.expected)
@@ -122,7 +130,7 @@ def _format_failure(item, excinfo):
         extra = {}
     for title, text in extra.items():
         section(title, text)
-    the_lab = getattr(item, "_socklab_lab", None)
+    the_lab = _state(item.config).labs.get(item.nodeid)
     if the_lab is not None:
         for title, text in the_lab.report_sections():
             if extra.get(title) != text:  # a test may already have passed the same wire text
@@ -134,7 +142,7 @@ def _format_failure(item, excinfo):
                 "line): write that part, then delete the TODO call" + (f"; then: {hint}" if hint else ""))
     if hint:
         section("hint", hint)
-    return "\n".join(lines)
+    return "\n".join(lines), parts
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -144,79 +152,75 @@ def pytest_runtest_makereport(item, call):
     if rep.when == "setup":
         # on the item, so every later report (and pytest's JUnit XML, which reads the
         # teardown report) carries them as properties
-        props = [("points", _points(item)), ("title", _title(item)), ("lesson", _lesson(item)),
-                 ("hidden", bool(item.get_closest_marker("hidden"))),
-                 ("index", getattr(item, "_socklab_index", 0))]
+        state = _state(item.config)
+        props = [("points", results.points(item)), ("title", results.title(item)),
+                 ("lesson", results.lesson(item)), ("hidden", bool(item.get_closest_marker("hidden"))),
+                 ("index", state.index.get(item.nodeid, 0)), ("schema", results.SCHEMA)]
         item.user_properties.extend(props)
         rep.user_properties.extend(props)
-    the_lab = getattr(item, "_socklab_lab", None)
+    the_lab = _state(item.config).labs.get(item.nodeid)
     if rep.when == "call" and the_lab is not None and the_lab.measured:
         measured = ("measured", "; ".join(the_lab.measured))
         item.user_properties.append(measured)
         rep.user_properties.append(measured)
+    if rep.when == "call" and the_lab is not None and the_lab.programs:
+        # how each program ended, before teardown kills those still running
+        ended = ("programs", [p.summary() for p in the_lab.programs if p.rights == "student"])
+        item.user_properties.append(ended)
+        rep.user_properties.append(ended)
+    if rep.skipped and call.excinfo is not None and isinstance(call.excinfo.value, Skipped):
+        kind = ("skip_kind", call.excinfo.value.kind)
+        item.user_properties.append(kind)
+        rep.user_properties.append(kind)
     if rep.failed and call.excinfo is not None and rep.when in ("setup", "call"):
-        rep.longrepr = _format_failure(item, call.excinfo)
+        rep.longrepr, rep.socklab_sections = _format_failure(item, call.excinfo)
     # the lab object holds programs and sockets: drop it once the test is over
-    if rep.when == "teardown" and hasattr(item, "_socklab_lab"):
-        del item._socklab_lab
+    if rep.when == "teardown":
+        _state(item.config).labs.pop(item.nodeid, None)
 
 
-# pytest_runtest_logreport gets no config argument: keep the session's here
-_config = None
+class ResultCollector:
+    """Collects each test's outcome, points and report (on xdist's controller too).
+    A plugin object, registered with the config: pytest_runtest_logreport is given no
+    config, and this way the state is the run's own, not a module global's."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_runtest_logreport(self, report):
+        state = _state(self.config)
+        if state is not None:
+            record(state.results, report)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session):
-    global _config
-    _config = session.config
+    session.config.pluginmanager.register(ResultCollector(session.config), "socklab-results")
 
 
-def pytest_runtest_logreport(report):
-    """Collect each test's outcome, points and report (on xdist's controller too)."""
-    config = _config
-    if config is None:
-        return
-    results = config._socklab_results
+def record(results_by_node, report):
+    """Fold one phase's report (setup, call, teardown) into the test's raw result."""
     props = dict(report.user_properties)
-    entry = results.setdefault(report.nodeid, {"outcome": "passed", "text": "", "duration": 0.0})
+    entry = results_by_node.setdefault(report.nodeid, {"outcome": "passed", "text": "", "duration": 0.0})
     if props:
         entry.update(props)
     entry["duration"] += report.duration
     if report.when in ("setup", "call"):
         if report.failed:
-            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1))
+            entry.update(outcome="failed", text=XDIST_HEADER.sub("", report.longreprtext, count=1),
+                         sections=getattr(report, "socklab_sections", None))
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
+            reason = re.sub(r"^(?:[\w.]+\.)?Skipped: ", "", reason)   # pytest's prefix, ours too
             entry.update(outcome="skipped", text=reason)
     elif report.failed and entry["outcome"] == "passed":
         entry.update(outcome="failed", text="cleanup after the test failed: " + report.longreprtext)
 
 
-def lesson_totals(results):
-    """{lesson: {"score": s, "max": m, "passed": p, "failed": f, "skipped": k, "tests": [...]}}"""
-    totals = {}
-    for nodeid, r in sorted(results.items(), key=lambda kv: (kv[1].get("lesson", ""), kv[1].get("index", 0))):
-        if "lesson" not in r:
-            continue
-        t = totals.setdefault(r["lesson"], {"score": 0, "max": 0, "passed": 0, "failed": 0,
-                                            "skipped": 0, "tests": [], "duration": 0.0,
-                                            "slowest": 0.0, "count": 0})
-        t["duration"] += r.get("duration", 0.0)
-        t["slowest"] = max(t["slowest"], r.get("duration", 0.0))
-        t["count"] += 1
-        pts = r["points"]
-        if r["outcome"] != "skipped":
-            t["max"] += pts
-        if r["outcome"] == "passed":
-            t["score"] += pts
-        t[r["outcome"]] += 1
-        t["tests"].append(dict(r, nodeid=nodeid))
-    return totals
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    results = getattr(config, "_socklab_results", {})
-    totals = lesson_totals(results)
+    state = _state(config)
+    by_node = state.results if state else {}
+    totals = results.lesson_totals(by_node)
     if not totals:
         return
     tr = terminalreporter
@@ -226,6 +230,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line("")
     for lesson, t in totals.items():
         name = lesson.replace("-", " ", 1)
+        unmet = results.lesson_skip_reason(t)
+        if unmet:
+            # a machine without what the lesson needs (io_uring): say it once, not per test
+            tr.write_line(f"- {name}: all {t['skipped']} tests skipped: {unmet}", yellow=True)
+            tr.write_line(f"  {name}: not graded here", bold=True)
+            continue
         for r in t["tests"]:
             if quiet and r["outcome"] == "passed":
                 continue
@@ -240,16 +250,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 explained += 1
             elif r["outcome"] == "skipped" and r["text"]:
                 reason = r["text"].strip().splitlines()[0]
-                if "needs a private network namespace" in reason:
+                if r.get("skip_kind") == "no-netns":
                     reason = "skipped: needs a private network namespace (see the note below)"
                 tr.write_line("  " + reason)
         tr.write_line(f"  {name}: {t['score']}/{t['max']} points"
                       f" ({t['passed']} passed, {t['failed']} failed"
                       + (f", {t['skipped']} skipped" if t["skipped"] else "") + ")", bold=True)
     # said once, whichever process (this one or an xdist worker) found out
-    reasons = {r["text"].split("needs a private network namespace: ", 1)[1].strip()
-               for r in results.values()
-               if r["outcome"] == "skipped" and "needs a private network namespace: " in r["text"]}
+    reasons = {r["text"].split(": ", 1)[-1].strip() for r in by_node.values()
+               if r["outcome"] == "skipped" and r.get("skip_kind") == "no-netns"}
     if reasons or isolation.netns_unavailable_reason():
         why = sorted(reasons)[0] if reasons else isolation.netns_unavailable_reason()
         tr.write_line(f"note: {why}; tests that need one were skipped", yellow=True)
@@ -262,57 +271,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(f"Score: {score}/{maximum}", bold=True)
 
 
-def gradescope_results(results, elapsed):
-    tests = []
-    for lesson, t in lesson_totals(results).items():
-        for r in t["tests"]:
-            if r["outcome"] == "skipped":
-                continue
-            tests.append({
-                "name": f"{lesson.replace('-', ' ', 1)} › {r['title']}",
-                "number": f"{lesson[:2]}.{len([x for x in tests if x['tags'][0] == lesson]) + 1}",
-                "score": r["points"] if r["outcome"] == "passed" else 0,
-                "max_score": r["points"],
-                "status": "passed" if r["outcome"] == "passed" else "failed",
-                "output": r["text"] or (f"measured: {r['measured']}" if r.get("measured") else ""),
-                "output_format": "text",
-                "visibility": "after_due_date" if r.get("hidden") else "visible",
-                "tags": [lesson],
-            })
-    return {
-        "score": sum(t["score"] for t in tests),
-        "execution_time": round(elapsed, 2),
-        "output": "",
-        "output_format": "text",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-    }
-
-
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller writes the files
     if config.getoption("socklab_fail_on_skip"):
         fail_if_skipped(session)
+    state = _state(config)
     fd = config.getoption("socklab_raw_fd")
     if fd is not None:
         with os.fdopen(fd, "w") as f:
-            json.dump(config._socklab_results, f)
+            json.dump(state.results, f)
     raw = config.getoption("socklab_raw_results")
     if raw:
-        write_json_atomic(raw, config._socklab_results)
+        results.write_json_atomic(raw, state.results)
     path = config.getoption("socklab_results_json")
     if path:
-        elapsed = time.monotonic() - config._socklab_started
-        write_json_atomic(path, gradescope_results(config._socklab_results, elapsed))
+        elapsed = time.monotonic() - state.started
+        results.write_json_atomic(path, results.gradescope_results(state.results, elapsed))
 
 
 def fail_if_skipped(session):
     """--fail-on-skip: a test that did not run must not pass as if it had (a Classroom step
     scores by exit status alone).  The board below says why each one was skipped."""
-    skipped = [r for r in session.config._socklab_results.values() if r["outcome"] == "skipped"]
+    skipped = [r for r in _state(session.config).results.values() if r["outcome"] == "skipped"]
     if not skipped:
         return
     if session.exitstatus == pytest.ExitCode.OK:
@@ -322,11 +304,3 @@ def fail_if_skipped(session):
         terminal.write("\n")  # pytest's progress line is still open
         terminal.write_line(f"--fail-on-skip: {len(skipped)} skipped, so this run fails: a test "
                             "that did not run earns no points (why: below)", yellow=True)
-
-
-def write_json_atomic(path, data):
-    """Write to a temporary file and rename, so readers never see half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)

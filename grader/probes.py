@@ -4,6 +4,7 @@ Inside a test's network namespace `ss` lists only that test's sockets, so a prob
 never confuses them with another test's.
 """
 import fcntl
+import os
 import re
 import shutil
 import socket
@@ -14,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 _TIMER = re.compile(r"timer:\((\w+),([^,)]*)(?:,(\d+))?\)")
-_PIDS = re.compile(r"pid=(\d+)")
 
 
 @dataclass
@@ -23,11 +23,12 @@ class SocketState:
     state: str          # "LISTEN", "ESTAB", "TIME-WAIT", "UNCONN", ...
     recv_q: int
     send_q: int
-    local: str          # "127.0.0.1:8080", "[::1]:8080", "/tmp/x.sock"
+    local: str          # "127.0.0.1:8080", "[::1]:8080", "/tmp/x.sock", "@abstract"
     peer: str
     timer: str = ""     # "timewait", "keepalive", "on" (retransmit), ...
     timer_left: str = ""
-    pids: tuple = ()    # processes holding the socket (ss -p)
+    inode: int = 0      # the socket's inode: which process holds it is read from /proc
+    peer_inode: int = 0  # Unix sockets: the inode of the connected peer, 0 if none
 
     @property
     def local_port(self):
@@ -56,42 +57,124 @@ def ss_available():
     return shutil.which("ss") is not None
 
 
+_INODE = re.compile(r"\bino:(\d+)")
+
+
 def sockets(proto="tcp"):
-    """All sockets of one protocol in this network namespace (`ss -Hano`)."""
-    flag = {"tcp": "-t", "udp": "-u", "unix": "-x"}[proto]
-    out = subprocess.run(["ss", "-H", "-a", "-n", "-o", "-p", flag], capture_output=True,
+    """All sockets of one protocol in this network namespace.  TCP and UDP from `ss
+    -Hanoe`, whose rows hold only numbers (no -p: process names are the programs' own
+    text, and a newline in one forges a row); Unix sockets from sock_diag, since their
+    names are the programs' text too."""
+    if proto == "unix":
+        return unix_sockets()
+    flag = {"tcp": "-t", "udp": "-u"}[proto]
+    out = subprocess.run(["ss", "-H", "-a", "-n", "-o", "-e", flag], capture_output=True,
                          text=True, timeout=5, check=True).stdout
     result = []
     for line in out.splitlines():
         parts = line.split()
-        if proto == "unix":
-            # Netid-less form for -x: State Recv-Q Send-Q Local Port Peer Port
-            if len(parts) < 7:
-                continue
-            if parts[0] in ("u_str", "u_dgr", "u_seq"):
-                parts = parts[1:]
-            state, rq, sq, local, peer = parts[0], parts[1], parts[2], parts[3], parts[5]
-            result.append(SocketState(proto, state, int(rq), int(sq), local, peer,
-                                      pids=tuple(int(p) for p in _PIDS.findall(line))))
+        if len(parts) < 5 or not parts[1].isdigit() or not parts[2].isdigit():
             continue
-        if len(parts) < 5:
-            continue
-        st = SocketState(proto, parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4],
-                         pids=tuple(int(p) for p in _PIDS.findall(line)))
+        st = SocketState(proto, parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4])
         m = _TIMER.search(line)
         if m:
             st.timer, st.timer_left = m.group(1), m.group(2)
+        m = _INODE.search(line)
+        st.inode = int(m.group(1)) if m else 0
         result.append(st)
     return result
 
 
+def socket_inodes(pid):
+    """The inodes of the sockets process `pid` holds (from /proc/PID/fd)."""
+    found = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
 def find(proto="tcp", state=None, local_port=None, peer_port=None, pid=None):
-    """Sockets matching every filter given; pid= keeps those a process holds (ss -p)."""
+    """Sockets matching every filter given; pid= keeps those that process holds."""
+    held = socket_inodes(pid) if pid is not None else None
     return [s for s in sockets(proto)
             if (state is None or s.state == state)
             and (local_port is None or s.local_port == local_port)
             and (peer_port is None or s.peer_port == peer_port)
-            and (pid is None or pid in s.pids)]
+            and (held is None or s.inode in held)]
+
+
+# -- Unix sockets, from sock_diag -------------------------------------------------------
+
+UDIAG_SHOW_NAME, UDIAG_SHOW_PEER, UDIAG_SHOW_RQLEN = 0x01, 0x04, 0x10
+UNIX_DIAG_NAME, UNIX_DIAG_PEER, UNIX_DIAG_RQLEN = 0, 2, 4
+NLM_F_DUMP, NLMSG_DONE = 0x300, 3
+_UNIX_STATES = {1: "ESTAB", 7: "UNCONN", 10: "LISTEN"}
+_UNIX_TYPES = {socket.SOCK_STREAM: "u_str", socket.SOCK_DGRAM: "u_dgr", socket.SOCK_SEQPACKET: "u_seq"}
+
+
+def _unix_name(raw):
+    """A Unix socket's name as ss shows it: the path, '@' + an abstract name, or '*'."""
+    if not raw:
+        return "*"
+    if raw[0] == 0:
+        return "@" + raw[1:].decode("utf-8", "replace")
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def unix_sockets():
+    """Every Unix socket of this network namespace, from the kernel (sock_diag): names
+    as raw bytes of known length, never parsed out of text."""
+    req = struct.pack("=BBHIIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0,
+                      UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN, 0) + struct.pack("=I", 0)
+    req = req[:24]      # unix_diag_req: family, protocol, pad, states, ino, show, cookie[2]
+    header = struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+    out = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
+        nl.send(header + req)
+        done = False
+        while not done:
+            data = nl.recv(1 << 16)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                if kind in (NLMSG_DONE, NLMSG_ERROR) or length < 16:
+                    done = True
+                    break
+                out.append(_unix_record(data[offset + 16:offset + length]))
+                offset += (length + 3) & ~3
+    return out
+
+
+def _unix_record(msg):
+    family, type_, state, _pad, ino = struct.unpack_from("=BBBBI", msg, 0)
+    name, peer, rq, sq = b"", 0, 0, 0
+    offset = 16                         # unix_diag_msg is 16 bytes, then attributes
+    while offset + 4 <= len(msg):
+        alen, atype = struct.unpack_from("=HH", msg, offset)
+        if alen < 4:
+            break
+        body = msg[offset + 4:offset + alen]
+        if atype == UNIX_DIAG_NAME:
+            name = body
+        elif atype == UNIX_DIAG_PEER:
+            peer = struct.unpack_from("=I", body)[0]
+        elif atype == UNIX_DIAG_RQLEN:
+            rq, sq = struct.unpack_from("=II", body)
+        offset += (alen + 3) & ~3
+    state_name = _UNIX_STATES.get(state, str(state))
+    st = SocketState("unix", state_name, rq, sq, _unix_name(name), str(peer) if peer else "*",
+                     inode=ino, peer_inode=peer)
+    st.kind = _UNIX_TYPES.get(type_, str(type_))
+    return st
 
 
 def render(states):

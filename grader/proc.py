@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+from grader import identity
 from grader.failure import GradeFailure
 from grader.isolation import kill_group, proc_stat
 
@@ -48,6 +49,16 @@ def describe_status(returncode):
     return f"exited with status {returncode}"
 
 
+def _student_program():
+    _limits()
+    identity.as_runner()    # last: gives up root when grading for a grade that counts
+
+
+def _tool():
+    _limits()
+    identity.as_builder()   # nginx, wrk and the like: never with the grader's rights
+
+
 def _limits():
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_SECONDS, CPU_LIMIT_SECONDS + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
@@ -56,6 +67,12 @@ def _limits():
     # dispositions whatever the parent did (Python ignores SIGPIPE itself)
     for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+
+
+# Whose rights a program runs with (grader/identity.py): the submission's programs as
+# the runner; tools that face them (a reference server, a load generator) as the builder;
+# the grader's own helpers (strace, which must trace the runner) as the grader.
+PREEXEC = {"student": _student_program, "tool": _tool, "grader": _limits}
 
 
 class _StreamReader(threading.Thread):
@@ -95,9 +112,10 @@ class _StreamReader(threading.Thread):
 class Program:
     """A running student program.  Create through the `lab` fixture: lab.start(...)."""
 
-    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=()):
+    def __init__(self, name, argv, cwd=None, env=None, stdin_data=None, launcher=(), rights="student"):
         self.name = name
         self.argv = [str(a) for a in argv]      # what reports show; `launcher` execs it
+        self.rights = rights                    # "student", "tool" or "grader": PREEXEC
         self.cond = threading.Condition()
         self.stdout_lines = []      # [(time, text, complete)]
         self.stderr_lines = []
@@ -107,7 +125,8 @@ class Program:
         self.proc = subprocess.Popen(
             [*launcher, *self.argv], cwd=cwd, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=_limits, close_fds=True)
+            start_new_session=True, preexec_fn=PREEXEC[rights],
+            close_fds=True)
         self.pgid = self.proc.pid
         self._out = _StreamReader(self.proc.stdout, self._add(self.stdout_lines), self.cond)
         self._err = _StreamReader(self.proc.stderr, self._add(self.stderr_lines), self.cond)
@@ -189,6 +208,21 @@ class Program:
         if self.flooded:
             text += f"; it printed more than {OUTPUT_LIMIT // 1024} KiB (an output loop?)"
         return text
+
+    def summary(self):
+        """How the program ended, as fields (results.json, gradebook notes): never parsed
+        back from the words of status()."""
+        rc = self.proc.poll()
+        out = {"name": self.name, "state": "running" if rc is None else "signal" if rc < 0 else "exit",
+               "printed": bool(self.stdout_lines or self.stderr_lines), "flooded": self.flooded}
+        if rc is not None and rc < 0:
+            try:
+                out["signal"] = signal.Signals(-rc).name
+            except ValueError:
+                out["signal"] = f"signal {-rc}"
+        elif rc is not None:
+            out["code"] = rc
+        return out
 
     def command(self):
         return " ".join(self.argv_display())
@@ -353,6 +387,44 @@ class Program:
             except OSError:
                 pass
         return out
+
+    def set_limit(self, which, limits):
+        """prlimit(2) on the program: as the grader where it may; else (the program runs
+        as another uid, and this machine denies the grader CAP_SYS_RESOURCE, as Docker
+        does) from a short-lived child that becomes the program's uid first."""
+        try:
+            resource.prlimit(self.pid, which, limits)
+        except PermissionError:
+            identity.call_as_runner(lambda: resource.prlimit(self.pid, which, limits))
+
+    def fd_count(self):
+        """How many descriptors the program's main process holds, or None once it is gone."""
+        try:
+            return len(self.open_fds())
+        except OSError:
+            return None
+
+    def rss_kib(self):
+        """The program's resident memory (VmRSS) in KiB; 0 once it is gone."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def sanitizer(self):
+        """'address' or 'thread' when the program is a sanitizer build (which runs helper
+        threads of its own and keeps freed memory in quarantine), else None."""
+        if not hasattr(self, "_sanitizer"):
+            from grader.sanitized import KINDS, is_instrumented
+            try:
+                self._sanitizer = next((k for k in KINDS if is_instrumented(self.argv[0], k)), None)
+            except OSError:
+                self._sanitizer = None
+        return self._sanitizer
 
     def thread_count(self):
         return len(os.listdir(f"/proc/{self.pid}/task"))

@@ -26,6 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from grader import identity
+from grader.failure import GradeFailure
+
 REPO = Path(__file__).resolve().parent.parent
 COMMON_FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-pthread", "-fno-omit-frame-pointer"]
 KINDS = {
@@ -49,13 +52,21 @@ def is_instrumented(binary, kind):
     return KINDS[kind][1] in Path(binary).read_bytes()
 
 
+def build_root(binary):
+    """BUILD of BUILD/chapters/<lesson>/<program>."""
+    return Path(binary).resolve().parents[2]
+
+
 def recorded_sources(binary):
-    """The .c files `binary` was compiled from, as its debug information names them."""
+    """The .c files `binary` was compiled from, as its debug information names them --
+    those in the course or the build only: a binary is the submission's, and could name
+    any file (the instructor's solutions, say)."""
     data = Path(binary).read_bytes()
+    roots = (REPO, build_root(binary))
     found = []
     for m in re.finditer(rb"/[\x21-\x7e]+?\.c(?=\x00)", data):
         path = Path(os.fsdecode(m.group(0)))
-        if not str(path).startswith("/usr/") and path.is_file() and path not in found:
+        if any(r in path.parents for r in roots) and path.is_file() and path not in found:
             found.append(path)
     return found
 
@@ -85,8 +96,22 @@ def include_dirs(sources, lesson):
     return [a for d in out for a in ("-I", str(d))]
 
 
+def link_libraries(lesson):
+    """-l flags for the system libraries the lesson's programs link (links.txt of the
+    lesson and of the chapters it builds on)."""
+    uses = REPO / "chapters" / lesson / "uses.txt"
+    out = []
+    for c in [lesson] + (uses.read_text().split() if uses.exists() else []):
+        f = REPO / "chapters" / c / "links.txt"
+        if f.exists():
+            out += [f"-l{name}" for name in f.read_text().split() if name and not name.startswith("#")]
+    return out
+
+
 def _gcc(kind, args):
-    res = subprocess.run(["gcc", *flags(kind), *args], capture_output=True, text=True, timeout=120)
+    # the submission's code is compiled with the submission's rights (grader/identity.py)
+    res = subprocess.run(["gcc", *flags(kind), *args], capture_output=True, text=True, timeout=120,
+                         preexec_fn=identity.as_builder)
     if res.returncode != 0:
         lines = res.stderr.strip().splitlines()
         raise RuntimeError(lines[-1] if lines else "gcc failed")
@@ -121,7 +146,7 @@ def _object(cache, kind, source, includes, headers):
     key = _key(kind, str(source).encode(), source.read_bytes(), headers)
     out = cache / "obj" / f"{source.stem}-{key}.o"
     if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir(out.parent)
         tmp = out.with_name(f".{out.name}.{os.getpid()}")
         _gcc(kind, [*includes, "-c", str(source), "-o", str(tmp)])
         _publish(tmp, out)
@@ -136,26 +161,47 @@ def build(cache, kind, sources, name, lesson):
     out = cache / kind / _key(kind, *(bytes(o.name, "ascii") for o in objects)) / name
     if out.exists():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(out.parent)
     tmp = out.with_name(f".{name}.{os.getpid()}")
-    _gcc(kind, [*map(str, objects), "-o", str(tmp)])
+    _gcc(kind, [*map(str, objects), "-o", str(tmp), *link_libraries(lesson)])
     return _publish(tmp, out)
 
 
 def sanitized_program(binary, name, lesson, kind):
-    """(path to run, note or None)."""
-    if is_instrumented(binary, kind):
+    """(path to run, note or None).  Graded for a grade that counts (a builder uid is
+    set), the copy is always compiled here, by the builder, never taken from the build:
+    a binary could claim to be instrumented (the text `__asan_init` is easy to embed)."""
+    counts = identity.builder() is not None
+    if not counts and is_instrumented(binary, kind):
         return binary, None
     sources = recorded_sources(binary) or guessed_sources(name, lesson)
-    if not sources:
+    if not sources and not counts:
         return binary, f"{name}: no source files found for a {kind} sanitizer copy; ran the plain build"
     cache = REPO / "build" / "sanitized"
-    if not os.access(cache if cache.exists() else cache.parent, os.W_OK):   # e.g. a batch sandbox
+    if counts:                              # compiled by the builder, into a folder of its own
+        cache = build_root(binary) / "sanitized"
+    elif not os.access(cache if cache.exists() else cache.parent, os.W_OK):
         cache = Path(tempfile.gettempdir()) / f"socklab-sanitized-{os.getuid()}"
     try:
+        if not sources:
+            raise RuntimeError("no source files found")
         return build(cache, kind, sources, name, lesson), None
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        if counts:      # without the copy the test cannot judge: that is no pass
+            raise GradeFailure(expected=f"the grader builds a {kind} sanitizer copy of {name}",
+                               happened=f"it could not: {e}",
+                               hint="the same sources must compile with -fsanitize (see the compiler's "
+                                    "line above)")
         return binary, f"{name}: could not build a {kind} sanitizer copy ({e}); ran the plain build"
+
+
+def _mkdir(path):
+    """A cache folder, the builder's when one compiles (it writes the objects there)."""
+    if identity.builder() is None:
+        path.mkdir(parents=True, exist_ok=True)
+    elif not path.is_dir():
+        subprocess.run(["mkdir", "-p", str(path)], check=True, capture_output=True, timeout=30,
+                       preexec_fn=identity.as_builder)
 
 
 def use_sanitized_programs(lab, kind="address"):

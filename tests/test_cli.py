@@ -89,9 +89,31 @@ def proc_file(pid, name):
         return b""
 
 
-def processes_with(marker):
-    """pids whose environment holds marker (everything ./lab started inherits it)."""
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and marker.encode() in proc_file(p, "environ")]
+def descendants(root):
+    """(pid, start time) of every living process below root, found through parent pids.
+    (Student programs get a clean environment, so an environment marker would not reach them.)"""
+    children = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            stat = proc_file(p, "stat").rsplit(b")", 1)[-1].split()
+            if len(stat) > 19:
+                children.setdefault(int(stat[1]), []).append((int(p), int(stat[19])))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child[0])
+    return found
+
+
+def still_running(seen):
+    """those of seen (pid, start time) pairs that are still the same living process."""
+    alive = set()
+    for pid, start in seen:
+        stat = proc_file(pid, "stat").rsplit(b")", 1)[-1].split()
+        if len(stat) > 19 and int(stat[19]) == start and stat[0] != b"Z":
+            alive.add((pid, start))
+    return alive
 
 
 def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_path):
@@ -99,24 +121,47 @@ def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_pat
     for their teardown, prints `interrupted`, exits 130, no traceback, no process left."""
     import signal
     import time
-    import uuid
-    marker = f"SOCKLAB_CTRL_C_TEST={uuid.uuid4()}"
-    env = dict(os.environ, NO_COLOR="1", SOCKLAB_STATE_DIR=str(tmp_path / "state"),
-               **dict([marker.split("=", 1)]))
+    env = dict(os.environ, NO_COLOR="1", SOCKLAB_STATE_DIR=str(tmp_path / "state"))
     proc = subprocess.Popen([REPO / "lab", "check", "12", "--solutions"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True,   # a process group, as a terminal makes
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:   # until a server runs
-        if any(b"/chapters/12-concurrency/" in proc_file(p, "cmdline") for p in processes_with(marker)):
+        seen |= descendants(proc.pid)
+        if any(b"/chapters/12-concurrency/" in proc_file(p, "cmdline") for p, _ in seen):
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the check ended before any server started"
     os.killpg(proc.pid, signal.SIGINT)
+    seen |= descendants(proc.pid)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out[-3000:]
     deadline = time.monotonic() + 5
-    while processes_with(marker) and time.monotonic() < deadline:
+    while still_running(seen) and time.monotonic() < deadline:
         time.sleep(0.05)      # SIGKILLed programs may still be on their way out
-    assert not processes_with(marker)
+    assert not still_running(seen)
+
+
+def test_lesson_needing_io_uring_is_skipped_in_one_line_where_it_is_missing(lab, tmp_path):
+    """Where io_uring cannot be set up (SOCKLAB_NO_IO_URING pretends so), lesson 14 is
+    skipped with one line saying why and how to get it; the board says it cannot run
+    here instead of pointing at it; results.json says it was not graded."""
+    env = dict(os.environ, SOCKLAB_STATE_DIR=str(tmp_path / "state"), NO_COLOR="1",
+               SOCKLAB_NO_IO_URING="1")
+
+    def run(*args):
+        return subprocess.run([REPO / "lab", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=240, stdin=subprocess.DEVNULL)
+    res = run("check", "14")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    lines = [l for l in res.stdout.splitlines() if "needs io_uring" in l]
+    assert len(lines) == 1 and "vagrant up" in lines[0], res.stdout
+    assert "14 io-uring: not graded here" in res.stdout
+    board = run().stdout
+    assert "cannot run here: needs io_uring" in board, board
+    results = tmp_path / "results.json"
+    run("grade", "--json", str(results), "14")
+    data = json.loads(results.read_text())
+    assert "not graded here, needs io_uring" in data["output"], data["output"]

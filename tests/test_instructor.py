@@ -233,3 +233,14 @@ def test_gradescope_bundle_grades_a_submission_and_ignores_tampering(tmp_path):
     assert all("free points" not in t["name"] for t in graded)
     ours = [t for t in graded if t["name"].startswith("01 sockets")]
     assert ours and all(t["status"] == "passed" for t in ours)
+
+
+def test_release_refuses_lesson_files_git_does_not_track(tmp_path):
+    """A release takes tracked files only: a new lesson file not yet committed would be
+    silently missing, so release names it and stops."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "chapters" / "01-x").mkdir(parents=True)
+    (tmp_path / "chapters" / "01-x" / "server.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["git", "add", "."], cwd=tmp_path, check=True)
+    (tmp_path / "chapters" / "01-x" / "test_new.py").write_text("def test_x(): pass\n")
+    assert instructor.untracked_course_files(tmp_path) == ["chapters/01-x/test_new.py"]

@@ -18,17 +18,17 @@ The lesson's other programs come from the solutions build.  expect.json:
 "failing" maps test names to a regex the failure report must contain.
 """
 import json
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from grader import overlay
+
 REPO = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (REPO / "tests" / "selftest").glob("*/*") if (p / "expect.json").exists())
-CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-g", "-O1",
-          "-pthread"]
 
 
 def apply_patch(patch, original, out):
@@ -40,54 +40,50 @@ def apply_patch(patch, original, out):
 
 
 def build_case(case, solutions_build, dest):
+    """The case's programs over the solutions build (grader/overlay.py, as ./lab mutate)."""
     lesson = case.parent.name
     solution = REPO / "solutions" / lesson
-    bindir = dest / "chapters" / lesson
-    assert (solutions_build / "chapters" / lesson).is_dir(), f"the {lesson} solutions did not build"
-    shutil.copytree(solutions_build / "chapters" / lesson, bindir)
-    libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
-    # the lesson's own lib/ and those of the chapters it builds on (uses.txt)
-    uses = REPO / "chapters" / lesson / "uses.txt"
-    chapters = [lesson] + (uses.read_text().split() if uses.exists() else [])
-    # a solution's lib/ holds only what differs from the skeleton's; the rest is given code
-    chapter_lib = {(c, p.name): p for c in chapters for where in ("chapters", "solutions")
-                   for p in (REPO / where / c / "lib").glob("*.c")}
-    includes = ["-I", str(REPO / "lib")]
-    for c in chapters:
-        includes += ["-I", str(REPO / "solutions" / c / "lib"), "-I", str(REPO / "chapters" / c / "lib")]
     # lib/<file>.c.patch: a mistake in the chapter's library, which every program links,
     # so then all of the lesson's programs are rebuilt with it
-    lib_patches = sorted(case.glob("lib/*.c.patch"))
-    for patch in lib_patches:
+    chapter_lib = overlay.chapter_lib_sources(lesson)
+    lib = {}
+    for patch in sorted(case.glob("lib/*.c.patch")):
         name = patch.name.removesuffix(".patch")
-        original = chapter_lib[(lesson, name)]
-        chapter_lib[(lesson, name)] = apply_patch(patch, original, dest / "lib" / name)
+        lib[name] = apply_patch(patch, chapter_lib[(lesson, name)], dest / "lib" / name)
     sources = sorted(case.glob("*.c"))
     for patch in sorted(case.glob("*.c.patch")):
         name = patch.name.removesuffix(".patch")
         original = solution / name if (solution / name).exists() else REPO / "chapters" / lesson / name
         sources.append(apply_patch(patch, original, dest / name))
-    if lib_patches:
-        own = {p.name for p in sources}
-        given = {p.name: p for p in (REPO / "chapters" / lesson).glob("*.c")}
-        given.update({p.name: p for p in solution.glob("*.c")})
-        sources += [p for name, p in sorted(given.items()) if name not in own]
-    chapter_lib = sorted(str(p) for p in chapter_lib.values())
-    for src in sources:
-        res = subprocess.run(["gcc", *CFLAGS, *includes, *libs, *chapter_lib, str(src),
-                              "-o", str(bindir / src.stem)], capture_output=True, text=True)
-        assert res.returncode == 0, f"{src} does not compile:\n{res.stderr}"
+    ok, log = overlay.build(lesson, solutions_build, dest, programs=sources, lib=lib)
+    assert ok, log
+
+
+def node_ids(lesson, names):
+    """pytest node ids of the named tests (`test_x` or `test_x[param]`) of a lesson."""
+    ids = []
+    for name in names:
+        base = name.split("[", 1)[0]
+        files = [f for f in sorted((REPO / "chapters" / lesson).glob("test_*.py"))
+                 if re.search(rf"^def {re.escape(base)}\(", f.read_text(), re.M)]
+        assert files, f"no test named {base} in {lesson}"
+        ids.append(f"{files[0]}::{name}")
+    return ids
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_grader_judges_case(case, solutions_build, tmp_path):
+    """A correct alternative runs every test of its lesson; a wrong program only those
+    its case names (each must fail, saying why), which keeps the suite quick."""
     expect = json.loads((case / "expect.json").read_text())
     build_case(case, solutions_build, tmp_path / "build")
     raw = tmp_path / "results.json"
+    lesson = case.parent.name
+    targets = ([REPO / "chapters" / lesson] if expect["verdict"] == "pass"
+               else node_ids(lesson, expect["failing"]))
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
-         "--rootdir", REPO, "--build-dir", tmp_path / "build", "--raw-results", raw,
-         REPO / "chapters" / case.parent.name],
+         "--rootdir", REPO, "--build-dir", tmp_path / "build", "--raw-results", raw, *targets],
         cwd=REPO, capture_output=True, text=True, timeout=240)
     results = {nodeid.split("::")[-1]: r for nodeid, r in json.loads(raw.read_text()).items()}
     assert results, f"the grader ran no test:\n{run.stdout}\n{run.stderr}"
@@ -96,7 +92,6 @@ def test_grader_judges_case(case, solutions_build, tmp_path):
         assert not bad, f"a correct alternative ({expect.get('why')}) failed:\n" + "\n".join(
             f"--- {n}\n{t}" for n, t in bad.items())
         return
-    import re
     for name, pattern in expect["failing"].items():
         assert name in results, f"no test named {name} in {case.parent.name}"
         r = results[name]

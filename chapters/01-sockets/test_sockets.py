@@ -7,17 +7,11 @@ import re
 import socket
 import struct
 
-from grader import expect, points
-from grader.failure import GradeFailure
-
-
-def swapped(port):
-    """The value a program prints when it forgets ntohs on a little-endian machine."""
-    return struct.unpack("<H", struct.pack(">H", port))[0]
+from grader import GradeFailure, expect, points, swapped16
 
 
 def port_hint(printed, actual):
-    if printed == swapped(actual) and printed != actual:
+    if printed == swapped16(actual) and printed != actual:
         return (f"{printed} is {actual} with its two bytes swapped: sin_port is in network "
                 "byte order, so print ntohs(addr.sin_port)")
     return "print the port from getsockname(), converted with ntohs()"
@@ -54,7 +48,7 @@ def addr_hint(lines, wanted, default):
         if want.startswith("port"):
             m = re.fullmatch(r"port (\d+) bytes (\S+ \S+)", got)
             value, wbytes = int(want.split()[1]), want.split(" bytes ")[1]
-            if m and m.group(2) == wbytes and int(m.group(1)) == swapped(value):
+            if m and m.group(2) == wbytes and int(m.group(1)) == swapped16(value):
                 return (f"the bytes are right, but {m.group(1)} is {value} with its two bytes swapped: "
                         "print ntohs(sin_port)")
             return default
@@ -221,7 +215,7 @@ def test_client_introduces_itself_in_network_byte_order(lab):
            happened=f"got {intro[4:].hex(' ')} ({port})",
            hint=(f"{port} is {real_port} with its two bytes swapped: sin_port from getsockname() is "
                  "already in network byte order -- send its two bytes as they are, no htons/ntohs")
-           if port == swapped(real_port)
+           if port == swapped16(real_port)
            else "use getsockname() after connect() to learn the port the kernel chose")
     peer.send("hi\n")
     peer.close()

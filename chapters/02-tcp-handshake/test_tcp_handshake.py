@@ -6,8 +6,7 @@ what the board shows.
 import select
 import time
 
-from grader import GradeFailure, expect, points
-from grader.markers import needs_netns
+from grader import GradeFailure, expect, first_difference, needs_netns, points
 
 BIG = 10_240_000            # far more than a send buffer plus a receive buffer hold
 ALPHABET = bytes(range(ord("a"), ord("z") + 1))
@@ -16,18 +15,6 @@ ALPHABET = bytes(range(ord("a"), ord("z") + 1))
 def payload(count):
     """What the client must send: byte i is 'a' + i % 26."""
     return (ALPHABET * (count // 26 + 1))[:count]
-
-
-def first_difference(got, want):
-    if got == want:
-        return None
-    n = min(len(got), len(want))
-    for start in range(0, n, 65536):        # compare in blocks, then find the byte
-        if got[start:start + 65536] != want[start:start + 65536]:
-            for i in range(start, min(start + 65536, n)):
-                if got[i] != want[i]:
-                    return i
-    return None if len(got) == len(want) else n
 
 
 def describe_content_error(got, want):

@@ -10,8 +10,7 @@ import signal
 import socket
 import time
 
-from grader import expect, points
-from grader.failure import GradeFailure
+from grader import GradeFailure, expect, points
 
 HOST = "127.0.0.1"
 REFUSED_RX = r"\w.*: Connection refused \(111\)"

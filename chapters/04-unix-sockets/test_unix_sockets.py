@@ -7,19 +7,13 @@ unique per test.
 """
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
-import subprocess
-import tempfile
 import uuid
 
-import pytest
-
-from grader import expect, points
-from grader.failure import GradeFailure
-from grader.isolation import proc_stat
+from grader import GradeFailure, expect, points, proc_stat
+from grader import probes
 
 STREAM_SERVER, STREAM_CLIENT = "stream-server", "stream-client"
 DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"
@@ -27,26 +21,10 @@ DGRAM_SERVER, DGRAM_CLIENT = "dgram-server", "dgram-client"
 
 # -- helpers ------------------------------------------------------------------
 
-# sun_path holds 108 bytes, and pytest's temporary directories can be longer than that
-# once a name is appended (popen-gw0/test_a_long_test_name0/...).  Socket paths live in
-# a short directory of their own, made and removed around each test (autouse, so it is
-# set up before `lab` and removed after lab has stopped every program).
-_sockdir = None
-
-
-@pytest.fixture(autouse=True)
-def short_socket_dir():
-    global _sockdir
-    base = "/tmp" if os.path.isdir("/tmp") else None
-    _sockdir = tempfile.mkdtemp(prefix="sl04-", dir=base)
-    yield _sockdir
-    shutil.rmtree(_sockdir, ignore_errors=True)
-    _sockdir = None
-
-
 def path_in(lab, name):
-    """A socket path for this test (short enough for sun_path, whatever pytest's tmp is)."""
-    return os.path.join(_sockdir, name)
+    """A socket path for this test: in the lab's short folder, since sun_path holds 108
+    bytes and pytest's temporary folders can be longer than that."""
+    return os.path.join(lab.short_dir(), name)
 
 
 def abstract_name():
@@ -60,13 +38,8 @@ def kernel_name(name):
 
 
 def unix_sockets():
-    """[(type, state, local address)] from `ss -xan`, as a student would look.
-
-    (Parsed here: grader.probes' Unix branch misreads the Netid column.)"""
-    out = subprocess.run(["ss", "-H", "-a", "-n", "-x"], capture_output=True, text=True,
-                         timeout=5).stdout
-    return [tuple(line.split()[:2]) + (line.split()[4],) for line in out.splitlines()
-            if len(line.split()) >= 8]
+    """[(type, state, local address)] of the Unix sockets here, as `ss -xan` shows them."""
+    return [(sock.kind, sock.state, sock.local) for sock in probes.unix_sockets()]
 
 
 def unix_sockets_text():
@@ -95,6 +68,7 @@ def make_stale_socket(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.close()
+    os.chmod(path, 0o666)   # as if the program's own: it may run as another uid than the grader
     assert is_socket_file(path)
 
 
@@ -278,7 +252,7 @@ def test_server_removes_its_socket_file_on_sigterm_with_a_client(lab):
 def test_server_listens_on_an_abstract_name(lab):
     """stream-server given `@name` listens on an abstract address: no file at all"""
     name = abstract_name()
-    listing = lambda: set(os.listdir(lab.tmp)) | set(os.listdir(_sockdir))  # noqa: E731
+    listing = lambda: set(os.listdir(lab.tmp)) | set(os.listdir(lab.short_dir()))  # noqa: E731
     before = listing()
     server = start_server(lab, STREAM_SERVER, name)
     try:
@@ -546,24 +520,9 @@ def test_dgram_client_reports_a_missing_server(lab):
 
 # -- pair (socketpair) ----------------------------------------------------------------
 
-def socket_inodes(pid):
-    """Inodes of the sockets process pid holds open (from /proc/PID/fd)."""
-    found = set()
-    base = f"/proc/{pid}/fd"
-    for fd in os.listdir(base):
-        try:
-            target = os.readlink(f"{base}/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.add(target[len("socket:["):-1])
-    return found
-
-
 def unix_pairs():
-    """{(inode, peer inode)} of connected Unix sockets, from `ss -xa`."""
-    out = subprocess.run(["ss", "-H", "-a", "-n", "-x"], capture_output=True, text=True, timeout=5).stdout
-    return {(f[5], f[7]) for f in (line.split() for line in out.splitlines()) if len(f) >= 8}
+    """{(inode, peer inode)} of connected Unix sockets."""
+    return {(sock.inode, sock.peer_inode) for sock in probes.unix_sockets() if sock.peer_inode}
 
 
 def start_pair(lab):
@@ -588,7 +547,7 @@ def test_pair_child_answers_through_the_socketpair(lab):
     expect(ppid == prog.pid, expected=f"process {child} is pair's child, still running",
            happened=f"its parent is {ppid}" if ppid else f"there is no process {child}",
            hint="print the pid fork() returned, and let the child live until the parent closes its end")
-    mine, theirs = socket_inodes(prog.pid), socket_inodes(child)
+    mine, theirs = probes.socket_inodes(prog.pid), probes.socket_inodes(child)
     connected = {(a, b) for a, b in unix_pairs() if a in mine and b in theirs}
     expect(connected, expected="the parent holds one end of a connected socket pair and the child the other",
            happened=f"parent's sockets {sorted(mine) or 'none'}, child's {sorted(theirs) or 'none'}; "

@@ -9,10 +9,8 @@ from one test never meet another.
 import re
 import time
 
-from grader import expect, points
-from grader.markers import needs_netns
+from grader import GradeFailure, expect, needs_netns, points, poll_until
 from grader.capture import FIN, RST
-from grader.failure import GradeFailure
 
 SETTLE = 1.0        # how long the kernel may take to move a socket to its next state
 
@@ -65,17 +63,6 @@ def time_wait(lab, local_port, peer_port=None):
     return lab.sockets("tcp", state="TIME-WAIT", local_port=local_port, peer_port=peer_port)
 
 
-def wait_until(probe, timeout=SETTLE):
-    """Poll a kernel view until probe() is truthy; the kernel has no event for 'state
-    changed', so this is a bounded poll.  Returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.01)
-
-
 def one_exchange(lab, port, size=100):
     """Connect, request `size` bytes and check the reply; returns the peer, still open."""
     peer = lab.connect(port)
@@ -111,7 +98,7 @@ def restart_over_time_wait(lab, *reuse_arg):
     peer = one_exchange(lab, port)
     expect_normal_close(peer)
     peer.close()
-    tw = wait_until(lambda: time_wait(lab, port))
+    tw = poll_until(lambda: time_wait(lab, port), SETTLE)
     expect(tw, expected=f"a TIME-WAIT entry on the server's port {port} after it closed first",
            happened="there is none", sockets=lab.sockets_text,
            hint="a normal close() (no SO_LINGER) by the side that closes first ends in TIME_WAIT")
@@ -134,7 +121,7 @@ def test_server_closing_first_ends_in_time_wait(lab):
     expect_closed(server)
     me = peer.local_port()
     peer.close()
-    tw = wait_until(lambda: time_wait(lab, port, me))
+    tw = poll_until(lambda: time_wait(lab, port, me), SETTLE)
     expect(tw,
            expected=f"`ss -tan state time-wait` shows 127.0.0.1:{port} -> 127.0.0.1:{me}: "
                     "the side that sent the first FIN (your server) holds TIME_WAIT",
@@ -167,10 +154,10 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
     expect_closed(server)
     expect(peer.wait_close(SETTLE) == "eof", expected="the server's FIN follows the grader's",
            happened=peer._state(), hint="close() normally, without SO_LINGER")
-    tw = wait_until(lambda: time_wait(lab, me, port))
+    tw = poll_until(lambda: time_wait(lab, me, port), SETTLE)
     expect(tw, expected=f"TIME-WAIT on the grader's port {me}: the client sent the first FIN",
            happened="none there", sockets=lab.sockets_text)
-    leftover = wait_until(lambda: not lab.sockets("tcp", local_port=port, peer_port=me))
+    leftover = poll_until(lambda: not lab.sockets("tcp", local_port=port, peer_port=me), SETTLE)
     expect(leftover, expected=f"nothing left on the server's side ({port} -> {me}): the passive closer "
                               "goes CLOSE_WAIT -> LAST_ACK -> CLOSED, with no TIME_WAIT",
            happened="the server's side is still there", sockets=lab.sockets_text)

@@ -10,17 +10,12 @@ Lower bounds are measured from events the grader caused itself (the moment it se
 or a DATA frame), which a PING can only follow.  Upper bounds are generous.
 """
 import select
-import shutil
 import socket
 import struct
 import subprocess
 import time
 
-import pytest
-
-from grader import expect, points
-from grader.failure import GradeFailure
-from grader.markers import needs_netns, slow
+from grader import GradeFailure, expect, needs_netns, points, skip, slow, swapped32, which
 
 PING, PONG, DATA = 1, 2, 3
 PAYLOAD = 32
@@ -32,10 +27,6 @@ def frame(type_, payload=b""):
     if isinstance(payload, str):
         payload = payload.encode()
     return struct.pack("!I32s", type_, payload)
-
-
-def swapped32(value):
-    return struct.unpack("<I", struct.pack(">I", value))[0]
 
 
 def describe_type(raw):
@@ -462,17 +453,18 @@ def test_keepalive_probes_an_idle_connection(lab):
 @points(3)
 def test_keepalive_detects_an_unreachable_peer(lab):
     """keepalive: a peer that stops answering is reported as ETIMEDOUT after COUNT probes"""
-    if shutil.which("iptables") is None:
-        pytest.skip("iptables is not installed")
+    iptables = which("iptables")          # in /usr/sbin, which a normal user's PATH lacks
+    if iptables is None:
+        skip("missing-tool", "iptables is not installed: sudo apt-get install iptables")
     idle, interval, count = 1, 1, 1
     rec, listener, prog, peer = start_keepalive(lab, idle, interval, count)
     client_port = peer.address[1]
     # From now on nothing from the grader's port reaches the client: its probes vanish
     # unanswered, as if the server's machine had lost power.
-    res = subprocess.run(["iptables", "-A", "INPUT", "-p", "tcp", "--sport", str(listener.port),
+    res = subprocess.run([iptables, "-A", "INPUT", "-p", "tcp", "--sport", str(listener.port),
                           "-j", "DROP"], capture_output=True, text=True, timeout=5)
     if res.returncode != 0:
-        pytest.skip(f"iptables failed: {res.stderr.strip()}")
+        skip("missing-tool", f"iptables could not add a rule here: {res.stderr.strip()}")
     lab.note("firewall", f"iptables -A INPUT -p tcp --sport {listener.port} -j DROP "
                          "(answers from the grader's server dropped)")
     bound = idle + interval * count

@@ -9,10 +9,7 @@ import struct
 
 import pytest
 
-from grader import expect, points
-from grader.sanitized import sanitizer_report, use_sanitized_programs
-from grader.failure import GradeFailure
-from grader.markers import needs_netns
+from grader import GradeFailure, expect, needs_netns, points, sanitizer_report, swapped32, use_sanitized_programs
 
 TIMEOUT = 2.0
 PROMPT = 1.0          # "promptly": a rejection must not wait for bytes that never come
@@ -27,10 +24,6 @@ def frame(payload, length=None):
     if isinstance(payload, str):
         payload = payload.encode()
     return struct.pack("!I", len(payload) if length is None else length) + payload
-
-
-def swapped32(n):
-    return struct.unpack("<I", struct.pack(">I", n))[0]
 
 
 def crash_hint(prog):
@@ -273,7 +266,7 @@ def test_framesrv_echo_leaves_in_one_segment(lab):
         peer.send(frame(p))
         expect_echo(srv, peer, p)
     rec.settle()
-    sizes = [len(s.payload) for s in rec.tcp(port) if s.sport == port and s.payload]
+    sizes = [s.length for s in rec.tcp(port) if s.sport == port and s.length]
     want = [4 + len(p) for p in payloads]
     expect(sizes == want,
            expected=f"the server's data segments carry {want} bytes: header and payload together",

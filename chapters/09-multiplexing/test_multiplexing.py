@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from grader import expect, points, probes
-from grader.failure import GradeFailure
+from grader import GradeFailure, expect, points
+from grader import probes
 
 ROT13 = bytes.maketrans(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -600,7 +600,7 @@ def test_server_survives_running_out_of_descriptors(lab, variant, crowd):
     """out of descriptors (EMFILE), the server refuses new clients and does not spin"""
     srv, port = start_server(lab, variant)
     limit = len(srv.open_fds()) + 10
-    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (limit, limit))
+    srv.set_limit(resource.RLIMIT_NOFILE, (limit, limit))
     keepers = crowd(port).connect(4)
     for s in keepers:
         s.sendall(b"keep\n")

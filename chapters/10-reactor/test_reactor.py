@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from grader import expect, points, probes
-from grader.failure import GradeFailure
-from grader.sanitized import sanitizer_report, use_sanitized_programs
+from grader import GradeFailure, expect, first_difference, points, sanitizer_report, use_sanitized_programs
+from grader import probes
 
 TIMEOUT = 2.0
 PROMPT = 0.5        # a reply on an idle server: no timeout-driven polling may hide in it
@@ -63,27 +62,6 @@ def pattern(n):
 def slow_reader(lab, port):
     """A client with a tiny receive buffer: the server's output must queue up."""
     return lab.connect(port, rcvbuf=4096)
-
-
-def first_difference(got, want):
-    for i, (a, b) in enumerate(zip(got, want)):
-        if a != b:
-            return i
-    return min(len(got), len(want))
-
-
-def sanitized(prog):
-    """ASan or TSan build: extra helper threads, and freed memory kept in quarantine."""
-    data = open(prog.argv[0], "rb").read()
-    return b"__asan_init" in data or b"__tsan_init" in data
-
-
-def rss_kib(prog):
-    with open(f"/proc/{prog.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 # -- the single reactor ----------------------------------------------------------
@@ -182,7 +160,7 @@ def test_connections_spread_over_sub_loops_round_robin(lab):
     """THREADS=3: 4 threads, connections go to loops 1,2,3,1,2,3; each loop is one thread"""
     prog, port = start(lab, "linesrv", 3)
     threads = prog.thread_count()
-    expect(threads == 4 or (sanitized(prog) and threads == 5), expected="4 threads with THREADS=3 (the main loop + 3 sub-loops)",
+    expect(threads == 4 or (prog.sanitizer() and threads == 5), expected="4 threads with THREADS=3 (the main loop + 3 sub-loops)",
            happened=f"{threads} threads in /proc/{prog.pid}/task",
            hint="start one thread per sub-loop before printing `listening on`")
     clients = []
@@ -376,10 +354,10 @@ def test_connect_close_cycles_do_not_grow_memory(lab):
         wait_lines(prog, CLOSE, first + n - 1, timeout=TIMEOUT)
 
     cycles(100, 1)
-    rss0 = rss_kib(prog)
+    rss0 = prog.rss_kib()
     cycles(600, 101)
-    grown = rss_kib(prog) - rss0
-    if sanitized(prog):
+    grown = prog.rss_kib() - rss0
+    if prog.sanitizer():
         lab.note("memory", f"RSS grew by {grown} KiB; not judged: a sanitizer build keeps freed "
                            "memory in quarantine (its leak checker covers this instead)")
         return

@@ -11,8 +11,7 @@ import re
 import signal
 import struct
 
-from grader import expect, points
-from grader.failure import GradeFailure
+from grader import GradeFailure, expect, points
 
 SERVER, CLIENT = "server", "client"
 REPLY_MAX = 1 << 20

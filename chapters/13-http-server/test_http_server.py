@@ -13,10 +13,7 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
-from grader import expect, points
-from grader.failure import GradeFailure
+from grader import GradeFailure, expect, points, skip, which
 
 TIMEOUT = 2.0
 INDEX = b"<!doctype html><title>socklab</title><h1>It works</h1>\n"
@@ -43,7 +40,7 @@ def make_docroot(tmp):
 
 
 def start(lab, threads=None):
-    root = make_docroot(lab.tmp)
+    root = make_docroot(lab.data_dir())     # the server reads it, and cannot change it
     port = lab.port()
     args = [port, root] + ([threads] if threads is not None else [])
     prog = lab.start("httpd", *args)
@@ -368,13 +365,12 @@ def test_curl_reuses_the_connection(lab):
     """curl fetches two files over one connection (`Re-using existing connection`)"""
     curl = shutil.which("curl")
     if curl is None:
-        pytest.skip("curl is not installed (apt-get install curl)")
+        skip("missing-tool", "curl is not installed: sudo apt-get install curl")
     prog, port = start(lab)
     base = f"http://127.0.0.1:{port}"
     try:
-        r = subprocess.run([curl, "-sS", "-v", "--http1.1", "--max-time", "3",
-                            f"{base}/hello.txt", f"{base}/index.html"],
-                           capture_output=True, timeout=5)
+        r = lab.run_tool([curl, "-sS", "-v", "--http1.1", "--max-time", "3",
+                          f"{base}/hello.txt", f"{base}/index.html"], timeout=5, capture_output=True)
     except subprocess.TimeoutExpired:
         raise GradeFailure(expected="curl finishes within 3 s", happened="it did not",
                            hint="does every response carry Content-Length?")
@@ -423,6 +419,7 @@ http {{
     fastcgi_temp_path "{dir}/fastcgi";
     uwsgi_temp_path "{dir}/uwsgi";
     scgi_temp_path "{dir}/scgi";
+    disable_symlinks on;            # serve the files the grader wrote, nothing they point at
     server {{
         listen 127.0.0.1:{port};
         root "{root}";
@@ -450,11 +447,11 @@ class WrkRun:
                       else None if self.requests else "wrk counted no requests")
 
 
-def run_wrk(wrk, port):
+def run_wrk(lab, wrk, port):
     """One bounded wrk run against 127.0.0.1:port/hello.txt; None if wrk hung."""
     try:
-        r = subprocess.run([wrk, *WRK, f"http://127.0.0.1:{port}/hello.txt"],
-                           capture_output=True, timeout=6)
+        r = lab.run_tool([wrk, *WRK, f"http://127.0.0.1:{port}/hello.txt"], timeout=6,
+                         capture_output=True)
     except subprocess.TimeoutExpired:
         return None
     return WrkRun(r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace"))
@@ -467,20 +464,19 @@ def nginx_conf_string(path):
 def start_nginx(lab, root):
     """nginx on an ephemeral port of this test's namespace, serving `root`.
     Returns (port, None), or (None, why) when it cannot run here."""
-    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    nginx = which("nginx")                  # in /usr/sbin, which a normal user's PATH lacks
     if nginx is None:
         return None, "nginx is not installed (tools/setup.sh installs it)"
-    where = lab.tmp / "nginx"
-    where.mkdir(exist_ok=True)
+    where = lab.data_dir()          # nginx's own files, where the programs cannot write
     port = lab.port()
-    # Real root: name root as the user, or nginx chowns its temp directories to `nobody`
+    # Run as root: name root as the user, or nginx chowns its temp directories to `nobody`
     # (which a root mapped by `unshare -r` cannot do). Anyone else: the directive is ignored.
     conf = NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "",
                              dir=nginx_conf_string(where), root=nginx_conf_string(root), port=port)
     (where / "nginx.conf").write_text(conf)
     try:
         # -e: the start-up log (before nginx.conf is read) to stderr, never /var/log (nginx >= 1.19.5)
-        usage = subprocess.run([nginx, "-h"], capture_output=True, text=True, timeout=2).stderr
+        usage = lab.run_tool([nginx, "-h"], capture_output=True, text=True, timeout=2).stderr
         early_log = ["-e", "stderr"] if "-e filename" in usage else []
         prog = lab.start_command("nginx", [nginx, *early_log, "-p", where, "-c", where / "nginx.conf"])
     except (OSError, subprocess.SubprocessError) as e:
@@ -498,10 +494,10 @@ def test_keep_alive_throughput_with_wrk(lab):
     """wrk -t1 -c10 -d1s with keep-alive: no errors, >= 1000 requests/s, ratio to nginx"""
     wrk = shutil.which("wrk")
     if wrk is None:
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+        skip("missing-tool", "wrk is not installed: sudo apt-get install wrk")
     prog, port = start(lab, threads=0)
     opened0 = tcp_passive_opens() if lab.netns else None
-    run = run_wrk(wrk, port)
+    run = run_wrk(lab, wrk, port)
     if run is None:
         raise GradeFailure(expected="wrk finishes its 1 s run", happened="it hung", hint="")
     opened = tcp_passive_opens() - opened0 if lab.netns else None
@@ -521,8 +517,8 @@ def test_keep_alive_throughput_with_wrk(lab):
                hint="an HTTP/1.1 connection stays open after a response unless a side said "
                     "`Connection: close`; ending it costs the client a new handshake per request")
 
-    ref_port, why = start_nginx(lab, lab.tmp / "www")
-    ref = run_wrk(wrk, ref_port) if ref_port else None
+    ref_port, why = start_nginx(lab, lab.data_dir() / "www")
+    ref = run_wrk(lab, wrk, ref_port) if ref_port else None
     if ref_port and (ref is None or ref.error or not ref.rps):
         why = "wrk against nginx " + ("hung" if ref is None else f"failed: {ref.error or ref.out[-80:]}")
     if ref is not None:
@@ -533,8 +529,13 @@ def test_keep_alive_throughput_with_wrk(lab):
     slow_hint = ("a keep-alive request should cost one read and one write: no per-request "
                  "connection, no sleeps, no timeouts polling, no 40 ms Nagle stall (one send "
                  "per response, TCP_NODELAY)")
-    expect(run.rps >= MIN_RPS,
-           expected=f"at least {MIN_RPS} requests/s over {WRK_CONNECTIONS} keep-alive connections",
+    # the floor was set on a quiet 2-core machine: a slower one (or a busier one) lowers it
+    factor = lab.scaled(1.0)
+    floor = MIN_RPS / factor
+    on_this_machine = "" if factor == 1.0 else f" ({floor:.0f} on this machine, {factor:.1f}x slower)"
+    expect(run.rps >= floor,
+           expected=f"at least {MIN_RPS} requests/s over {WRK_CONNECTIONS} keep-alive "
+                    f"connections{on_this_machine}",
            happened=versus, hint=slow_hint)
     if ratio is not None:
         expect(ratio >= MIN_RATIO,

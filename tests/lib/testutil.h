@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -36,13 +37,20 @@ static inline void watchdog_fired(int sig)
 }
 
 /*
- * Whatever blocks by mistake, the program ends within `seconds`.  Each wait in
- * a test has its own tighter bound (SO_RCVTIMEO etc.); this is the last resort.
+ * Whatever blocks by mistake, the program ends within `seconds` of CPU-bound
+ * work on a quiet machine.  Each wait in a test has its own tighter bound
+ * (SO_RCVTIMEO etc.); this is the last resort, so it is generous: the whole
+ * program takes under a second here, but over 5 s in a VM under software
+ * emulation with ASan.  SOCKLAB_SLOWNESS (as ./lab sets it) stretches it more.
  */
 static inline void watchdog_start(unsigned seconds)
 {
+    const char *slowness = getenv("SOCKLAB_SLOWNESS");
+    double factor = slowness ? atof(slowness) : 1.0;
+    if (factor < 1.0)
+        factor = 1.0;
     signal(SIGALRM, watchdog_fired);
-    alarm(seconds);
+    alarm((unsigned)(seconds * 12 * factor));
 }
 
 static inline long long now_ms(void)

@@ -1,0 +1,250 @@
+"""Bounds the kernel enforces on one submission: memory, processes, and a kill that
+reaches every process of it.
+
+A cgroup per submission holds the whole grading session.  Its limits are the kernel's,
+so a loaded machine cannot make them late (a watchdog polling /proc can be), they count
+what no process maps (shared memory, tmpfs files, socket buffers), and afterwards the
+cgroup says what happened: the memory limit was hit (the kernel's OOM killer then ended
+a student program: the grader is protected with oom_score_adj), or the process limit
+stopped a fork.
+
+Machines differ, so each part comes from whichever hierarchy can give it:
+  - cgroup v2 (at /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid machine):
+    memory.max, pids.max and their *.events files, and cgroup.kill (Linux 5.14);
+  - cgroup v1 memory and pids hierarchies, where v2's controllers are not available
+    (memory.limit_in_bytes, memory.failcnt, pids.max, pids.events).
+What none can give is reported by `missing()`, and the batch says it once.
+"""
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+PARENT = "socklab"
+
+
+def _mounts():
+    """[(mount point, fstype, super options)] of the cgroup file systems we can see."""
+    out = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        pre, _, post = line.partition(" - ")
+        fields, rest = pre.split(), post.split()
+        if rest and rest[0] in ("cgroup", "cgroup2"):
+            out.append((Path(fields[4]), rest[0], set(rest[2].split(",")) if len(rest) > 2 else set()))
+    return out
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _v2_parent(root, controllers):
+    """<root>/socklab with `controllers` enabled for its children, or None when this
+    machine does not let us (no such controller, not root, a container's cgroup)."""
+    try:
+        available = (root / "cgroup.controllers").read_text().split()
+        if not set(controllers) <= set(available):
+            return None
+        parent = root / PARENT
+        parent.mkdir(exist_ok=True)
+        enable = " ".join(f"+{c}" for c in controllers)
+        _write(root / "cgroup.subtree_control", enable)
+        _write(parent / "cgroup.subtree_control", enable)
+        return parent
+    except OSError:
+        return None
+
+
+class Cgroup:
+    """One submission's cgroup (in every hierarchy that gives a part of it)."""
+
+    def __init__(self, name, memory_bytes, pids, cpus=None):
+        self.name = name
+        self.memory_bytes, self.pids, self.cpus = memory_bytes, pids, cpus
+        self.dirs = {}          # part ("memory", "pids", "kill") -> (version, directory)
+        mounts = _mounts()
+        v2_root = next((m for m, kind, _ in mounts if kind == "cgroup2"), None)
+        if v2_root is not None and os.access(v2_root, os.W_OK):
+            parent = (_v2_parent(v2_root, ("cpu", "memory", "pids")) or _v2_parent(v2_root, ("memory", "pids"))
+                      or _v2_parent(v2_root, ()))
+            if parent is not None:
+                d = self._make(parent)
+                if d is not None:
+                    if (d / "memory.max").exists():
+                        self.dirs["memory"] = (2, d)
+                    if (d / "pids.max").exists():
+                        self.dirs["pids"] = (2, d)
+                    if (d / "cpu.max").exists():
+                        self.dirs["cpu"] = (2, d)
+                    if (d / "cgroup.kill").exists():
+                        self.dirs["kill"] = (2, d)
+                    self.dirs.setdefault("procs", (2, d))
+        for part in ("memory", "pids", "cpu"):
+            if part in self.dirs or part == "cpu" and not cpus:
+                continue
+            mount = next((m for m, kind, opts in mounts if kind == "cgroup" and part in opts), None)
+            if mount is not None and os.access(mount, os.W_OK):
+                try:
+                    (mount / PARENT).mkdir(exist_ok=True)
+                except OSError:
+                    continue
+                d = self._make(mount / PARENT)
+                if d is not None:
+                    self.dirs[part] = (1, d)
+        self._limit()
+
+    def _make(self, parent):
+        d = parent / self.name
+        _sweep_stale(parent)
+        try:
+            if d.exists():              # left by a batch that was killed: empty it first
+                _kill_members(d)
+                d.rmdir()
+            d.mkdir()
+            return d
+        except OSError:
+            return None
+
+    def _limit(self):
+        for part, (version, d) in list(self.dirs.items()):
+            try:
+                if part == "memory" and version == 2:
+                    _write(d / "memory.max", str(self.memory_bytes))
+                    if (d / "memory.swap.max").exists():
+                        _write(d / "memory.swap.max", "0")
+                elif part == "memory":
+                    _write(d / "memory.limit_in_bytes", str(self.memory_bytes))
+                    # v1 counts socket buffers only once a TCP limit is set
+                    if (d / "memory.kmem.tcp.limit_in_bytes").exists():
+                        _write(d / "memory.kmem.tcp.limit_in_bytes", str(self.memory_bytes))
+                elif part == "cpu" and self.cpus and version == 2:
+                    _write(d / "cpu.max", f"{int(self.cpus * 100000)} 100000")
+                elif part == "cpu" and self.cpus:
+                    _write(d / "cpu.cfs_period_us", "100000")
+                    _write(d / "cpu.cfs_quota_us", str(int(self.cpus * 100000)))
+                elif part == "pids":
+                    _write(d / "pids.max", str(self.pids))
+            except OSError:
+                del self.dirs[part]     # a limit we cannot set is not enforced
+
+    def missing(self):
+        """The parts this machine could not give, in words (empty: all enforced)."""
+        words = {"memory": "a kernel memory limit", "pids": "a kernel process limit",
+                 "kill": "killing by cgroup", "cpu": "a share of the CPUs"}
+        return [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.cpus)]
+
+    def directories(self):
+        return sorted({d for _, d in self.dirs.values()})
+
+    def join(self):
+        """Put the calling process in every directory (a child before exec: preexec_fn)."""
+        for d in self.directories():
+            _write(d / "cgroup.procs", "0")
+
+    # -- what happened --------------------------------------------------------------
+
+    def memory_exceeded(self):
+        """True once the memory limit has made the kernel's OOM killer act (hitting the
+        limit alone only reclaims caches, which harms nobody)."""
+        version, d = self.dirs.get("memory", (None, None))
+        try:
+            if version == 2:
+                events = _counters(d / "memory.events")
+                return events.get("oom", 0) > 0 or events.get("oom_kill", 0) > 0
+            if version == 1:
+                control = _counters(d / "memory.oom_control")
+                return control.get("oom_kill", 0) > 0 or control.get("under_oom", 0) > 0
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def pids_exceeded(self):
+        """True once the process limit refused a fork or a thread."""
+        _, d = self.dirs.get("pids", (None, None))
+        try:
+            return d is not None and _counters(d / "pids.events").get("max", 0) > 0
+        except OSError:
+            return False
+
+    def peak_memory(self):
+        """The most memory the cgroup held at once, in bytes (None if unknown)."""
+        version, d = self.dirs.get("memory", (None, None))
+        name = {2: "memory.peak", 1: "memory.max_usage_in_bytes"}.get(version)
+        try:
+            return int((d / name).read_text()) if name else None
+        except (OSError, ValueError):
+            return None
+
+    # -- the end ----------------------------------------------------------------------
+
+    def kill(self, seconds=10):
+        """SIGKILL every process in the cgroup and wait (bounded) until none is left:
+        cgroup.kill where the kernel has it, otherwise each member until the cgroup is
+        empty (through pidfds checked against the cgroup: never a stranger's pid)."""
+        if "kill" in self.dirs:
+            try:
+                _write(self.dirs["kill"][1] / "cgroup.kill", "1")
+            except OSError:
+                pass
+        deadline = time.monotonic() + seconds
+        for d in self.directories():
+            while _kill_members(d) and time.monotonic() < deadline:
+                time.sleep(0.02)        # the kernel offers no event for "cgroup empty" in v1
+
+    def remove(self):
+        self.kill()
+        for d in self.directories():
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def _sweep_stale(parent):
+    """Remove the cgroups a killed batch left (slot-N-PID, that PID gone): empty, or
+    emptied now -- they hold limits nobody uses and, in v1, a part of the memory count."""
+    for d in parent.glob("slot-*-*"):
+        owner = d.name.rsplit("-", 1)[1]
+        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        try:
+            _kill_members(d)
+            d.rmdir()
+        except OSError:
+            pass                        # still emptying: the next batch tries again
+
+
+def _counters(path):
+    return {k: int(v) for k, v in re.findall(r"^(\w+) (\d+)$", path.read_text(), re.M)}
+
+
+def _members(d):
+    try:
+        return {int(p) for p in (d / "cgroup.procs").read_text().split()}
+    except OSError:
+        return set()
+
+
+def _kill_members(d):
+    """SIGKILL the cgroup's processes; returns how many were still there.  Each pid is
+    opened as a pidfd first and signalled only if, once opened, it is still listed in
+    the cgroup: a pid freed and reused meanwhile is never signalled."""
+    pids = _members(d)
+    handles = {}
+    for pid in pids:
+        try:
+            handles[pid] = os.pidfd_open(pid)
+        except OSError:
+            pass                        # gone already
+    still = _members(d)
+    for pid, fd in handles.items():
+        try:
+            if pid in still:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return len(pids)

@@ -1,0 +1,88 @@
+"""Overlay builds: one lesson's programs taken from the solutions build, with some of
+its sources replaced -- a whole program, a patched program, or a file of the lesson's
+own lib/ (then every program of the lesson is rebuilt with it).
+
+Used by the grader self-tests (tests/test_selftests.py: known-wrong and known-good
+programs) and by `./lab mutate` (each mutant of a reference solution).  The compiler
+line is the one CMakeLists.txt gives: lib/*.c, the lesson's lib/ and those of the
+chapters it builds on (uses.txt), solution files first and given (chapters/) files
+where the solution has none.
+"""
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# the build's flags (CMakeLists.txt) but -Werror, which werror=True adds back
+CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-g", "-O1",
+          "-pthread"]
+
+
+def chapters_of(lesson):
+    """The lesson and the earlier chapters whose lib/ it builds on (uses.txt), in order."""
+    uses = REPO / "chapters" / lesson / "uses.txt"
+    return [lesson] + ([l.strip() for l in uses.read_text().splitlines()
+                        if l.strip() and not l.startswith("#")] if uses.exists() else [])
+
+
+def include_dirs(lesson):
+    """Header search path of a lesson's solution build: lib/, then each chapter's lib/
+    (the solution's before the given one)."""
+    dirs = [REPO / "lib"]
+    for c in chapters_of(lesson):
+        dirs += [REPO / "solutions" / c / "lib", REPO / "chapters" / c / "lib"]
+    return dirs
+
+
+def chapter_lib_sources(lesson):
+    """{(chapter, file name): path} of every chapter library file a lesson links: a
+    solution's lib/ holds only what differs from the skeleton's, the rest is given code."""
+    return {(c, p.name): p for c in chapters_of(lesson) for where in ("chapters", "solutions")
+            for p in sorted((REPO / where / c / "lib").glob("*.c"))}
+
+
+def program_sources(lesson):
+    """{program file name: path} of the lesson's programs in the solutions build."""
+    given = {p.name: p for p in sorted((REPO / "chapters" / lesson).glob("*.c"))}
+    given.update({p.name: p for p in sorted((REPO / "solutions" / lesson).glob("*.c"))})
+    return given
+
+
+def build(lesson, solutions_build, dest, programs=(), lib=None, werror=False, timeout=120):
+    """Build an overlay of `lesson` into dest (a build directory: dest/chapters/<lesson>/).
+
+    programs: paths of replacement program sources (each named <program>.c);
+    lib: {file name: path} replacing files of the lesson's own lib/ -- then all of the
+    lesson's programs are rebuilt.  The other programs are copied from solutions_build.
+    Returns (ok, compiler output of the first program that failed)."""
+    lib = dict(lib or {})
+    solutions_build = Path(solutions_build)
+    bindir = Path(dest) / "chapters" / lesson
+    if not (solutions_build / "chapters" / lesson).is_dir():
+        return False, f"the {lesson} solutions did not build ({solutions_build})"
+    shutil.copytree(solutions_build / "chapters" / lesson, bindir)
+    libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
+    includes = [arg for d in include_dirs(lesson) for arg in ("-I", str(d))]
+    chapter_lib = chapter_lib_sources(lesson)
+    for name, path in lib.items():
+        if (lesson, name) not in chapter_lib:
+            return False, f"{lesson} has no lib/{name}"
+        chapter_lib[(lesson, name)] = Path(path)
+    sources = [Path(p) for p in programs]
+    if lib:
+        own = {p.name for p in sources}
+        sources += [p for name, p in sorted(program_sources(lesson).items()) if name not in own]
+    flags = CFLAGS + (["-Werror"] if werror else [])
+    chapter_lib = sorted(str(p) for p in chapter_lib.values())
+    links = [f"-l{name}" for c in chapters_of(lesson) if (REPO / "chapters" / c / "links.txt").exists()
+             for name in (REPO / "chapters" / c / "links.txt").read_text().split()]
+    for src in sources:
+        try:
+            res = subprocess.run(["gcc", *flags, *includes, *libs, *chapter_lib, str(src),
+                                  "-o", str(bindir / src.stem), *links], capture_output=True, text=True,
+                                 timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False, f"{src.name}: the compiler took more than {timeout} s"
+        if res.returncode != 0:
+            return False, f"{src} does not compile:\n{res.stderr}"
+    return True, ""
