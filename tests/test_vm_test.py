@@ -66,3 +66,26 @@ def test_the_tool_needs_only_its_own_package_list():
         "students never need qemu: it stays out of tools/packages.txt"
     # installed by the tool itself, through the one setup script
     assert re.search(r'"setup\.sh"\), "--vmtest"\]', TOOL.read_text())
+
+
+def test_a_plan_runs_chosen_steps_in_order_under_a_time_limit():
+    res = run("--dry-run", "--accel", "tcg", "--time-limit", "100",
+              "--plan", "vagrant:provision,vagrant:lab,vagrant:verify,root:check,vagrant:test")
+    assert res.returncode == 0, res.stderr
+    steps = [l.split()[0] + " " + l.split(None, 1)[1][:30].strip()
+             for l in res.stdout.split("steps (", 1)[1].splitlines()[1:]
+             if l.startswith("  ") and l.split()[0] in ("vagrant", "root")]
+    assert [s.split()[0] for s in steps] == ["vagrant"] * 4 + ["root"] * 2 + ["vagrant"], steps
+    assert "fresh clone" in steps[0] and "fresh clone" in steps[4], "each user's clone comes first"
+    out = res.stdout
+    assert re.search(r"vagrant\s+\./lab verify", out) and re.search(r"root\s+\./lab check --solutions", out)
+    assert out.index("./lab check --solutions") < out.index("./lab test ")
+    assert "bounded by 1h40m" in out
+
+
+def test_plan_and_time_limit_errors():
+    for args in (["--plan", "root:provision"], ["--plan", "alice:lab"], ["--plan", "vagrant"],
+                 ["--plan", "vagrant:deploy"], ["--time-limit", "0"]):
+        res = run(*args, "--dry-run")
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert "usage: tools/vm-test" in res.stderr
