@@ -24,12 +24,17 @@ def test_dry_run_prints_the_recipe_the_machine_and_both_users_steps(tmp_path):
     assert str(tmp_path) in out, "the image cache follows SOCKLAB_VM_CACHE"
     for pkg in ("build-essential", "gcc", "cmake", "python3-pytest"):
         assert not re.search(rf"--include=\S*\b{pkg}\b", out), f"the image must not bring {pkg}"
-    # qemu under nice, bounded, 2 vCPUs, 4 GiB, serial console to a file, user-mode network
+    # qemu under nice, bounded, the Vagrantfile's vCPUs and memory, serial console to a file,
+    # user-mode network
     qemu = [l for l in out.splitlines() if "qemu-system-x86_64" in l]
     assert qemu and all(l.strip().startswith("nice -n 19 timeout") for l in qemu)
     assert any("tcg" in l for l in qemu), "software emulation is always the fallback"
     for l in qemu:
-        assert "-smp 2" in l and "-m 4096" in l and "-serial file:" in l and "-netdev user" in l
+        vagrantfile = (REPO / "Vagrantfile").read_text()
+        cpus = re.search(r"vb\.cpus = (\d+)", vagrantfile)[1]
+        memory = re.search(r"vb\.memory = (\d+)", vagrantfile)[1]
+        assert f"-smp {cpus} " in l and f"-m {memory} " in l, l
+        assert "-serial file:" in l and "-netdev user" in l
     # the README's two commands for both users, after the Vagrantfile's provisioning
     steps = [l.split() for l in out.split("steps (", 1)[1].splitlines()[1:] if l.strip()]
     titles = [" ".join(s[:4]) for s in steps]
