@@ -465,10 +465,16 @@ def test_keepalive_detects_an_unreachable_peer(lab):
     client_port = peer.address[1]
     # From now on nothing from the grader's port reaches the client: its probes vanish
     # unanswered, as if the server's machine had lost power.
+    t0 = time.monotonic()
     res = subprocess.run([iptables, "-A", "INPUT", "-p", "tcp", "--sport", str(listener.port),
-                          "-j", "DROP"], capture_output=True, text=True, timeout=5)
+                          "-j", "DROP"], capture_output=True, text=True, timeout=30)
+    took = time.monotonic() - t0
     if res.returncode != 0:
         skip("missing-tool", f"iptables could not add a rule here: {res.stderr.strip()}")
+    if took > idle / 2:
+        # the first probes went out, and were answered, before the rule was in place
+        skip("too-slow", f"this machine is too slow for this check right now: iptables took "
+                         f"{took:.1f} s to add a rule, the connection idles only {idle} s (IDLE_S)")
     lab.note("firewall", f"iptables -A INPUT -p tcp --sport {listener.port} -j DROP "
                          "(answers from the grader's server dropped)")
     bound = idle + interval * count
