@@ -547,6 +547,9 @@ def test_epollsrv_slow_reader_blocks_nobody_and_loses_nothing(lab, variant, crow
             e.happened += f"; {srv.name} {srv.status()}"
         raise
     expect(got == rot13("anyone home?\n"), expected="the rot13 reply", happened=f"got {got!r}")
+    # reading and rot13-ing the 8 MB is work, not spinning: a slow machine may still be at
+    # it (a correct server reads it all, so on a quick one this returns at once)
+    sender.join(timeout=10.0)
     cpu = cpu_over(srv, 0.3)
     expect(cpu < IDLE_CPU, expected="the server sleeps while the slow client does not read",
            happened=f"it used {cpu:.2f} s of CPU in 0.3 s: a busy loop",
