@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # --NAME ...: the packages of tools/packages-NAME.txt instead, same rules: --docs for
 # `./lab docs`; --vm, --bench, --report (headless Chromium) and the like for the
-# project's own tests of those parts.
+# project's own tests of those parts; --vmtest for tools/vm-test.
 lists=("$here/packages.txt")
 if [ $# -gt 0 ]; then
     lists=()
