@@ -3,6 +3,7 @@ regrading some students into an existing gradebook (--only, --force), and a clas
 in shards then merged giving the very gradebook one batch gives."""
 import csv
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from grader.batch import expected_tests
 from grader.host import real_root
 
 REPO = Path(__file__).resolve().parent.parent
 SOL = REPO / "solutions" / "01-sockets"
 SKEL = REPO / "chapters" / "01-sockets"
-FULL = 17
+FULL = sum(expected_tests(["01-sockets"]).values())   # lesson 01's points
 pytestmark = pytest.mark.skipif(not real_root(), reason="the full sandbox (other uids, cgroups) needs root")
 
 
@@ -106,7 +108,14 @@ def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
     def pages(out):
         files = [out / "gradebook.csv", out / "gradebook.html", *sorted(out.glob("students/*/index.html"))]
         return {str(f.relative_to(out)): f.read_bytes() for f in files}
-    assert pages(merged) == pages(whole)
+    merged_pages, whole_pages = pages(merged), pages(whole)
+    for name in ("gradebook.csv", "gradebook.html"):
+        assert merged_pages.pop(name) == whole_pages.pop(name), name
+    # a student's page quotes failure notes, which may name an ephemeral port or a time
+    # measured in that run: the same but for the numbers
+    numbers = re.compile(rb"\d+")
+    assert {k: numbers.sub(b"#", v) for k, v in merged_pages.items()} == \
+        {k: numbers.sub(b"#", v) for k, v in whole_pages.items()}
     assert rows(merged)["alice"]["01-sockets"] == str(FULL) and rows(merged)["nobody"]["total"] == "0"
     assert all((merged / "students" / s / "report.txt").exists() for s in rows(whole))
 
@@ -169,8 +178,9 @@ def test_a_repository_is_graded_at_its_last_commit_before_the_deadline(tmp_path)
     assert early_r["scores"]["01-sockets"] == {"score": FULL, "max": FULL}, early_r["notes"]
     c = early_r["commits"]["01-sockets"]
     assert c["time"] == "2026-09-30T12:00:00+00:00" and c["days_late"] == 0 and len(c["sha"]) == 40
-    assert late_r["scores"]["01-sockets"] == {"score": 14, "max": FULL, "before_penalty": FULL}
-    assert late_r["commits"]["01-sockets"]["days_late"] == 2 and late_r["total"] == 14
+    late_score = round(FULL * 0.8)
+    assert late_r["scores"]["01-sockets"] == {"score": late_score, "max": FULL, "before_penalty": FULL}
+    assert late_r["commits"]["01-sockets"]["days_late"] == 2 and late_r["total"] == late_score
     assert any(n["kind"] == "late" and "2 days late: -20%" in n["text"] for n in late_r["notes"])
     page = (out / "students" / "late" / "index.html").read_text()
     assert late_r["commits"]["01-sockets"]["sha"] in page and "-20%" in page

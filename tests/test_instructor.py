@@ -150,7 +150,9 @@ def test_the_workflow_is_yaml_with_one_step_per_case_and_a_reporter_for_all(rele
 def test_release_skeletons_fail_and_a_compile_error_is_never_graded_with_the_last_binary(tmp_path):
     out = make_release(tmp_path / "release")
     graded, _ = grade(out, tmp_path, "skeletons.json")
-    assert graded and not any(status == "passed" for status, _ in graded.values())
+    # a skeleton's given code (argument checks, say) may earn a point or two, never more
+    earned = sum(points for status, points in graded.values() if status == "passed")
+    assert graded and earned <= 0.1 * sum(points for _, points in graded.values()), graded
     lesson = "01-sockets"
     shipped = run([out / "lab", "check", lesson[:2]], out)
     assert shipped.returncode == 1 and "Score: 0/" in shipped.stdout, shipped.stdout[-2000:]

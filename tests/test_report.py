@@ -44,8 +44,8 @@ def graded(solutions_build, tmp_path_factory):
 
 
 def failing(raw):
-    [(nodeid, result)] = [(k, r) for k, r in raw.items() if r["outcome"] == "failed"]
-    assert nodeid.endswith(TEST)
+    [(nodeid, result)] = [(k, r) for k, r in raw.items() if k.endswith("::" + TEST)]
+    assert result["outcome"] == "failed", result
     return result
 
 
