@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+from grader import host
+
 REPO_BYTES = 256 << 20
 ARCHIVE_BYTES = 64 << 20
 MOST_COMMITS = 100_000
@@ -138,7 +140,7 @@ def git(git_dir, args, uid=None, out=None, limit=None):
             "-c", "protocol.allow=never", "-c", "gpg.program=false", "-c", "gpg.ssh.program=false",
             "-c", "core.pager=cat", "-c", "core.untrackedCache=false", *args]
     become = None
-    if uid is not None and os.geteuid() == 0:
+    if uid is not None and host.real_root():
         from grader import identity
         become = lambda: identity.become(uid)       # noqa: E731
     proc = subprocess.Popen(argv, env=env, cwd=home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -228,8 +230,8 @@ def plan(entry, deadlines, lesson_names, work, uid=None):
     work/git (owned by uid).  Raises ValueError when the repository cannot be read."""
     git_dir = os.path.join(work, "git")
     os.makedirs(git_dir)
-    if uid is not None and os.geteuid() == 0:
+    if uid is not None and host.real_root():
         os.chown(work, uid, uid)
-    copy_git_dir(os.path.join(entry, ".git"), git_dir, uid if os.geteuid() == 0 else None)
+    copy_git_dir(os.path.join(entry, ".git"), git_dir, uid if host.real_root() else None)
     history = commits(git_dir, uid)
     return {name: choose(history, deadlines.get(name)) for name in lesson_names}

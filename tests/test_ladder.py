@@ -8,11 +8,11 @@ probe sent again because the first was not answered.
 import shutil
 import socket
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import tcpdump_read
 from grader import capture, diagrams, feedback_md, ladder, pcap, results, wire
 from grader.capture import ACK, FIN, PSH, RST, SYN
 from grader.states import Change
@@ -193,8 +193,7 @@ def test_pcap_files_round_trip_and_tcpdump_reads_them(tmp_path):
     assert copy.read_bytes() == (DATA / "keepalive.pcap").read_bytes()
     if not shutil.which("tcpdump"):
         pytest.skip("tcpdump is not installed (tools/packages.txt lists it)")
-    out = subprocess.run(["tcpdump", "-nr", str(DATA / "keepalive.pcap")], capture_output=True,
-                         text=True, timeout=30)
+    out = tcpdump_read(DATA / "keepalive.pcap")
     assert out.returncode == 0, out.stderr
     flags = [line.split("Flags [", 1)[1].split("]", 1)[0] for line in out.stdout.splitlines()]
     assert flags == ["S", "S.", ".", ".", ".", ".", ".", "R."], out.stdout

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader import html_report
+from conftest import tcpdump_read
 from test_selftests import build_case
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,7 +76,7 @@ def test_its_pcap_is_kept_and_tcpdump_reads_the_reset(graded):
     assert pcap.is_file() and pcap.stat().st_size < 64 << 10
     if not shutil.which("tcpdump"):
         pytest.skip("tcpdump is not installed")
-    out = subprocess.run(["tcpdump", "-nr", str(pcap)], capture_output=True, text=True, timeout=30)
+    out = tcpdump_read(pcap)
     assert "Flags [R.]" in out.stdout, out.stdout + out.stderr
 
 
