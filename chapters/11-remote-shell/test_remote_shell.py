@@ -140,6 +140,16 @@ def start_client(lab, stdin=None):
     return prog, peer
 
 
+def send_to_client(client, server, chunk, expected, hint, **how):
+    """Send to the client; if it died meanwhile (the grader's send then fails), say so."""
+    try:
+        server.send(chunk, **how)
+    except GradeFailure:
+        client.wait_exit(0.3)
+        raise GradeFailure(expected=expected, happened=f"it stopped reading: it {client.status()}",
+                           hint=hint) from None
+
+
 def expect_command(peer, text, hint=None):
     got = peer.recv_line(what=f"the command line `{text}` from the client",
                          hint=hint or "send each command line typed on stdin, with its '\\n'")
@@ -436,7 +446,10 @@ def test_client_sends_commands_and_prints_replies(lab):
                        hint="read the 4-byte length, then that many bytes, and print them as they are")
     expect_command(server, "ls", hint="an empty line is not a command: send nothing for it. "
                                       + hint_lines)
-    server.send(frame("a.txt\nb.txt\n"), pieces=3, delay=0.005)
+    send_to_client(client, server, frame("a.txt\nb.txt\n"), pieces=3, delay=0.005,
+                   expected="the client reads the reply to ls, which arrives in 3-byte pieces",
+                   hint="one read() returns whatever has arrived: read exactly 4 bytes of length, "
+                        "then loop until you have exactly that many bytes (read_frame does it)")
     expect_command(server, "cd x", hint=hint_lines)
     server.send(frame(""))
     expect_command(server, "ls", hint=hint_lines)
@@ -493,6 +506,40 @@ def test_client_quit_half_closes(lab):
 
 
 @points(1)
+@contract("client", "`quit`, or the end of stdin")
+def test_client_sleeps_after_end_of_stdin(lab):
+    """client: after stdin ends, it waits for the server without spinning the CPU"""
+    client, server = start_client(lab, stdin="ls\n")
+    expect_command(server, "ls")
+    client.close_stdin()
+    how = server.wait_close(timeout=1.5)
+    expect(how == "eof", expected="after stdin ends the server sees EOF (a FIN) within 1.5 s",
+           happened=server.state() if how else "no FIN within 1.5 s" + WAITS_FOR_REPLY)
+    bound = IDLE_CPU * (4 if client.sanitizer() else 1)     # a sanitizer's own threads wake up
+    cpu, ready = client.cpu_seconds(), client.runnable_seconds()
+    start = time.monotonic()
+    time.sleep(IDLE_WINDOW)                     # idleness over time is the behaviour under test
+    window = time.monotonic() - start
+    used = client.cpu_seconds() - cpu
+    after = client.runnable_seconds()
+    runnable = None if ready is None or after is None else after - ready
+    # A spinning loop that gets little CPU on a loaded machine is still runnable most of the time.
+    expect(used < bound * window / IDLE_WINDOW and (runnable is None or runnable < window / 2),
+           expected="while it waits for the server's close, the client sleeps in poll "
+                    f"(< {bound * 1000:.0f} ms of CPU in {IDLE_WINDOW:g} s)",
+           happened=f"it used {used * 1000:.0f} ms of CPU in {window:.2f} s"
+                    + (f" and was runnable {runnable:.2f} s of them" if runnable is not None else "")
+                    + ": a busy loop",
+           hint="at EOF stdin stays readable: poll() returns at once, forever. After quit or EOF, "
+                "stop polling stdin (fd -1, or leave it out of the set)")
+    server.send(frame("x\n"))
+    client.expect_line("x", timeout=1.5)
+    server.close()
+    client.expect_line(r"server closed", timeout=1.5)
+    client.expect_exit(0, timeout=1.5)
+
+
+@points(1)
 @contract("client", "`quit`, or the end of stdin", "a last line without")
 def test_client_end_of_stdin_means_quit(lab):
     """client: the end of stdin (Ctrl-D) works like quit"""
@@ -530,40 +577,6 @@ def test_client_prints_nul_bytes_of_a_reply(lab):
                 "write(), never fputs/printf(\"%s\"), which stop at the NUL")
 
 
-@points(1)
-@contract("client", "`quit`, or the end of stdin")
-def test_client_sleeps_after_end_of_stdin(lab):
-    """client: after stdin ends, it waits for the server without spinning the CPU"""
-    client, server = start_client(lab, stdin="ls\n")
-    expect_command(server, "ls")
-    client.close_stdin()
-    how = server.wait_close(timeout=1.5)
-    expect(how == "eof", expected="after stdin ends the server sees EOF (a FIN) within 1.5 s",
-           happened=server.state() if how else "no FIN within 1.5 s" + WAITS_FOR_REPLY)
-    bound = IDLE_CPU * (4 if client.sanitizer() else 1)     # a sanitizer's own threads wake up
-    cpu, ready = client.cpu_seconds(), client.runnable_seconds()
-    start = time.monotonic()
-    time.sleep(IDLE_WINDOW)                     # idleness over time is the behaviour under test
-    window = time.monotonic() - start
-    used = client.cpu_seconds() - cpu
-    after = client.runnable_seconds()
-    runnable = None if ready is None or after is None else after - ready
-    # A spinning loop that gets little CPU on a loaded machine is still runnable most of the time.
-    expect(used < bound * window / IDLE_WINDOW and (runnable is None or runnable < window / 2),
-           expected="while it waits for the server's close, the client sleeps in poll "
-                    f"(< {bound * 1000:.0f} ms of CPU in {IDLE_WINDOW:g} s)",
-           happened=f"it used {used * 1000:.0f} ms of CPU in {window:.2f} s"
-                    + (f" and was runnable {runnable:.2f} s of them" if runnable is not None else "")
-                    + ": a busy loop",
-           hint="at EOF stdin stays readable: poll() returns at once, forever. After quit or EOF, "
-                "stop polling stdin (fd -1, or leave it out of the set)")
-    server.send(frame("x\n"))
-    client.expect_line("x", timeout=1.5)
-    server.close()
-    client.expect_line(r"server closed", timeout=1.5)
-    client.expect_exit(0, timeout=1.5)
-
-
 @points(2)
 @contract("client", "each reply frame that arrives")
 def test_client_prints_a_long_reply_whole(lab):
@@ -578,19 +591,10 @@ def test_client_prints_a_long_reply_whole(lab):
     body_hint = ("a reply of 170 kB takes many read()s: read the length, then loop until you "
                  "have exactly that many bytes (read_frame); print nothing else")
 
-    def send(chunk, hint, **how):
-        """Send; if the client died meanwhile (the grader's send then fails), say why."""
-        try:
-            server.send(chunk, **how)
-        except GradeFailure:
-            client.wait_exit(0.3)
-            raise GradeFailure(expected=expected, happened=f"it stopped reading: it {client.status()}",
-                               hint=hint) from None
-
-    send(data[:6], header_hint, pieces=2, delay=0.01)   # the length itself arrives in pieces
-    send(data[6:], body_hint)
+    send_to_client(client, server, data[:6], expected, header_hint, pieces=2, delay=0.01)   # the length itself arrives in pieces
+    send_to_client(client, server, data[6:], expected, body_hint)
     expect_command(server, "pwd")
-    send(frame("/end/of/test\n"), body_hint)
+    send_to_client(client, server, frame("/end/of/test\n"), expected, body_hint)
     expect_lines(client, sorted(names) + ["/end/of/test"], timeout=3.0, expected=expected, hint=body_hint)
 
 
