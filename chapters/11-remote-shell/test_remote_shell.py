@@ -233,33 +233,6 @@ def test_server_matches_commands_exactly(lab):
 
 
 @points(1)
-@contract("server", "a request of up to 4095 bytes", "answers every request line", "DIR = everything after")
-def test_server_request_limits_and_line_ends(lab):
-    """server: a 4095-byte request is carried out, a longer one is refused; `pwd\\r\\n` and `cd ` work"""
-    home = make_home(lab)
-    _, port = start_server(lab, home)
-    sh = Shell(lab, port)
-    longest = "cd " + "x" * 4092                       # 4095 bytes: the longest request allowed
-    got = sh.ask(longest)
-    expect(got.startswith("error: cd: xxx") and "File name too long" in got,
-           expected="a request of exactly 4095 bytes (`cd ` and 4092 x) is carried out: chdir fails "
-                    "with `error: cd: xxx…: File name too long`",
-           happened=f"the reply was {got[:80]!r}" + ("…" if len(got) > 80 else ""),
-           hint="4095 bytes of request, then '\\n' and the NUL: the line buffer needs 4097 bytes "
-                "(read_line(lr, line, sizeof(line)) with char line[4095 + 2])")
-    expect_error(sh, longest + "x", r"^error: request longer than 4095 bytes\n$",
-                 hint="a line of 4096 bytes or more is answered with that one error line")
-    expect_reply(sh, "pwd", home + "\n",
-                 hint="after an overlong request, the next line is the next request")
-    sh.peer.send("pwd\r\n")
-    got = sh.read_reply("pwd\\r\\n")
-    expect(got == home + "\n", expected="`pwd\\r\\n` (a line ending in CRLF) is answered like `pwd`",
-           happened=f"the reply was {got!r}", hint="drop a '\\r' just before the '\\n'")
-    expect_error(sh, "cd ", r"^error: cd: missing directory\n$",
-                 hint="`cd ` with nothing after the space has no directory either")
-
-
-@points(1)
 @contract("server", "never runs a shell")
 def test_server_ls_runs_no_program(lab):
     """server: `ls` reads the directory itself -- it starts no `ls` program, not even a fixed one"""
@@ -305,6 +278,33 @@ def test_server_answers_split_and_pipelined_requests(lab):
                expected=f"`cd sub`, `pwd`, `ls` sent together get three replies, in order; "
                         f"the one to `{command}` is {want!r}",
                happened=f"the reply to `{command}` was {got!r}", hint=hint)
+
+
+@points(1)
+@contract("server", "a request of up to 4095 bytes", "answers every request line", "DIR = everything after")
+def test_server_request_limits_and_line_ends(lab):
+    """server: a 4095-byte request is carried out, a longer one is refused; `pwd\\r\\n` and `cd ` work"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    longest = "cd " + "x" * 4092                       # 4095 bytes: the longest request allowed
+    got = sh.ask(longest)
+    expect(got.startswith("error: cd: xxx") and "File name too long" in got,
+           expected="a request of exactly 4095 bytes (`cd ` and 4092 x) is carried out: chdir fails "
+                    "with `error: cd: xxx…: File name too long`",
+           happened=f"the reply was {got[:80]!r}" + ("…" if len(got) > 80 else ""),
+           hint="4095 bytes of request, then '\\n' and the NUL: the line buffer needs 4097 bytes "
+                "(read_line(lr, line, sizeof(line)) with char line[4095 + 2])")
+    expect_error(sh, longest + "x", r"^error: request longer than 4095 bytes\n$",
+                 hint="a line of 4096 bytes or more is answered with that one error line")
+    expect_reply(sh, "pwd", home + "\n",
+                 hint="after an overlong request, the next line is the next request")
+    sh.peer.send("pwd\r\n")
+    got = sh.read_reply("pwd\\r\\n")
+    expect(got == home + "\n", expected="`pwd\\r\\n` (a line ending in CRLF) is answered like `pwd`",
+           happened=f"the reply was {got!r}", hint="drop a '\\r' just before the '\\n'")
+    expect_error(sh, "cd ", r"^error: cd: missing directory\n$",
+                 hint="`cd ` with nothing after the space has no directory either")
 
 
 @points(3)
