@@ -376,6 +376,37 @@ def test_server_keeps_its_directory_for_the_next_client(lab):
 
 
 @points(1)
+@contract("server", "gives back every descriptor")
+def test_server_gives_back_its_descriptors(lab):
+    """server: sessions and `ls` requests leave no descriptor open behind them"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    first = Shell(lab, port)
+    expect_reply(first, "pwd", home + "\n")
+    base = server.fd_count()                # listener + this connection + stdio
+    for _ in range(20):
+        expect_reply(first, "ls", listing(TOP))
+    grown = server.fd_count()
+    expect(grown is not None and grown <= base,
+           expected="after 20 `ls` the server holds as many descriptors as before",
+           happened=f"it holds {grown} instead of {base}",
+           hint="closedir() every directory that opendir() opened, also when the listing fails")
+    first.peer.shutdown_write()
+    server.expect_line("client closed", timeout=1.5)
+    for i in range(3):
+        other = Shell(lab, port)
+        expect_reply(other, "pwd", home + "\n")
+        other.peer.shutdown_write()
+        server.expect_line("client closed", timeout=1.5)
+    left = poll_until(lambda: (n := server.fd_count()) is not None and n < base and n, timeout=1.0) \
+        or server.fd_count()
+    expect(left is not None and left < base,
+           expected="with no client connected, the server holds fewer descriptors than while one was",
+           happened=f"it holds {left} after 4 clients, {base} while the first was connected",
+           hint="close(conn) when a session ends, whatever ended it")
+
+
+@points(1)
 @contract("server", "serves one client at a time")
 def test_server_survives_a_client_that_resets(lab):
     """server: a client that resets the connection (RST) ends its session, not the server"""
@@ -459,6 +490,25 @@ def test_client_sends_commands_and_prints_replies(lab):
                           "3-byte pieces), nothing for cd's empty reply, then `c.txt`",
                  hint="one read() returns whatever has arrived: read exactly 4 bytes of length, "
                       "then exactly that many (read_frame does it)")
+
+
+@points(1)
+@contract("client", "each non-empty stdin line", "commands are sent as soon as")
+def test_client_sends_lines_typed_later_and_long_ones(lab):
+    """client: lines typed later are sent too, and a 4095-byte line is sent whole"""
+    client, server = start_client(lab, stdin="pwd\n")
+    expect_command(server, "pwd")
+    server.send(frame("/srv/home\n"))
+    client.expect_line(r"/srv/home", timeout=1.5)
+    longest = "cd " + "x" * 4092                # 4095 bytes: the longest line the server takes
+    client.write_stdin(longest + "\n")
+    got = server.recv_line(what="the 4095-byte line typed after the first reply",
+                           hint="keep reading stdin after the first read: only read() returning 0 "
+                                "is its end. A line of 4095 bytes and its '\\n' must fit your buffer")
+    expect(got == longest, expected="the 4095-byte line (`cd ` and 4092 x), whole",
+           happened=f"a line of {len(got)} bytes", hint="4095 bytes, then '\\n': 4096 bytes of buffer")
+    client.write_stdin("ls\n")
+    expect_command(server, "ls", hint="every line typed is a command, however late it comes")
 
 
 @points(3)
