@@ -281,9 +281,10 @@ def test_server_answers_split_and_pipelined_requests(lab):
 
 
 @points(1)
-@contract("server", "a request of up to 4095 bytes", "answers every request line", "DIR = everything after")
+@contract("server", "a request of up to 4095 bytes", "answers every request line", "DIR = everything after",
+          "the absolute path of the current directory")
 def test_server_request_limits_and_line_ends(lab):
-    """server: a 4095-byte request is carried out, a longer one is refused; `pwd\\r\\n` and `cd ` work"""
+    """server: a 4095-byte request is carried out, a longer one refused; `pwd\\r\\n`, `cd ` and a 2.4 kB path work"""
     home = make_home(lab)
     _, port = start_server(lab, home)
     sh = Shell(lab, port)
@@ -305,6 +306,12 @@ def test_server_request_limits_and_line_ends(lab):
            happened=f"the reply was {got!r}", hint="drop a '\\r' just before the '\\n'")
     expect_error(sh, "cd ", r"^error: cd: missing directory\n$",
                  hint="`cd ` with nothing after the space has no directory either")
+    deep = "/".join(f"d{i:02d}-" + "y" * 196 for i in range(12))      # 2411 bytes
+    os.makedirs(os.path.join(home, deep))
+    expect_reply(sh, "cd " + deep, "")
+    expect_reply(sh, "pwd", f"{home}/{deep}\n",
+                 hint="a path can be up to PATH_MAX (4096) bytes long: give getcwd() a buffer of "
+                      "PATH_MAX bytes")
 
 
 @points(3)
