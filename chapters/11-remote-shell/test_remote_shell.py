@@ -225,8 +225,8 @@ def test_server_matches_commands_exactly(lab):
     home = make_home(lab)
     _, port = start_server(lab, home)
     sh = Shell(lab, port)
-    for cmd in ("l", "p", "pw", "lsx", "pwdx", "PWD", "", "cdsub"):
-        expect_error(sh, cmd, r"unknown command",
+    for cmd in ("l", "p", "pw", "lsx", "pwdx", "PWD", "", "cdsub", "ls -l"):
+        expect_error(sh, cmd, "^" + re.escape(f"error: unknown command '{cmd}'") + r"\n$",
                      hint="compare the whole line: strcmp(line, \"ls\"). strncmp(line, \"ls\", n) "
                           "with n = the line's length makes `l` (and an empty line) match `ls`")
     expect_reply(sh, "pwd", home + "\n", hint="after an unknown command the connection stays usable")

@@ -66,7 +66,10 @@ static void execute(char *req)
     } else if (!strcmp(req, "cd") || !strcmp(req, "cd ")) {
         puts_error("cd", "missing directory", NULL);
     } else {
-        puts_error("unknown command", req, NULL);
+        reply_len = 0;
+        put("error: unknown command '", 24);
+        put(req, strlen(req));
+        put("'\n", 2);
     }
 }
 
