@@ -514,6 +514,8 @@ def test_client_sends_lines_typed_later_and_long_ones(lab):
                                 "is its end. A line of 4095 bytes and its '\\n' must fit your buffer")
     expect(got == longest, expected="the 4095-byte line (`cd ` and 4092 x), whole",
            happened=f"a line of {len(got)} bytes", hint="4095 bytes, then '\\n': 4096 bytes of buffer")
+    server.send(frame("error: cd: xxx: File name too long\n"))
+    client.expect_line(r"error: cd: xxx: File name too long", timeout=1.5)
     client.write_stdin("ls\n")
     expect_command(server, "ls", hint="every line typed is a command, however late it comes")
 
