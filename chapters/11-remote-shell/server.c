@@ -119,7 +119,8 @@ static void run_command(const char *line, struct reply *r)
 {
     /* TODO: reply_reset(r), then pick the command by its WHOLE name:
      *   "pwd" -> run_pwd;  "ls" -> run_ls;  "cd DIR" (DIR = everything after "cd ",
-     *   not empty) -> run_cd;  "cd" alone -> reply_error "cd: missing directory";
+     *   not empty) -> run_cd;  "cd" alone, or "cd " with nothing after the space ->
+     *   reply_error "cd: missing directory";
      *   anything else, the empty line included -> reply_error "unknown command '%s'".
      * Compare with strcmp, not strncmp(line, "ls", strlen(line)): that one says
      * "l" and "" are "ls".  And never pass the line to system()/popen(): a shell
@@ -132,7 +133,9 @@ static void run_command(const char *line, struct reply *r)
 /* Serve one client until it closes or the connection fails. */
 static void serve(int conn, struct reply *r)
 {
-    /* TODO: one line_reader for this connection (static: it is 8 KiB); loop:
+    /* TODO: one line_reader for this connection (static: it is 8 KiB) and a line
+     * buffer where a request of 4095 bytes, its '\n' and the NUL fit
+     * (char line[REQUEST_MAX + 1]); loop:
      *   read_line() -> 0: the client is done (its FIN, or it died): return.
      *               -> -1/EMSGSIZE: reply_error "request longer than ..." and go on
      *                  (read_line skips the rest of that line for you).

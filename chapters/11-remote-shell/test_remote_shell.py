@@ -10,8 +10,9 @@ import os
 import re
 import signal
 import struct
+import time
 
-from grader import GradeFailure, expect, points
+from grader import GradeFailure, contract, expect, points, poll_until
 
 SERVER, CLIENT = "server", "client"
 REPLY_MAX = 1 << 20
@@ -28,6 +29,9 @@ INJECTIONS = [
 ]
 WAITS_FOR_REPLY = (" (the grader answers only after the FIN: a client that waits for the reply "
                    "before it reads the next stdin line never gets there)")
+# A client asleep in poll runs for microseconds in IDLE_WINDOW; one that spins runs most of it.
+IDLE_WINDOW = 0.3
+IDLE_CPU = 0.03
 FRAME_HINT = ("every reply is one frame: a 4-byte length in network byte order, then exactly that "
               "many bytes -- write_frame() does both (README, \"Requests are lines, replies are frames\")")
 
@@ -136,6 +140,16 @@ def start_client(lab, stdin=None):
     return prog, peer
 
 
+def send_to_client(client, server, chunk, expected, hint, **how):
+    """Send to the client; if it died meanwhile (the grader's send then fails), say so."""
+    try:
+        server.send(chunk, **how)
+    except GradeFailure:
+        client.wait_exit(0.3)
+        raise GradeFailure(expected=expected, happened=f"it stopped reading: it {client.status()}",
+                           hint=hint) from None
+
+
 def expect_command(peer, text, hint=None):
     got = peer.recv_line(what=f"the command line `{text}` from the client",
                          hint=hint or "send each command line typed on stdin, with its '\\n'")
@@ -164,6 +178,7 @@ def expect_lines(prog, want, expected, hint=None, timeout=2.0):
 # == server ========================================================================
 
 @points(3)
+@contract("server", "listens on 0.0.0.0", "the absolute path of the current directory", "DIR = everything after", "sorted by byte value")
 def test_server_runs_pwd_ls_and_cd(lab):
     """server: pwd, ls and cd give the expected replies, and cd changes what pwd and ls see"""
     home = make_home(lab)
@@ -186,6 +201,7 @@ def test_server_runs_pwd_ls_and_cd(lab):
 
 
 @points(2)
+@contract("server", "DIR = everything after")
 def test_server_cd_to_a_missing_directory_reports_an_error_and_stays(lab):
     """server: cd into a missing directory (or a file) replies an error and keeps the old directory"""
     home = make_home(lab)
@@ -203,19 +219,47 @@ def test_server_cd_to_a_missing_directory_reports_an_error_and_stays(lab):
 
 
 @points(1)
+@contract("server", "anything else")
 def test_server_matches_commands_exactly(lab):
     """server: commands match exactly -- `l`, `p`, `pw`, `lsx` and an empty line are unknown"""
     home = make_home(lab)
     _, port = start_server(lab, home)
     sh = Shell(lab, port)
-    for cmd in ("l", "p", "pw", "lsx", "pwdx", "PWD", "", "cdsub"):
-        expect_error(sh, cmd, r"unknown command",
+    for cmd in ("l", "p", "pw", "lsx", "pwdx", "PWD", "", "cdsub", "ls -l"):
+        expect_error(sh, cmd, "^" + re.escape(f"error: unknown command '{cmd}'") + r"\n$",
                      hint="compare the whole line: strcmp(line, \"ls\"). strncmp(line, \"ls\", n) "
                           "with n = the line's length makes `l` (and an empty line) match `ls`")
     expect_reply(sh, "pwd", home + "\n", hint="after an unknown command the connection stays usable")
 
 
+@points(1)
+@contract("server", "never runs a shell")
+def test_server_ls_runs_no_program(lab):
+    """server: `ls` reads the directory itself -- it starts no `ls` program, not even a fixed one"""
+    home = make_home(lab)
+    trap = os.path.join(lab.tmp, "trap")
+    os.makedirs(trap)
+    os.chmod(trap, 0o755)
+    for name in ("ls", "sh", "dir"):
+        path = os.path.join(trap, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho 'socklab-trap: the server started a program'\n")
+        os.chmod(path, 0o755)
+    port = lab.port()
+    prog = lab.start(SERVER, port, cwd=home, env={"PATH": trap + ":" + os.environ.get("PATH", "/usr/bin:/bin")})
+    prog.expect_line(rf"listening on {port}", timeout=2.0)
+    sh = Shell(lab, port)
+    got = sh.ask("ls")
+    expect(got == listing(TOP),
+           expected="`ls` is answered with the sorted names, read with opendir()/readdir()",
+           happened="the server started the program `ls` (a fake one put first in its PATH answered)"
+                    if "socklab-trap" in got else f"the reply was {got!r}",
+           hint="popen(\"ls\") starts /bin/sh and then ls: two programs per request, whose output "
+                "depends on the locale. Read the directory yourself: opendir, readdir, qsort")
+
+
 @points(2)
+@contract("server", "answers every request line")
 def test_server_answers_split_and_pipelined_requests(lab):
     """server: a request split over several segments, or several in one, each get their reply"""
     home = make_home(lab)
@@ -236,7 +280,42 @@ def test_server_answers_split_and_pipelined_requests(lab):
                happened=f"the reply to `{command}` was {got!r}", hint=hint)
 
 
+@points(1)
+@contract("server", "a request of up to 4095 bytes", "answers every request line", "DIR = everything after",
+          "the absolute path of the current directory")
+def test_server_request_limits_and_line_ends(lab):
+    """server: a 4095-byte request is carried out, a longer one refused; `pwd\\r\\n`, `cd ` and a 2.4 kB path work"""
+    home = make_home(lab)
+    _, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    longest = "cd " + "x" * 4092                       # 4095 bytes: the longest request allowed
+    got = sh.ask(longest)
+    expect(got.startswith("error: cd: xxx") and "File name too long" in got,
+           expected="a request of exactly 4095 bytes (`cd ` and 4092 x) is carried out: chdir fails "
+                    "with `error: cd: xxx…: File name too long`",
+           happened=f"the reply was {got[:80]!r}" + ("…" if len(got) > 80 else ""),
+           hint="4095 bytes of request, then '\\n' and the NUL: the line buffer needs 4097 bytes "
+                "(read_line(lr, line, sizeof(line)) with char line[4095 + 2])")
+    expect_error(sh, longest + "x", r"^error: request longer than 4095 bytes\n$",
+                 hint="a line of 4096 bytes or more is answered with that one error line")
+    expect_reply(sh, "pwd", home + "\n",
+                 hint="after an overlong request, the next line is the next request")
+    sh.peer.send("pwd\r\n")
+    got = sh.read_reply("pwd\\r\\n")
+    expect(got == home + "\n", expected="`pwd\\r\\n` (a line ending in CRLF) is answered like `pwd`",
+           happened=f"the reply was {got!r}", hint="drop a '\\r' just before the '\\n'")
+    expect_error(sh, "cd ", r"^error: cd: missing directory\n$",
+                 hint="`cd ` with nothing after the space has no directory either")
+    deep = "/".join(f"d{i:02d}-" + "y" * 196 for i in range(12))      # 2411 bytes
+    os.makedirs(os.path.join(home, deep))
+    expect_reply(sh, "cd " + deep, "")
+    expect_reply(sh, "pwd", f"{home}/{deep}\n",
+                 hint="a path can be up to PATH_MAX (4096) bytes long: give getcwd() a buffer of "
+                      "PATH_MAX bytes")
+
+
 @points(3)
+@contract("server", "never runs a shell")
 def test_server_injection_attempts_do_nothing(lab):
     """server: shell syntax in a request (`;`, `$(…)`, quotes, backquotes, `|`) runs nothing"""
     home = make_home(lab)
@@ -263,6 +342,7 @@ def test_server_injection_attempts_do_nothing(lab):
 
 
 @points(2)
+@contract("server", "answers every request line", "sorted by byte value")
 def test_server_sends_a_long_ls_as_one_whole_frame(lab):
     """server: an ls longer than any single read arrives whole, in one frame"""
     home = make_home(lab, extra_files=600)
@@ -281,6 +361,7 @@ def test_server_sends_a_long_ls_as_one_whole_frame(lab):
 
 
 @points(2)
+@contract("server", "serves one client at a time", "the directory persists")
 def test_server_keeps_its_directory_for_the_next_client(lab):
     """server: after a client half-closes, it closes too, and the next client finds its directory"""
     home = make_home(lab)
@@ -301,7 +382,62 @@ def test_server_keeps_its_directory_for_the_next_client(lab):
                       "don't chdir back when a client leaves")
 
 
+@points(1)
+@contract("server", "gives back every descriptor")
+def test_server_gives_back_its_descriptors(lab):
+    """server: sessions and `ls` requests leave no descriptor open behind them"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    first = Shell(lab, port)
+    expect_reply(first, "pwd", home + "\n")
+    base = server.fd_count()                # listener + this connection + stdio
+    for _ in range(20):
+        expect_reply(first, "ls", listing(TOP))
+    grown = server.fd_count()
+    expect(grown is not None and grown <= base,
+           expected="after 20 `ls` the server holds as many descriptors as before",
+           happened=f"it holds {grown} instead of {base}",
+           hint="closedir() every directory that opendir() opened, also when the listing fails")
+    first.peer.shutdown_write()
+    server.expect_line("client closed", timeout=1.5)
+    for i in range(3):
+        other = Shell(lab, port)
+        expect_reply(other, "pwd", home + "\n")
+        other.peer.shutdown_write()
+        server.expect_line("client closed", timeout=1.5)
+    left = poll_until(lambda: (n := server.fd_count()) is not None and n < base and n, timeout=1.0) \
+        or server.fd_count()
+    expect(left is not None and left < base,
+           expected="with no client connected, the server holds fewer descriptors than while one was",
+           happened=f"it holds {left} after 4 clients, {base} while the first was connected",
+           hint="close(conn) when a session ends, whatever ended it")
+
+
+@points(1)
+@contract("server", "serves one client at a time")
+def test_server_survives_a_client_that_resets(lab):
+    """server: a client that resets the connection (RST) ends its session, not the server"""
+    home = make_home(lab)
+    server, port = start_server(lab, home)
+    rude = Shell(lab, port)
+    expect_reply(rude, "pwd", home + "\n")
+    rude.peer.reset()                       # RST, no FIN: the server's read() fails with ECONNRESET
+    try:
+        server.expect_line("client closed", timeout=1.5)
+    except GradeFailure:
+        server.wait_exit(0.3)
+        raise GradeFailure(
+            expected="after the client's reset, read() fails with ECONNRESET: the server ends that "
+                     "session, prints `client closed` and keeps serving",
+            happened=f"the server {server.status()}",
+            hint="a failed read() on the connection ends the session only: warning(), close it, back "
+                 "to accept() -- never fatal() because of a client") from None
+    second = Shell(lab, port)
+    expect_reply(second, "pwd", home + "\n", hint="after a reset, the next client is served")
+
+
 @points(2)
+@contract("server", "serves one client at a time", "never dies of SIGPIPE")
 def test_server_survives_a_peer_gone_before_its_reply(lab):
     """server: a client that left before its replies costs that session, not the server (SIGPIPE)"""
     home = make_home(lab)
@@ -336,6 +472,7 @@ def test_server_survives_a_peer_gone_before_its_reply(lab):
 # == client =========================================================================
 
 @points(2)
+@contract("client", "each non-empty stdin line", "commands are sent as soon as", "each reply frame that arrives")
 def test_client_sends_commands_and_prints_replies(lab):
     """client: sends each command line and prints each reply frame exactly as it is"""
     client, server = start_client(lab, stdin="pwd\n\nls\ncd x\nls\n")   # stdin stays open
@@ -347,7 +484,10 @@ def test_client_sends_commands_and_prints_replies(lab):
                        hint="read the 4-byte length, then that many bytes, and print them as they are")
     expect_command(server, "ls", hint="an empty line is not a command: send nothing for it. "
                                       + hint_lines)
-    server.send(frame("a.txt\nb.txt\n"), pieces=3, delay=0.005)
+    send_to_client(client, server, frame("a.txt\nb.txt\n"), pieces=3, delay=0.005,
+                   expected="the client reads the reply to ls, which arrives in 3-byte pieces",
+                   hint="one read() returns whatever has arrived: read exactly 4 bytes of length, "
+                        "then loop until you have exactly that many bytes (read_frame does it)")
     expect_command(server, "cd x", hint=hint_lines)
     server.send(frame(""))
     expect_command(server, "ls", hint=hint_lines)
@@ -359,7 +499,29 @@ def test_client_sends_commands_and_prints_replies(lab):
                       "then exactly that many (read_frame does it)")
 
 
+@points(1)
+@contract("client", "each non-empty stdin line", "commands are sent as soon as")
+def test_client_sends_lines_typed_later_and_long_ones(lab):
+    """client: lines typed later are sent too, and a 4095-byte line is sent whole"""
+    client, server = start_client(lab, stdin="pwd\n")
+    expect_command(server, "pwd")
+    server.send(frame("/srv/home\n"))
+    client.expect_line(r"/srv/home", timeout=1.5)
+    longest = "cd " + "x" * 4092                # 4095 bytes: the longest line the server takes
+    client.write_stdin(longest + "\n")
+    got = server.recv_line(what="the 4095-byte line typed after the first reply",
+                           hint="keep reading stdin after the first read: only read() returning 0 "
+                                "is its end. A line of 4095 bytes and its '\\n' must fit your buffer")
+    expect(got == longest, expected="the 4095-byte line (`cd ` and 4092 x), whole",
+           happened=f"a line of {len(got)} bytes", hint="4095 bytes, then '\\n': 4096 bytes of buffer")
+    server.send(frame("error: cd: xxx: File name too long\n"))
+    client.expect_line(r"error: cd: xxx: File name too long", timeout=1.5)
+    client.write_stdin("ls\n")
+    expect_command(server, "ls", hint="every line typed is a command, however late it comes")
+
+
 @points(3)
+@contract("client", "waits on stdin and the socket", "when the server closes")
 def test_client_notices_replies_and_close_while_idle(lab):
     """client: while stdin is idle, prints what the server sends and notices its close at once"""
     client, server = start_client(lab)          # stdin open, nothing typed
@@ -378,6 +540,7 @@ def test_client_notices_replies_and_close_while_idle(lab):
 
 
 @points(2)
+@contract("client", "`quit`, or the end of stdin")
 def test_client_quit_half_closes(lab):
     """client: `quit` half-closes (FIN, no bytes), the client still prints the late reply, exits 0"""
     client, server = start_client(lab, stdin="pwd\nquit\n")   # stdin stays open
@@ -402,11 +565,48 @@ def test_client_quit_half_closes(lab):
 
 
 @points(1)
-def test_client_end_of_stdin_means_quit(lab):
-    """client: the end of stdin (Ctrl-D) works like quit"""
+@contract("client", "`quit`, or the end of stdin")
+def test_client_sleeps_after_end_of_stdin(lab):
+    """client: after stdin ends, it waits for the server without spinning the CPU"""
     client, server = start_client(lab, stdin="ls\n")
     expect_command(server, "ls")
     client.close_stdin()
+    how = server.wait_close(timeout=1.5)
+    expect(how == "eof", expected="after stdin ends the server sees EOF (a FIN) within 1.5 s",
+           happened=server.state() if how else "no FIN within 1.5 s" + WAITS_FOR_REPLY)
+    bound = IDLE_CPU * (4 if client.sanitizer() else 1)     # a sanitizer's own threads wake up
+    cpu, ready = client.cpu_seconds(), client.runnable_seconds()
+    start = time.monotonic()
+    time.sleep(IDLE_WINDOW)                     # idleness over time is the behaviour under test
+    window = time.monotonic() - start
+    used = client.cpu_seconds() - cpu
+    after = client.runnable_seconds()
+    runnable = None if ready is None or after is None else after - ready
+    # A spinning loop that gets little CPU on a loaded machine is still runnable most of the time.
+    expect(used < bound * window / IDLE_WINDOW and (runnable is None or runnable < window / 2),
+           expected="while it waits for the server's close, the client sleeps in poll "
+                    f"(< {bound * 1000:.0f} ms of CPU in {IDLE_WINDOW:g} s)",
+           happened=f"it used {used * 1000:.0f} ms of CPU in {window:.2f} s"
+                    + (f" and was runnable {runnable:.2f} s of them" if runnable is not None else "")
+                    + ": a busy loop",
+           hint="at EOF stdin stays readable: poll() returns at once, forever. After quit or EOF, "
+                "stop polling stdin (fd -1, or leave it out of the set)")
+    server.send(frame("x\n"))
+    client.expect_line("x", timeout=1.5)
+    server.close()
+    client.expect_line(r"server closed", timeout=1.5)
+    client.expect_exit(0, timeout=1.5)
+
+
+@points(1)
+@contract("client", "`quit`, or the end of stdin", "a last line without")
+def test_client_end_of_stdin_means_quit(lab):
+    """client: the end of stdin (Ctrl-D) works like quit"""
+    client, server = start_client(lab, stdin="ls\npwd")        # the last line has no '\n'
+    expect_command(server, "ls")
+    client.close_stdin()
+    expect_command(server, "pwd", hint="at the end of stdin, a last line without '\\n' is a command "
+                                       "too: send it (with '\\n') before the half-close")
     how = server.wait_close(timeout=1.5)
     expect(how == "eof", expected="after stdin ends the server sees EOF (a FIN) within 1.5 s",
            happened=server.state() if how else "no FIN within 1.5 s: the connection stays open" + WAITS_FOR_REPLY,
@@ -419,7 +619,25 @@ def test_client_end_of_stdin_means_quit(lab):
     client.expect_exit(0, timeout=1.5)
 
 
+@points(1)
+@contract("client", "each reply frame that arrives")
+def test_client_prints_nul_bytes_of_a_reply(lab):
+    """client: a reply with a NUL byte in it is printed whole, byte for byte"""
+    client, server = start_client(lab, stdin="ls\n")
+    expect_command(server, "ls")
+    server.send(frame(b"one\0two\n"))
+    server.send(frame("/end/of/test\n"))
+    out = poll_until(lambda: "/end/of/test\n" in client.stdout_bytes() and client.stdout_bytes(),
+                     timeout=1.5) or client.stdout_bytes()
+    expect(out == "one\0two\n/end/of/test\n",
+           expected="the reply `one\\0two\\n` (8 bytes, a NUL among them) is printed as it is, then `/end/of/test`",
+           happened=f"stdout was {out[:40]!r}",
+           hint="a reply is bytes, not a C string: print it with fwrite(buf, 1, n, stdout) or "
+                "write(), never fputs/printf(\"%s\"), which stop at the NUL")
+
+
 @points(2)
+@contract("client", "each reply frame that arrives")
 def test_client_prints_a_long_reply_whole(lab):
     """client: a reply longer than any single read is printed whole, header split or not"""
     names = [f"entry-{i:05d}-of-a-long-listing" for i in range(6000)]
@@ -432,25 +650,18 @@ def test_client_prints_a_long_reply_whole(lab):
     body_hint = ("a reply of 170 kB takes many read()s: read the length, then loop until you "
                  "have exactly that many bytes (read_frame); print nothing else")
 
-    def send(chunk, hint, **how):
-        """Send; if the client died meanwhile (the grader's send then fails), say why."""
-        try:
-            server.send(chunk, **how)
-        except GradeFailure:
-            client.wait_exit(0.3)
-            raise GradeFailure(expected=expected, happened=f"it stopped reading: it {client.status()}",
-                               hint=hint) from None
-
-    send(data[:6], header_hint, pieces=2, delay=0.01)   # the length itself arrives in pieces
-    send(data[6:], body_hint)
+    send_to_client(client, server, data[:6], expected, header_hint, pieces=2, delay=0.01)   # the length itself arrives in pieces
+    send_to_client(client, server, data[6:], expected, body_hint)
     expect_command(server, "pwd")
-    send(frame("/end/of/test\n"), body_hint)
+    send_to_client(client, server, frame("/end/of/test\n"), expected, body_hint)
     expect_lines(client, sorted(names) + ["/end/of/test"], timeout=3.0, expected=expected, hint=body_hint)
 
 
 # == both ===========================================================================
 
 @points(3)
+@contract("server", "the absolute path of the current directory")
+@contract("client", "each non-empty stdin line", "each reply frame that arrives", "when the server closes")
 def test_both_session_transcript(lab):
     """client + server: a whole session prints the expected transcript"""
     home = make_home(lab)
@@ -471,6 +682,8 @@ def test_both_session_transcript(lab):
 
 
 @points(2)
+@contract("server", "serves one client at a time", "the directory persists")
+@contract("client", "connects to HOST:PORT")
 def test_both_server_survives_a_killed_client(lab):
     """client + server: a client killed mid-session does not stop the server"""
     home = make_home(lab)

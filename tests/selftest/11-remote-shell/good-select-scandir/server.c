@@ -63,10 +63,13 @@ static void execute(char *req)
     } else if (!strncmp(req, "cd ", 3) && req[3]) {
         if (chdir(req + 3) != 0)
             puts_error("cd", req + 3, strerror(errno));
-    } else if (!strcmp(req, "cd")) {
+    } else if (!strcmp(req, "cd") || !strcmp(req, "cd ")) {
         puts_error("cd", "missing directory", NULL);
     } else {
-        puts_error("unknown command", req, NULL);
+        reply_len = 0;
+        put("error: unknown command '", 24);
+        put(req, strlen(req));
+        put("'\n", 2);
     }
 }
 
@@ -108,7 +111,7 @@ static void session(int fd)
             len--;
         req[len] = '\0';
         if (too_long)
-            puts_error("request too long", NULL, NULL);
+            puts_error("request longer than 4095 bytes", NULL, NULL);
         else
             execute(req);
         len = 0;
