@@ -693,7 +693,7 @@ def enter_user_namespace(slot):
     os.setresuid(0, 0, 0)
 
 
-def sweep_leftovers(uids, places=("/tmp", "/var/tmp", "/dev/shm")):
+def sweep_leftovers(uids, places=("/tmp", "/var/tmp", "/dev/shm", "/run/lock")):
     """Without a private view: delete the files and SysV IPC objects the slot's uids
     left on the machine (their processes are gone by now)."""
     for place in places:
