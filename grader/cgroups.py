@@ -214,21 +214,30 @@ class Cgroup:
                 pass
 
 
+def _pid_namespace():
+    return str(os.stat("/proc/self/ns/pid").st_ino)
+
+
 def owner_tag():
-    """PID-NAMESPACE of this process, for a cgroup's name: two batches in different pid
-    namespaces (a container sharing /sys) may have the same pid, never the same tag."""
-    return f"{os.getpid()}-{os.stat('/proc/self/ns/pid').st_ino}"
+    """PID-NAMESPACE of this process, for the names of what a batch makes (its cgroups, its
+    work folders): two batches in different pid namespaces (a container sharing /sys) may
+    have the same pid, never the same tag."""
+    return f"{os.getpid()}-{_pid_namespace()}"
+
+
+def owner_ended(pid, namespace):
+    """The batch of tag PID-NAMESPACE was one of this pid namespace's, and has ended.
+    Another namespace's is not ours to judge."""
+    return namespace == _pid_namespace() and pid.isdigit() and not Path(f"/proc/{pid}").exists()
 
 
 def _sweep_stale(parent):
-    """Remove the cgroups a killed batch of this pid namespace left (grading-N-PID-NS, that
-    PID gone here): they hold limits nobody uses.  Only empty ones (rmdir refuses others):
-    when a batch dies its sandboxes' pid namespaces die with it, and nothing here kills.
-    Another namespace's cgroups are not ours to judge."""
-    ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    """Remove the cgroups a killed batch of this pid namespace left (grading-N-PID-NS):
+    they hold limits nobody uses.  Only empty ones (rmdir refuses others): when a batch
+    dies its sandboxes' pid namespaces die with it, and nothing here kills."""
     for d in parent.glob("grading-*-*-*"):
-        pid, _, owner_ns = d.name.split("-", 2)[2].partition("-")
-        if owner_ns == ns and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        pid, _, namespace = d.name.split("-", 2)[2].partition("-")
+        if owner_ended(pid, namespace):
             try:
                 d.rmdir()
             except OSError:

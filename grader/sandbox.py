@@ -129,11 +129,10 @@ def state_dir(*parts, mode=0o700):
 
 
 def sweep_work(work_dir):
-    """Remove the work folders of killed batches of this pid namespace (their pid gone)."""
-    ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    """Remove the work folders of killed batches of this pid namespace (s-PID-NS-x)."""
     for d in work_dir.glob("s-*-*-*"):
-        _, pid, owner_ns, _ = d.name.split("-", 3)
-        if owner_ns == ns and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        _, pid, namespace, _ = d.name.split("-", 3)
+        if cgroups.owner_ended(pid, namespace):
             shutil.rmtree(d, ignore_errors=True)     # rmtree never follows a link
 
 
