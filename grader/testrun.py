@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+from grader import isolation
 from grader.build import BUILD, REPO
 
 
@@ -44,9 +45,14 @@ NOISE = ("bringing up nodes...",)  # pytest-xdist's start-up line: nothing a stu
 
 def run_pytest(paths, extra=(), workers=None, results=None, quiet=False, capture=False, raw=None):
     cmd = pytest_cmd(paths, extra, workers, results, quiet, raw)
+    # Orphans of a worker that died before its teardown (Ctrl-C reaches xdist's workers
+    # too) come to us rather than to init, and are killed once pytest has ended.
+    isolation.become_subreaper()
+    before = set(isolation.descendants())
     try:
         return run_filtered(cmd, capture)
     finally:
+        isolation.kill_new_descendants(before)
         shutil.rmtree(cmd[cmd.index("--basetemp") + 1], ignore_errors=True)
 
 
