@@ -12,12 +12,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from grader import chapters
+from grader import buildflags, chapters
 
 REPO = Path(__file__).resolve().parent.parent
-# the build's flags (CMakeLists.txt) but -Werror, which werror=True adds back
-CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-g", "-O1",
-          "-pthread"]
+# the build's flags (cmake/flags.txt) but -Werror, which werror=True adds back
+CFLAGS = buildflags.flags("common", "warnings")
 
 
 def include_dirs(lesson):
@@ -74,7 +73,7 @@ def build(lesson, solutions_build, dest, programs=(), lib=None, werror=False, ti
     if lib:
         own = {p.name for p in sources}
         sources += [p for name, p in sorted(program_sources(lesson).items()) if name not in own]
-    flags = CFLAGS + (["-Werror"] if werror else [])
+    flags = CFLAGS + (buildflags.flags("werror") if werror else [])
     chapter_lib = sorted(str(p) for p in chapter_lib.values())
     links = chapters.link_flags(lesson)
     for src in sources:

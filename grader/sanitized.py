@@ -26,18 +26,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from grader import chapters, identity
+from grader import buildflags, chapters, identity
 from grader.failure import GradeFailure
 
 REPO = Path(__file__).resolve().parent.parent
-COMMON_FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-pthread", "-fno-omit-frame-pointer"]
 KINDS = {
-    # kind: (compiler flags, a symbol every instrumented binary contains)
-    # pattern-filled locals: a field never set (an epoll_event's data, say) is garbage that
-    # crashes at once, instead of whatever the stack held -- often, by luck, the right value
-    "address": (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-                 "-ftrivial-auto-var-init=pattern"], b"__asan_init"),
-    "thread": (["-fsanitize=thread"], b"__tsan_init"),
+    # kind: a symbol every binary instrumented so contains (flags: cmake/flags.txt)
+    "address": b"__asan_init",      # ASan + UBSan
+    "thread": b"__tsan_init",
 }
 ENV = {
     "address": {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:print_legend=0",
@@ -48,11 +44,11 @@ ENV = {
 
 
 def flags(kind):
-    return COMMON_FLAGS + KINDS[kind][0]
+    return buildflags.flags("common", kind)
 
 
 def is_instrumented(binary, kind):
-    return KINDS[kind][1] in Path(binary).read_bytes()
+    return KINDS[kind] in Path(binary).read_bytes()
 
 
 def build_root(binary):

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 # lowest first
 LAYERS = [
     ("records and words", {"results", "failure", "markers", "helpers", "host", "calibrate",
-                           "requirements", "term", "feedback_md", "pcap", "chapters"}),
+                           "requirements", "term", "feedback_md", "pcap", "chapters", "buildflags"}),
     ("the kernel and processes", {"isolation", "identity", "cgroups", "proc", "peers", "probes",
                                   "capture", "sanitized", "tap", "states", "wire", "ladder", "ladder_svg"}),
     ("one test", {"lab", "plugin"}),
