@@ -17,6 +17,7 @@ _PUBLIC = {
     "skip": "grader.failure",
     "contract": "grader.markers", "hidden": "grader.markers", "needs_netns": "grader.markers",
     "points": "grader.markers", "slow": "grader.markers",
+    "busy_loop": "grader.helpers", "expect_asleep": "grader.helpers",
     "first_difference": "grader.helpers", "poll_until": "grader.helpers",
     "push_until_blocked": "grader.helpers",
     "rejects_argument": "grader.helpers",

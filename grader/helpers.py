@@ -81,3 +81,47 @@ def rejects_argument(lab, name, args, what, text, or_else=None):
                       exit_hint=f"check {what} as the Contract says before using it, and refuse "
                                 f"anything else: `invalid {what} '{text}'` through fatal() (exit 1)",
                       hint="the argument checks are given code: keep them (and their messages)")
+
+
+# A program asleep in poll/epoll_wait/io_uring_enter runs for microseconds in IDLE_WINDOW; one
+# that spins runs the whole window -- or, on a machine busy with other work, a third of it or
+# less, yet it stays runnable (running or waiting for a CPU) nearly all the time.  Hence the
+# nanosecond count (schedstat), a CPU bound far below a spinner's share, and the runnable time.
+IDLE_WINDOW = 0.3       # seconds of watching
+IDLE_CPU = 0.03         # seconds on a CPU allowed in IDLE_WINDOW (x4 under a sanitizer,
+                        # whose own threads wake up now and then)
+
+
+def busy_loop(prog, window=IDLE_WINDOW):
+    """Watch `prog` for `window` seconds of wall time (the waiting is the behaviour under
+    test).  None when it slept; otherwise what it did, in words (`it ran 300 ms on a CPU
+    in 0.30 s ...: a busy loop`).  The time of every thread counts, and the main thread's
+    runnable time catches a spinner that gets little CPU on a loaded machine."""
+    from grader.failure import GradeFailure
+    bound = IDLE_CPU * (4 if prog.sanitizer() else 1) * window / IDLE_WINDOW
+    try:
+        cpu, ready = prog.run_seconds(), prog.runnable_seconds()
+        start = time.monotonic()
+        time.sleep(window)
+        elapsed = time.monotonic() - start
+        cpu, after = prog.run_seconds() - cpu, prog.runnable_seconds()
+    except ProcessLookupError:
+        prog.wait_exit(0.5)
+        raise GradeFailure(expected=f"{prog.name} keeps running", happened=f"it {prog.status()}")
+    runnable = None if ready is None or after is None else after - ready
+    if cpu < bound * elapsed / window and (runnable is None or runnable < elapsed / 2):
+        return None
+    return (f"it ran {cpu * 1000:.0f} ms on a CPU in {elapsed:.2f} s"
+            + (f" and was runnable (running, or waiting for a CPU) {runnable:.2f} s of them"
+               if runnable is not None else "") + ": a busy loop")
+
+
+def expect_asleep(prog, situation, hint, sleeps_in="poll/epoll_wait", window=IDLE_WINDOW):
+    """Fail unless `prog` sleeps (runs almost not at all) for `window` seconds.  situation
+    says when ("with 30 idle connections"), sleeps_in where it should wait."""
+    from grader.failure import expect
+    bound = IDLE_CPU * (4 if prog.sanitizer() else 1) * window / IDLE_WINDOW
+    busy = busy_loop(prog, window)
+    expect(busy is None, expected=f"{situation}, {prog.name} sleeps in {sleeps_in} (less "
+                                  f"than {bound * 1000:.0f} ms on a CPU in {window:g} s)",
+           happened=busy, hint=hint)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from grader import GradeFailure, contract, expect, points, poll_until, proc_stat, push_until_blocked, skip
+from grader import GradeFailure, contract, expect, expect_asleep, points, poll_until, proc_stat, push_until_blocked, skip
 from grader import probes
 from grader import peers as grader_peers
 
@@ -792,24 +792,6 @@ def test_poolsrv_queue_is_bounded(lab, crowd):
 
 # == epollsrv =====================================================================
 
-# A server asleep in epoll_wait runs for microseconds in IDLE_WINDOW; one that spins runs
-# the whole window -- or, on a machine busy with other work, a third of it or less: hence
-# the nanosecond count (schedstat) and a bound far below a spinner's share.
-IDLE_CPU = 0.03     # seconds on a CPU allowed in IDLE_WINDOW while nothing happens
-IDLE_WINDOW = 0.3
-
-
-def expect_asleep(prog, situation, hint):
-    """epollsrv runs (almost) not at all for IDLE_WINDOW seconds."""
-    bound = IDLE_CPU * (4 if prog.sanitizer() else 1)      # a sanitizer's own threads wake up
-    cpu0 = prog.run_seconds()
-    time.sleep(IDLE_WINDOW)       # the behaviour: while nothing happens, the server sleeps
-    spent = prog.run_seconds() - cpu0
-    expect(spent < bound, expected=f"{situation}, epollsrv sleeps in epoll_wait "
-                                   f"(less than {bound * 1000:.0f} ms on a CPU in {IDLE_WINDOW:g} s)",
-           happened=f"it ran {spent * 1000:.0f} ms on a CPU in {IDLE_WINDOW:g} s", hint=hint)
-
-
 def with_soft_nofile(limit):
     """Run a program started meanwhile with this soft RLIMIT_NOFILE (it inherits the
     grader's); returns a function that restores the grader's own."""
@@ -836,7 +818,7 @@ def test_epollsrv_serves_clients_concurrently_in_one_thread(lab, crowd):
            happened=f"it runs {threads} thread(s) and {len(kids)} child process(es)",
            hint="this version multiplexes every connection in one thread with epoll")
     expect_asleep(prog, "with two idle clients connected",
-                  hint="an idle connected socket is always writable: watching EPOLLOUT all the time "
+                  sleeps_in="epoll_wait", hint="an idle connected socket is always writable: watching EPOLLOUT all the time "
                        "makes epoll_wait return at once, forever. Watch EPOLLOUT only while a reply "
                        "waits to be sent, then go back to EPOLLIN")
 
@@ -886,7 +868,7 @@ def test_epollsrv_slow_reader_does_not_block_others(lab):
               f"another client is answered within 1 s while a client that sent {len(sent)} bytes "
               "reads nothing", hint=hint, timeout=1.0)
     expect_asleep(prog, "while the slow client reads nothing",
-                  hint="watch EPOLLOUT only while a reply is waiting to be sent, and do not retry a "
+                  sleeps_in="epoll_wait", hint="watch EPOLLOUT only while a reply is waiting to be sent, and do not retry a "
                        "write that returned EAGAIN in a loop")
     got = slow.recv_exactly(len(rot13(sent)), timeout=10,
                             what=f"the slow client finally reads all {len(sent)} bytes back, rot13'd",
@@ -924,7 +906,7 @@ def test_epollsrv_releases_closed_connections(lab, crowd):
            happened=lambda: f"it holds {prog.fd_count()}",
            hint="close the connection on EOF (read() returns 0) and on errors such as ECONNRESET")
     expect_asleep(prog, "with no client left",
-                  hint="an fd at EOF stays readable forever (level-triggered): close it, or "
+                  sleeps_in="epoll_wait", hint="an fd at EOF stays readable forever (level-triggered): close it, or "
                        "epoll_wait returns at once, again and again")
     again = crowd.connect(port)
     serve_one(again, "anyone home?\n", "a new client is answered afterwards")
@@ -959,7 +941,7 @@ def test_epollsrv_out_of_descriptors_waits_then_accepts_again(lab, crowd):
         prog.expect_running("epollsrv keeps running when accept() fails with EMFILE", hint=emfile_hint)
         raise
     expect_asleep(prog, "out of descriptors with clients waiting to be accepted",
-                  hint="the listener stays readable while connections wait that accept() cannot "
+                  sleeps_in="epoll_wait", hint="the listener stays readable while connections wait that accept() cannot "
                        "take (EMFILE): watching it makes epoll_wait return at once, forever. Stop "
                        "watching the listener (EPOLL_CTL_DEL) until a connection closes")
     served[0].close()

@@ -21,13 +21,11 @@ import time
 
 import pytest
 
-from grader import (GradeFailure, contract, expect, first_difference, points, proc_stat, sanitizer_report,
+from grader import (GradeFailure, busy_loop, contract, expect, expect_asleep, first_difference, points, proc_stat, sanitizer_report,
                     skip, use_sanitized_programs)
 from grader import probes
 
 TIMEOUT = 2.0
-IDLE_WINDOW = 0.4       # seconds of CPU sampling
-IDLE_CPU = 0.04         # CPU seconds allowed in that window (a busy loop uses ~all of it)
 REPEAT_HINT = ("more bytes came back than were sent: some completion was handled more than once. "
                "A CQE stays at the head of the completion queue until you mark it seen "
                "(io_uring_cqe_seen, or io_uring_cq_advance after io_uring_for_each_cqe)")
@@ -43,17 +41,6 @@ def start(lab, name="uecho"):
                      hint="print `listening on PORT` once the listener and the ring are set up "
                           "and the first accept is queued")
     return prog, port
-
-
-def cpu_over(prog, seconds):
-    """CPU seconds the program used during `seconds` of wall time (time is the behaviour)."""
-    try:
-        before = prog.cpu_seconds()
-        time.sleep(seconds)
-        return prog.cpu_seconds() - before
-    except ProcessLookupError:
-        prog.wait_exit(0.5)
-        raise GradeFailure(expected=f"{prog.name} keeps running", happened=f"it {prog.status()}")
 
 
 def pattern(n, seed=0):
@@ -222,12 +209,8 @@ def test_uecho_slow_reader_loses_nothing_and_blocks_nobody(lab, socks):
                                 "connection has its own operations in flight, and the loop handles "
                                 "whichever completes")
     expect(line == "anyone home?", expected="`anyone home?` echoed", happened=f"{line!r}")
-    cpu = cpu_over(prog, IDLE_WINDOW)
-    expect(cpu < IDLE_CPU,
-           expected=f"uecho sleeps while the slow client does not read (< {IDLE_CPU} s of CPU in "
-                    f"{IDLE_WINDOW} s)",
-           happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop",
-           hint="a pending send completes by itself when there is room: do not resubmit anything "
+    expect_asleep(prog, "while the slow client does not read", sleeps_in="io_uring_enter",
+                  hint="a pending send completes by itself when there is room: do not resubmit anything "
                 "until its completion comes. " + SPIN_HINT)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     got, why = read_exactly(slow, len(data), timeout=8.0)
@@ -254,7 +237,7 @@ def test_uecho_idle_uses_no_cpu(lab, socks):
     for i, s in enumerate(clients):
         got, why = read_exactly(s, 3, TIMEOUT)
         if got != b"hi\n":
-            spinning = prog.running() and cpu_over(prog, 0.1) > 0.05
+            spinning = prog.running() and busy_loop(prog, 0.1) is not None
             raise GradeFailure(expected=f"client {i} gets `hi` back", happened=f"got {got!r}; {why}"
                                + ("; meanwhile uecho used all the CPU it could" if spinning else ""),
                                hint=SPIN_HINT if spinning else None)
@@ -264,11 +247,8 @@ def test_uecho_idle_uses_no_cpu(lab, socks):
     clients[1].close()
     clients[2].sendall(b"an unfinished line")
     read_exactly(clients[2], 18, TIMEOUT)
-    cpu = cpu_over(prog, IDLE_WINDOW)
-    expect(cpu < IDLE_CPU,
-           expected=f"uecho uses no CPU while 50 clients are idle (< {IDLE_CPU} s in {IDLE_WINDOW} s)",
-           happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop",
-           hint=SPIN_HINT + "; and after recv returned 0 or an error, close the connection instead "
+    expect_asleep(prog, "while 50 clients are idle", sleeps_in="io_uring_enter",
+                  hint=SPIN_HINT + "; and after recv returned 0 or an error, close the connection instead "
                             "of submitting another recv (EOF completes every recv at once)")
 
 
@@ -398,11 +378,8 @@ def test_uecho_accepts_again_after_running_out_of_descriptors(lab, socks):
            happened=f"{len(served)} served, {len(waiting)} waiting; uecho {prog.status()}",
            hint="accept failing with EMFILE is not fatal: keep running, serve the connections you "
                 "have, and accept again once one closes")
-    cpu = cpu_over(prog, IDLE_WINDOW)
-    expect(cpu < IDLE_CPU,
-           expected=f"uecho sleeps while out of descriptors (< {IDLE_CPU} s of CPU in {IDLE_WINDOW} s)",
-           happened=f"it used {cpu:.2f} s of CPU in {IDLE_WINDOW} s: a busy loop",
-           hint="an accept re-armed while you are still out of descriptors fails again at once "
+    expect_asleep(prog, "out of descriptors", sleeps_in="io_uring_enter",
+                  hint="an accept re-armed while you are still out of descriptors fails again at once "
                 "(-EMFILE), again and again: wait until a connection has closed, then re-arm it")
     for k, (leaving, queued) in enumerate(zip(served, waiting)):
         leaving.close()
