@@ -178,7 +178,8 @@ def test_classroom_points_are_exactly_what_lab_grade_gives_the_solutions(solved_
     steps = workflow_steps(solved_release)
     assert len(steps) == len(graded)
     assert {name: score for name, _, score in steps} == {n: m for n, (_, m) in graded.items()}
-    assert sum(score for _, _, score in steps) == data["score"]
+    # the tests this machine could not run are steps of their own that fail here
+    assert sum(score for _, _, score in steps) == data["score"] + sum(graded[n][1] for n in not_run)
     assert any("[" in name for name, _, _ in steps)  # the parametrized cases are steps too
 
 
