@@ -58,14 +58,18 @@ def build(lesson, solutions_build, dest, programs=(), lib=None, werror=False, ti
     libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
     includes = [arg for d in include_dirs(lesson) for arg in ("-I", str(d))]
     chapter_lib = chapter_lib_sources(lesson)
+    # a sanitized copy is compiled from the sources the binary names, and only from those in
+    # the course or the build (grader/sanitized.py): a file from elsewhere (a mutant) is copied in
+    inside = Path(dest).resolve()
     for name, path in lib.items():
         if (lesson, name) not in chapter_lib:
             return False, f"{lesson} has no lib/{name}"
-        chapter_lib[(lesson, name)] = Path(path)
+        path = Path(path)
+        if REPO not in path.resolve().parents and inside not in path.resolve().parents:
+            (inside / "src" / "lib").mkdir(parents=True, exist_ok=True)
+            path = Path(shutil.copy(path, inside / "src" / "lib" / name))
+        chapter_lib[(lesson, name)] = path
     sources = [Path(p) for p in programs]
-    # a sanitized copy is compiled from the sources the binary names, and only from those in
-    # the course or the build (grader/sanitized.py): a program from elsewhere is copied in
-    inside = Path(dest).resolve()
     for i, src in enumerate(sources):
         if inside not in src.resolve().parents:
             (inside / "src").mkdir(parents=True, exist_ok=True)
