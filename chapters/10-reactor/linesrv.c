@@ -32,7 +32,7 @@ struct pending {
     char text[];
 };
 
-/* A connection's state (c->data): its pending timers, and whether its client is done. */
+/* A connection's state (c->user): its pending timers, and whether its client is done. */
 struct session {
     struct pending *timers;
     bool eof;
@@ -85,7 +85,7 @@ static void timer_reply(struct rx_conn *c, void *arg)
     struct pending *p = arg;
     unlink_pending(p);
     reply(c, p->text);
-    struct session *s = c->data;    /* a failed send closes c: then on_close freed s */
+    struct session *s = c->user;    /* a failed send closes c: then on_close freed s */
     if (rx_conn_is_writable(c) && s->eof && s->timers == NULL)
         rx_conn_shutdown(c);        /* the client is done and so are we */
 }
@@ -97,7 +97,7 @@ static void start_timer(struct rx_conn *c, unsigned ms, const char *text)
     if (p == NULL)
         fatal(errno, "calloc");
     memcpy(p->text, text, len);
-    struct session *s = c->data;
+    struct session *s = c->user;
     p->s = s;
     p->next = s->timers;
     if (s->timers)
@@ -110,7 +110,7 @@ static void start_timer(struct rx_conn *c, unsigned ms, const char *text)
 
 static void cancel_timers(struct rx_conn *c)
 {
-    struct session *s = c->data;
+    struct session *s = c->user;
     unsigned n = 0;
     for (struct pending *p = s->timers, *next; p; p = next) {
         next = p->next;             /* timer_done frees p and takes it off the list */
@@ -158,8 +158,8 @@ static void command(struct rx_conn *c, char *line)
 
 static void on_open(struct rx_conn *c)
 {
-    c->data = calloc(1, sizeof(struct session));
-    if (c->data == NULL)
+    c->user = calloc(1, sizeof(struct session));
+    if (c->user == NULL)
         fatal(errno, "calloc");
     printf("open %lu loop %d tid %d\n", c->id, rx_loop_id(c->loop), gettid());
 }
@@ -202,7 +202,7 @@ static void on_data(struct rx_conn *c, struct rx_buffer *in)
  * default would send the FIN at once, and the close would cancel the timers). */
 static void on_eof(struct rx_conn *c)
 {
-    struct session *s = c->data;
+    struct session *s = c->user;
     printf("eof %lu\n", c->id);
     s->eof = true;
     if (s->timers == NULL)
@@ -218,8 +218,8 @@ static void on_drain(struct rx_conn *c)
 static void on_close(struct rx_conn *c)
 {
     printf("close %lu\n", c->id);
-    free(c->data);
-    c->data = NULL;
+    free(c->user);
+    c->user = NULL;
 }
 
 static const struct rx_callbacks callbacks = {

@@ -21,8 +21,8 @@
  *   - a loop owns every connection adopted by it, and frees it after on_close: a
  *     closed connection is freed at the end of the loop iteration, so no callback of
  *     the same round touches freed memory;
- *   - what the application hands the library (c->data, a timer's or task's arg)
- *     stays the application's: c->data is freed by the application in on_close, a
+ *   - what the application hands the library (c->user, a timer's or task's arg)
+ *     stays the application's: c->user is freed by the application in on_close, a
  *     timer's arg by the `done` finalizer the library calls exactly once.
  *
  * Errors: a call that fails where nothing sensible can go on (malloc, eventfd,
@@ -138,7 +138,7 @@ struct rx_channel {
  * fails (ECONNRESET, EPIPE), or when the application calls rx_conn_close. */
 struct rx_conn {
     /* public: the application's */
-    void *data;                     /* per-connection state; free it in on_close */
+    void *user;                     /* per-connection state; free it in on_close */
 
     /* read-only: set by the library */
     unsigned long id;               /* 1, 2, 3 ... in accept order */

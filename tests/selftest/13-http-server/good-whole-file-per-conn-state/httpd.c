@@ -1,7 +1,7 @@
 /* A correct httpd written differently: the head is located with memmem, lines are
  * walked with pointers instead of being cut, the whole file is read into one buffer
  * (one send per response), the DOCROOT check compares against "DOCROOT/" and a
- * per-connection counter lives in c->data. */
+ * per-connection counter lives in c->user. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -192,7 +192,7 @@ static const char *mime(const char *path)
 
 static void pump(struct rx_conn *c)
 {
-    struct conn_state *cs = c->data;
+    struct conn_state *cs = c->user;
     while (rx_conn_is_writable(c) && rx_conn_queued(c) < RX_OUTPUT_HIGH) {
         const char *p = rx_buf_peek(rx_conn_input(c));
         size_t n = rx_buf_len(rx_conn_input(c));
@@ -247,14 +247,14 @@ static void opened(struct rx_conn *c)
 {
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->data = calloc(1, sizeof(struct conn_state));
-    if (c->data == NULL)
+    c->user = calloc(1, sizeof(struct conn_state));
+    if (c->user == NULL)
         fatal(errno, "calloc");
 }
 
 static void data(struct rx_conn *c, struct rx_buffer *in) { pump(c); }
 static void drained(struct rx_conn *c) { pump(c); }
-static void closed(struct rx_conn *c) { free(c->data); c->data = NULL; }
+static void closed(struct rx_conn *c) { free(c->user); c->user = NULL; }
 
 static const struct rx_callbacks cbs = {opened, data, drained, closed};
 
