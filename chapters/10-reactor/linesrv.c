@@ -3,8 +3,12 @@
  *   echo TEXT       -> TEXT
  *   where           -> loop K tid T
  *   after MS TEXT   -> TEXT, MS milliseconds later (a timer; other commands go on meanwhile)
+ *   cancel          -> cancelled N: the N pending `after` timers of this connection are off
  *   big N           -> N bytes of "abc...z" repeated, then a newline
  *   quit            -> bye, then FIN once everything queued has been sent
+ *
+ * The client's FIN does not cut pending `after` replies short (on_eof): they are still
+ * sent, and the FIN follows the last one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +23,20 @@
 #define MAX_BIG (64u << 20)
 
 static uint16_t port;
+
+/* One pending `after`: its arg, owned by the session's list until the timer is over. */
+struct pending {
+    struct session *s;              /* NULL once off the list */
+    rx_timer_id id;
+    struct pending *prev, *next;
+    char text[];
+};
+
+/* A connection's state (c->user): its pending timers, and whether its client is done. */
+struct session {
+    struct pending *timers;
+    bool eof;
+};
 
 static void reply(struct rx_conn *c, const char *text)
 {
@@ -42,9 +60,66 @@ static void send_big(struct rx_conn *c, size_t n)
     rx_conn_send(c, "\n", 1);
 }
 
+static void unlink_pending(struct pending *p)
+{
+    if (p->s == NULL)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->s->timers = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->s = NULL;
+}
+
+/* The timer's finalizer: it ran or was cancelled (by `cancel` or by the close). */
+static void timer_done(void *arg)
+{
+    unlink_pending(arg);
+    free(arg);
+}
+
 static void timer_reply(struct rx_conn *c, void *arg)
 {
-    reply(c, arg);
+    struct pending *p = arg;
+    unlink_pending(p);
+    reply(c, p->text);
+    struct session *s = c->user;    /* a failed send closes c: then on_close freed s */
+    if (rx_conn_is_writable(c) && s->eof && s->timers == NULL)
+        rx_conn_shutdown(c);        /* the client is done and so are we */
+}
+
+static void start_timer(struct rx_conn *c, unsigned ms, const char *text)
+{
+    size_t len = strlen(text) + 1;
+    struct pending *p = calloc(1, sizeof *p + len);
+    if (p == NULL)
+        fatal(errno, "calloc");
+    memcpy(p->text, text, len);
+    struct session *s = c->user;
+    p->s = s;
+    p->next = s->timers;
+    if (s->timers)
+        s->timers->prev = p;
+    s->timers = p;
+    rx_timer_id id = rx_conn_timer(c, ms, timer_reply, timer_done, p);
+    if (id != 0)                    /* 0: c was closed, timer_done freed p already */
+        p->id = id;
+}
+
+static void cancel_timers(struct rx_conn *c)
+{
+    struct session *s = c->user;
+    unsigned n = 0;
+    for (struct pending *p = s->timers, *next; p; p = next) {
+        next = p->next;             /* timer_done frees p and takes it off the list */
+        if (rx_timer_cancel(c->loop, p->id) == 0)
+            n++;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "cancelled %u", n);
+    reply(c, buf);
 }
 
 static void command(struct rx_conn *c, char *line)
@@ -62,10 +137,9 @@ static void command(struct rx_conn *c, char *line)
             reply(c, "error: usage: after MS TEXT");
             return;
         }
-        char *copy = strdup(text + 1);
-        if (copy == NULL)
-            fatal(errno, "strdup");
-        rx_conn_timer(c, (unsigned)ms, timer_reply, copy);
+        start_timer(c, (unsigned)ms, text + 1);
+    } else if (strcmp(line, "cancel") == 0) {
+        cancel_timers(c);
     } else if (strncmp(line, "big ", 4) == 0) {
         char *end;
         unsigned long n = strtoul(line + 4, &end, 10);
@@ -84,6 +158,9 @@ static void command(struct rx_conn *c, char *line)
 
 static void on_open(struct rx_conn *c)
 {
+    c->user = calloc(1, sizeof(struct session));
+    if (c->user == NULL)
+        fatal(errno, "calloc");
     printf("open %lu loop %d tid %d\n", c->id, rx_loop_id(c->loop), gettid());
 }
 
@@ -91,11 +168,11 @@ static void on_open(struct rx_conn *c)
 static void on_data(struct rx_conn *c, struct rx_buffer *in)
 {
     char line[MAX_LINE + 1];
-    if (c->shutdown_pending) {          /* after `quit` or an error: nothing more is read */
+    if (!rx_conn_is_writable(c)) {      /* after `quit` or an error: nothing more is read */
         rx_buf_consume(in, rx_buf_len(in));
         return;
     }
-    while (!c->closed && !c->shutdown_pending) {
+    while (rx_conn_is_writable(c)) {
         const char *start = rx_buf_peek(in);
         size_t len = rx_buf_len(in);
         const char *nl = memchr(start, '\n', len);
@@ -121,19 +198,34 @@ static void on_data(struct rx_conn *c, struct rx_buffer *in)
     }
 }
 
+/* The client half-closed: answer what is still pending, then our FIN (the library's
+ * default would send the FIN at once, and the close would cancel the timers). */
+static void on_eof(struct rx_conn *c)
+{
+    struct session *s = c->user;
+    printf("eof %lu\n", c->id);
+    s->eof = true;
+    if (s->timers == NULL)
+        rx_conn_shutdown(c);
+}
+
 static void on_drain(struct rx_conn *c)
 {
     printf("drained %lu\n", c->id);
 }
 
+/* The last callback: its timers are cancelled already (their finalizers ran). */
 static void on_close(struct rx_conn *c)
 {
     printf("close %lu\n", c->id);
+    free(c->user);
+    c->user = NULL;
 }
 
 static const struct rx_callbacks callbacks = {
     .on_open = on_open,
     .on_data = on_data,
+    .on_eof = on_eof,
     .on_drain = on_drain,
     .on_close = on_close,
 };

@@ -13,14 +13,15 @@ import time
 
 import pytest
 
-from grader import (GradeFailure, contract, expect, expect_asleep, first_difference, points, poll_until, proc_stat,
-                    push_until_blocked, sanitizer_report, use_sanitized_programs)
+from grader import (GradeFailure, contract, expect, expect_asleep, first_difference, points, poll_until,
+                    proc_stat, push_until_blocked, sanitizer_report, skip, use_sanitized_programs)
 from grader import probes
 
 TIMEOUT = 2.0
 PROMPT = 0.5        # a reply on an idle server: no timeout-driven polling may hide in it
 OPEN = re.compile(r"open (\d+) loop (\d+) tid (\d+)")
 CLOSE = re.compile(r"close (\d+)")
+EOF_LINE = re.compile(r"eof (\d+)")
 
 
 def start(lab, program, threads=0, backend="epoll"):
@@ -182,6 +183,74 @@ def test_timers_fire_in_order_without_blocking_the_loop(lab):
            expected="`now` at once, `early` after ~60 ms, `late` after ~300 ms",
            happened=f"they came after {now} s, {early} s and {late} s",
            hint="compute the poll/epoll timeout from the earliest timer (monotonic clock, in ms)")
+
+
+@points(2)
+@contract("linesrv", "`cancel`: the TEXT")
+def test_cancelled_timers_never_fire(lab):
+    """linesrv: `cancel` stops the pending `after` timers (`cancelled 2`); a later one still fires"""
+    prog, port = start(lab, "linesrv", 1)
+    c = lab.connect(port)
+    t0 = time.monotonic()
+    c.send(b"after 150 one\nafter 250 two\ncancel\nafter 60 three\necho now\n")
+    hint = ("rx_timer_cancel finds the timer by its id in the loop's list, unlinks it and finishes "
+            "it (its `done` runs: linesrv's takes it off the connection's list); -1 only when no "
+            "such timer is pending")
+    got = [c.recv_line(timeout=TIMEOUT, what="`cancelled 2`, `now`, then `three` ~60 ms later", hint=hint)
+           for _ in range(3)]
+    expect(got == ["cancelled 2", "now", "three"],
+           expected="`cancelled 2` (two timers were pending), `now`, then `three` from the timer "
+                    "started after the cancel",
+           happened=f"the replies {got}", hint=hint)
+    quiet = c.expect_silence(max(0.0, t0 + 0.45 - time.monotonic()))     # past both due times
+    expect(quiet, expected="nothing from the cancelled timers (due after 150 and 250 ms)",
+           happened=f"then {c.state() if c.eof or c.error else repr(bytes(c.buffer)[:40])}",
+           hint="a cancelled timer must leave the loop's list: rx_timer_cancel unlinks it")
+    c.send(b"cancel\necho still\n")
+    got = [c.recv_line(timeout=TIMEOUT, what="`cancelled 0` and `still`") for _ in range(2)]
+    expect(got == ["cancelled 0", "still"], expected="`cancelled 0` (no timer pending), then `still`",
+           happened=f"the replies {got}", hint=hint)
+
+
+@points(2)
+@contract("linesrv", "after the client's FIN")
+def test_half_closed_client_still_gets_its_timer_replies(lab):
+    """linesrv: `after 1000 late`, then the client's FIN: `eof N`, `late` a second later, then FIN"""
+    prog, port = start(lab, "linesrv", 1)
+    c = lab.connect(port)
+    t0 = time.monotonic()
+    c.send(b"after 1000 late\necho now\n")
+    c.shutdown_write()
+    line = c.recv_line(timeout=TIMEOUT, what="`now` at once, before the client's FIN counts")
+    expect(line == "now", expected="`now`", happened=f"{line!r}")
+    on_eof = ("on read() == 0 the library calls the application's on_eof when it gives one "
+              "(linesrv's prints `eof N` and waits for its timers); rx_conn_shutdown is only the "
+              "default, for on_eof == NULL")
+    wait_lines(prog, EOF_LINE, 1, expected="`eof 1` once the client's FIN arrived", hint=on_eof)
+    if time.monotonic() - t0 + 0.3 > 0.8:
+        skip("too-slow", "this machine is too slow for this check right now (the idle window "
+                         "would reach the timer's due time)")
+    expect_asleep(prog, "while the half-closed connection waits for its timer",
+                  hint="after read() returned 0, drop read interest (update_interest with peer_eof "
+                       "set): a socket at end of stream is readable forever, so the level-triggered "
+                       "wait returns at once, again and again")
+    try:
+        got = c.recv_all_until_eof(timeout=TIMEOUT)
+    except GradeFailure as e:
+        e.hint = ("once the last pending reply is sent linesrv calls rx_conn_shutdown: the FIN goes "
+                  "out when the queue is empty, and with the peer's FIN already read the library "
+                  "closes the connection (settle)")
+        raise
+    late = time.monotonic() - t0
+    expect(got == b"late\n", expected="`late` (the pending timer's reply), then EOF",
+           happened=f"{got!r}, then EOF" + ("" if got else ": the connection ended at the client's FIN"),
+           hint=on_eof)
+    expect(late >= 0.95, expected="`late` 1 s after the command", happened=f"after {late:.2f} s")
+    closes = wait_lines(prog, CLOSE, 1, expected="`close 1` after the FIN")
+    eofs = lines_matching(prog, EOF_LINE)
+    expect(len(eofs) == 1 and len(closes) == 1, expected="`eof 1` and `close 1`, once each",
+           happened=f"{len(eofs)} eof lines, {len(closes)} close lines",
+           hint="the end of stream is reported once: return early when peer_eof is already set")
 
 
 @points(2)
@@ -363,6 +432,27 @@ def test_echo_half_close_gets_every_echo_then_fin(lab):
            happened=f"{len(got)} bytes, then EOF" + ("" if len(got) != len(data) else " (but the bytes differ)"),
            hint="read() returning 0 means the peer will send no more, not that it stopped reading: "
                 "write out what is still queued, then close (as rx_conn_shutdown does)")
+
+
+@points(1)
+@contract("echo", "after the peer's FIN")
+def test_echo_closes_after_the_clients_fin_by_default(lab):
+    """echo (no on_eof): the client's FIN is answered with the echo, then FIN, `close N` once"""
+    prog, port = start(lab, "echo", 1)
+    c = lab.connect(port)
+    c.send(b"last words\n")
+    c.shutdown_write()
+    try:
+        got = c.recv_all_until_eof(timeout=TIMEOUT)
+    except GradeFailure as e:
+        e.hint = ("echo gives no on_eof: the library's default is rx_conn_shutdown -- FIN once the "
+                  "queue is empty -- and, with the peer's FIN read too, the close")
+        raise
+    expect(got == b"last words\n", expected="the echo, then EOF", happened=f"{got!r}, then EOF")
+    wait_lines(prog, CLOSE, 1, expected="`close 1` after both FINs")
+    expect(not lab.sockets(state="CLOSE-WAIT", pid=prog.pid), expected="no CLOSE-WAIT socket left",
+           happened="the server's socket is still in CLOSE-WAIT", hint="close the socket when the "
+           "connection ends")
 
 
 @points(2)
@@ -661,12 +751,21 @@ def workout(lab, kind):
         gone = lab.connect(port)
         gone.send(b"after 50 too late\necho armed\n")
         expect(gone.recv_line(timeout=slow) == "armed", expected="`armed`", happened="another reply")
-        gone.close()
+        gone.reset()        # a FIN would not do: linesrv answers pending timers after one
         time.sleep(0.2)     # the timer's due time passes: it must have been cancelled with its connection
         other = lab.connect(port)
         other.send(b"echo alive\n")
         expect(other.recv_line(timeout=slow) == "alive", expected="`alive` after the timer was due",
                happened="another reply")
+
+    def cancelled_timers():
+        c = lab.connect(port)
+        c.send(b"after 40 never\nafter 30 nor this\ncancel\nafter 20 fired\nafter 60000 pending\n")
+        got = [c.recv_line(timeout=slow) for _ in range(2)]
+        expect(got == ["cancelled 2", "fired"], expected="`cancelled 2`, then `fired` 20 ms later",
+               happened=f"{got}")
+        c.send(b"echo alive\n")   # the cancelled timers' due times pass meanwhile
+        expect(c.recv_line(timeout=slow) == "alive", expected="`alive`", happened="another reply")
 
     def shutdown():
         lab.connect(port).send(b"echo still here\n")
@@ -676,11 +775,16 @@ def workout(lab, kind):
     step("connections are handed to both sub-loops and answer pipelined commands", pipelined)
     step("two stalled readers reset their connections with output queued", resets_with_output_queued)
     step("one client quits after a big reply and another half-closes", quit_and_half_close)
-    step("a client leaves while its `after 50` timer is pending (the timer must be cancelled "
+    step("a client resets while its `after 50` timer is pending (the timer must be cancelled "
          "with the connection, or it fires on freed memory)", timer_of_a_closed_connection,
          hint="a timer holds a pointer to its connection: when the connection is closed (and "
               "later freed), cancel its pending timers (rx_loop_cancel_conn_timers in "
               "rx_conn_close), or the callback runs on freed memory")
+    step("a client cancels two timers, one fires, one is still pending at SIGTERM",
+         cancelled_timers,
+         hint="rx_timer_cancel: unlink the timer from the loop's list before finish_timer frees it "
+              "(else the loop walks freed memory), and let finish_timer run its `done` exactly once "
+              "(else its arg leaks)")
     step("SIGTERM stops every loop", shutdown)
 
 

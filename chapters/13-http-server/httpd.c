@@ -286,8 +286,9 @@ static bool answer(struct rx_conn *c, int status, struct request *r)
  * while a lot of output is queued: on_drain comes back for the rest. */
 static void serve_pending(struct rx_conn *c)
 {
-    /* TODO: a loop over the requests waiting in c->in, for as long as the connection is
-     * open, not shutting down, and its output queue is below RX_OUTPUT_HIGH:
+    /* TODO: a loop over the requests waiting in rx_conn_input(c), for as long as the
+     * connection takes output (rx_conn_is_writable: open, not shutting down) and its
+     * output queue (rx_conn_queued) is below RX_OUTPUT_HIGH:
      *   - skip empty lines ("\r", "\n") before a request;
      *   - head_length: 0 -> return and wait for more bytes (never spin, never block);
      *     -1 -> a 431 error, rx_conn_shutdown, stop;

@@ -336,8 +336,8 @@ static bool answer(struct rx_conn *c, int status, struct request *r)
  * while a lot of output is queued: on_drain comes back for the rest. */
 static void serve_pending(struct rx_conn *c)
 {
-    struct rx_buffer *in = &c->in;
-    while (!c->closed && !c->shutdown_pending && rx_buf_len(&c->out) < RX_OUTPUT_HIGH) {
+    struct rx_buffer *in = rx_conn_input(c);
+    while (rx_conn_is_writable(c) && rx_conn_queued(c) < RX_OUTPUT_HIGH) {
         /* empty lines before a request line are allowed (RFC 9112, 2.2) */
         while (rx_buf_len(in) > 0 && (*rx_buf_peek(in) == '\n' || *rx_buf_peek(in) == '\r'))
             rx_buf_consume(in, 1);
@@ -360,7 +360,7 @@ static void serve_pending(struct rx_conn *c)
             break;
         }
     }
-    if (c->shutdown_pending)            /* nothing more will be answered */
+    if (!rx_conn_is_writable(c))        /* nothing more will be answered */
         rx_buf_consume(in, rx_buf_len(in));
 }
 

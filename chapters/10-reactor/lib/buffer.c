@@ -1,5 +1,5 @@
 /* buffer.c - a byte queue: [start, end) is readable, [end, cap) is free space. */
-#include "reactor.h"
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* connection.c - one TCP connection on its loop: the read path, the write path with
- * output buffering, half-close after flush, and close exactly once. */
-#include "reactor.h"
+ * output buffering, half-close after flush, the end of stream, and close exactly once. */
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -64,6 +64,21 @@ void rx_conn_close(struct rx_conn *c)
     TODO("close the connection exactly once");
 }
 
+bool rx_conn_is_writable(const struct rx_conn *c)
+{
+    return !c->closed && !c->shutdown_pending;
+}
+
+size_t rx_conn_queued(const struct rx_conn *c)
+{
+    return rx_buf_len(&c->out);
+}
+
+struct rx_buffer *rx_conn_input(struct rx_conn *c)
+{
+    return &c->in;
+}
+
 /* Queued output is gone: send the FIN that rx_conn_shutdown asked for. */
 static void finish_shutdown(struct rx_conn *c)
 {
@@ -97,31 +112,47 @@ static void update_interest(struct rx_conn *c)
     set_events(c, ev);
 }
 
-void rx_conn_send(struct rx_conn *c, const void *data, size_t len)
+/* With the output queue empty: send the FIN that rx_conn_shutdown asked for, and once
+ * both directions are over (our FIN out, the peer's read), the connection is done. */
+static void settle(struct rx_conn *c)
 {
-    if (c->closed || c->write_shut || c->shutdown_pending || len == 0)
+    if (c->closed || rx_buf_len(&c->out) > 0)
         return;
+    if (c->shutdown_pending)
+        finish_shutdown(c);
+    if (c->write_shut && c->peer_eof)
+        rx_conn_close(c);
+}
+
+int rx_conn_send(struct rx_conn *c, const void *data, size_t len)
+{
+    if (!rx_conn_is_writable(c)) {
+        errno = EPIPE;              /* closed or shutting down: say so, never drop in silence */
+        return -1;
+    }
     /* Queue the bytes.  If we are not already waiting for writability, try to write now
-     * (flush); then update_interest so RX_WRITE is on exactly while output remains. */
+     * (flush); if that finds the peer gone, the connection is closed: -1 and EPIPE again.
+     * Then update_interest so RX_WRITE is on exactly while output remains; return 0. */
     TODO("queue the data, flush if not waiting for writability, update the interest");
 }
 
 void rx_conn_shutdown(struct rx_conn *c)
 {
-    if (c->closed || c->write_shut)
+    if (c->closed || c->shutdown_pending)
         return;
     /* A FIN now would cut off whatever is still queued in c->out: remember the request
-     * (shutdown_pending) and send it (finish_shutdown) only once the buffer is empty. */
-    TODO("half-close now if nothing is queued, or later from handle_write");
+     * (shutdown_pending) and let settle send it once the buffer is empty (now, if it is). */
+    TODO("record the half-close and settle");
 }
 
 static void handle_read(struct rx_conn *c)
 {
     /* One read per readiness event is enough (level-triggered).  rx_buf_read_fd:
      *   > 0   give the input buffer to on_data, then update_interest (unless closed);
-     *   0     the peer sent FIN: set peer_eof; close at once if nothing is queued (or we
-     *         already shut our side), else set shutdown_pending and update_interest so
-     *         the queue drains first (handle_write closes when it is empty);
+     *   0     the peer sent FIN (only the first time counts: return if peer_eof is set):
+     *         set peer_eof, update_interest (no more reading), then the end-of-stream
+     *         policy -- on_eof if the application gave one, else rx_conn_shutdown --
+     *         and settle (if our FIN is out already, the connection is over);
      *   < 0   EAGAIN/EINTR: nothing to do; anything else (ECONNRESET): close. */
     TODO("read into c->in and act on the result");
 }
@@ -129,9 +160,9 @@ static void handle_read(struct rx_conn *c)
 static void handle_write(struct rx_conn *c)
 {
     /* Flush.  If output remains, keep waiting.  Once empty: update_interest (write
-     * interest off -- an idle socket is always writable), call on_drain, then send the
-     * pending FIN (finish_shutdown) and, if the peer is done too, close. */
-    TODO("write queued output; when it is empty: interest, on_drain, deferred FIN, close");
+     * interest off -- an idle socket is always writable), call on_drain, then settle
+     * (the pending FIN, and the close if the peer is done too). */
+    TODO("write queued output; when it is empty: interest, on_drain, settle");
 }
 
 static void on_events(void *ctx, int events)

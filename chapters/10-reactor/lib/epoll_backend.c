@@ -1,6 +1,6 @@
 /* epoll_backend.c - readiness through epoll(7): the interest set lives in the kernel;
  * we only tell it about changes.  Level-triggered, so one read per event is enough. */
-#include "reactor.h"
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* loop.c - one thread's event loop: wait, dispatch, run timers, run posted tasks,
  * free the connections closed during this round. */
-#include "reactor.h"
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,13 +23,19 @@ struct rx_task {
 };
 
 struct rx_timer {
+    rx_timer_id id;
     uint64_t due_ms;
     rx_timer_fn fn;                 /* a loop timer ... */
     rx_conn_timer_fn conn_fn;       /* ... or a connection's: cancelled when it closes */
     struct rx_conn *conn;
+    rx_done_fn done;                /* the finalizer: called once, when the timer is over */
     void *arg;
     struct rx_timer *next;          /* sorted by due_ms, earliest first */
 };
+
+/* Ids are unique in the process (loops on several threads take them): an id given to
+ * the wrong loop's rx_timer_cancel finds nothing there instead of another timer. */
+static atomic_uint_fast64_t next_timer_id = 1;
 
 struct rx_loop {
     int id;
@@ -152,30 +158,56 @@ static void insert_timer(struct rx_loop *loop, struct rx_timer *t)
     *p = t;
 }
 
-static struct rx_timer *new_timer(unsigned ms)
+static struct rx_timer *new_timer(unsigned ms, rx_done_fn done, void *arg)
 {
     struct rx_timer *t = calloc(1, sizeof *t);
     if (t == NULL)
         fatal(errno, "calloc");
+    t->id = atomic_fetch_add(&next_timer_id, 1);
     t->due_ms = now_ms() + ms;
+    t->done = done;
+    t->arg = arg;
     return t;
 }
 
-void rx_loop_timer(struct rx_loop *loop, unsigned ms, rx_timer_fn fn, void *arg)
+/* The timer is over (it ran, or it was cancelled): its finalizer, then its memory. */
+static void finish_timer(struct rx_timer *t)
 {
-    struct rx_timer *t = new_timer(ms);
-    t->fn = fn;
-    t->arg = arg;
-    insert_timer(loop, t);
+    if (t->done)
+        t->done(t->arg);
+    free(t);
 }
 
-void rx_conn_timer(struct rx_conn *c, unsigned ms, rx_conn_timer_fn fn, void *arg)
+rx_timer_id rx_timer_start(struct rx_loop *loop, unsigned ms, rx_timer_fn fn, rx_done_fn done,
+                           void *arg)
 {
-    struct rx_timer *t = new_timer(ms);
+    struct rx_timer *t = new_timer(ms, done, arg);
+    t->fn = fn;
+    insert_timer(loop, t);
+    return t->id;
+}
+
+rx_timer_id rx_conn_timer(struct rx_conn *c, unsigned ms, rx_conn_timer_fn fn, rx_done_fn done,
+                          void *arg)
+{
+    if (c->closed) {                /* it would outlive its connection */
+        if (done)
+            done(arg);
+        return 0;
+    }
+    struct rx_timer *t = new_timer(ms, done, arg);
     t->conn_fn = fn;
     t->conn = c;
-    t->arg = arg;
     insert_timer(c->loop, t);
+    return t->id;
+}
+
+int rx_timer_cancel(struct rx_loop *loop, rx_timer_id id)
+{
+    /* Like rx_loop_cancel_conn_timers below, for one timer: find the id in loop->timers,
+     * unlink it and finish_timer it (its `done` runs, exactly once).  Not found -- it ran
+     * already, was cancelled, or is another loop's --: -1, and nothing else happens. */
+    TODO("find the pending timer by id, unlink it, finish it; -1 if there is none");
 }
 
 void rx_loop_cancel_conn_timers(struct rx_loop *loop, struct rx_conn *c)
@@ -185,8 +217,7 @@ void rx_loop_cancel_conn_timers(struct rx_loop *loop, struct rx_conn *c)
         struct rx_timer *t = *p;
         if (t->conn == c) {
             *p = t->next;
-            free(t->arg);
-            free(t);
+            finish_timer(t);
         } else {
             p = &t->next;
         }
@@ -206,13 +237,11 @@ static void run_timers(struct rx_loop *loop)
     while (loop->timers && loop->timers->due_ms <= now) {
         struct rx_timer *t = loop->timers;
         loop->timers = t->next;
-        if (t->conn) {
+        if (t->conn)
             t->conn_fn(t->conn, t->arg);
-            free(t->arg);
-        } else {
+        else
             t->fn(loop, t->arg);
-        }
-        free(t);
+        finish_timer(t);
     }
 }
 
@@ -275,9 +304,7 @@ void rx_loop_free(struct rx_loop *loop)
     while (loop->timers) {
         struct rx_timer *t = loop->timers;
         loop->timers = t->next;
-        if (t->conn)
-            free(t->arg);
-        free(t);
+        finish_timer(t);
     }
     rx_loop_remove_channel(loop, &loop->wake_ch);
     close(loop->wake_fd);

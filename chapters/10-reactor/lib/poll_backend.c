@@ -1,6 +1,6 @@
 /* poll_backend.c - readiness through poll(2): the interest set lives in our array and
  * is handed to the kernel on every call. */
-#include "reactor.h"
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
 /* server.c - the acceptor on the main loop, N sub-loops on their own threads, and a
  * clean stop on SIGINT/SIGTERM (delivered to the main loop through a signalfd). */
-#include "reactor.h"
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* connection.c - one TCP connection on its loop: the read path, the write path with
- * output buffering, half-close after flush, and close exactly once. */
-#include "reactor.h"
+ * output buffering, half-close after flush, the end of stream, and close exactly once. */
+#include "reactor-internal.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -66,6 +66,21 @@ void rx_conn_close(struct rx_conn *c)
     rx_loop_bury_conn(c->loop, c);  /* freed by the loop at the end of this round */
 }
 
+bool rx_conn_is_writable(const struct rx_conn *c)
+{
+    return !c->closed && !c->shutdown_pending;
+}
+
+size_t rx_conn_queued(const struct rx_conn *c)
+{
+    return rx_buf_len(&c->out);
+}
+
+struct rx_buffer *rx_conn_input(struct rx_conn *c)
+{
+    return &c->in;
+}
+
 /* Queued output is gone: send the FIN that rx_conn_shutdown asked for. */
 static void finish_shutdown(struct rx_conn *c)
 {
@@ -107,23 +122,41 @@ static void update_interest(struct rx_conn *c)
     set_events(c, ev);
 }
 
-void rx_conn_send(struct rx_conn *c, const void *data, size_t len)
+/* With the output queue empty: send the FIN that rx_conn_shutdown asked for, and once
+ * both directions are over (our FIN out, the peer's read), the connection is done. */
+static void settle(struct rx_conn *c)
 {
-    if (c->closed || c->write_shut || c->shutdown_pending || len == 0)
+    if (c->closed || rx_buf_len(&c->out) > 0)
         return;
+    if (c->shutdown_pending)
+        finish_shutdown(c);
+    if (c->write_shut && c->peer_eof)
+        rx_conn_close(c);
+}
+
+int rx_conn_send(struct rx_conn *c, const void *data, size_t len)
+{
+    if (!rx_conn_is_writable(c)) {
+        errno = EPIPE;              /* closed or shutting down: say so, never drop in silence */
+        return -1;
+    }
+    if (len == 0)
+        return 0;
     rx_buf_append(&c->out, data, len);
-    if (!(c->ch.events & RX_WRITE) && !flush(c))
-        return;
+    if (!(c->ch.events & RX_WRITE) && !flush(c)) {
+        errno = EPIPE;              /* the peer is gone: the connection closed under us */
+        return -1;
+    }
     update_interest(c);
+    return 0;
 }
 
 void rx_conn_shutdown(struct rx_conn *c)
 {
-    if (c->closed || c->write_shut)
+    if (c->closed || c->shutdown_pending)
         return;
     c->shutdown_pending = true;
-    if (rx_buf_len(&c->out) == 0)
-        finish_shutdown(c);
+    settle(c);
 }
 
 static void handle_read(struct rx_conn *c)
@@ -136,15 +169,17 @@ static void handle_read(struct rx_conn *c)
         return;
     }
     if (n == 0) {
-        /* The peer sent FIN: nothing more will come.  Deliver what we queued, then
-         * close; if our side is already shut, we are done now. */
+        /* The peer sent FIN: nothing more will come.  Stop reading and let the
+         * application decide; by default, FIN after what is queued, then close. */
+        if (c->peer_eof)
+            return;                 /* told once */
         c->peer_eof = true;
-        if (c->write_shut || rx_buf_len(&c->out) == 0) {
-            rx_conn_close(c);
-            return;
-        }
-        c->shutdown_pending = true;
         update_interest(c);
+        if (c->cb->on_eof)
+            c->cb->on_eof(c);
+        else
+            rx_conn_shutdown(c);
+        settle(c);                  /* our side may be shut already: then it is over */
         return;
     }
     if (c->cb->on_data)
@@ -162,12 +197,7 @@ static void handle_write(struct rx_conn *c)
     update_interest(c);
     if (c->cb->on_drain)
         c->cb->on_drain(c);
-    if (c->closed)
-        return;
-    if (c->shutdown_pending)
-        finish_shutdown(c);
-    if (c->peer_eof)
-        rx_conn_close(c);
+    settle(c);                      /* on_drain may have queued more: settle looks again */
 }
 
 static void on_events(void *ctx, int events)

@@ -193,12 +193,12 @@ static const char *mime(const char *path)
 static void pump(struct rx_conn *c)
 {
     struct conn_state *cs = c->user;
-    while (!c->closed && !c->shutdown_pending && rx_buf_len(&c->out) < RX_OUTPUT_HIGH) {
-        const char *p = rx_buf_peek(&c->in);
-        size_t n = rx_buf_len(&c->in);
+    while (rx_conn_is_writable(c) && rx_conn_queued(c) < RX_OUTPUT_HIGH) {
+        const char *p = rx_buf_peek(rx_conn_input(c));
+        size_t n = rx_buf_len(rx_conn_input(c));
         size_t skip = 0;
         while (skip < n && (p[skip] == '\r' || p[skip] == '\n')) skip++;
-        rx_buf_consume(&c->in, skip);
+        rx_buf_consume(rx_conn_input(c), skip);
         p += skip;
         n -= skip;
         const char *a = memmem(p, n, "\r\n\r\n", 4), *b = memmem(p, n, "\n\n", 2);
@@ -214,7 +214,7 @@ static void pump(struct rx_conn *c)
         struct req r = {.minor = 1};
         if (memchr(p, '\0', head)) r.code = 400;
         else parse(p, head, &r);
-        rx_buf_consume(&c->in, total);
+        rx_buf_consume(rx_conn_input(c), total);
         cs->served++;
         if (r.code == 200) {
             char *data = NULL;
@@ -239,8 +239,8 @@ static void pump(struct rx_conn *c)
         if (r.close)
             rx_conn_shutdown(c);
     }
-    if (!c->closed && c->shutdown_pending)
-        rx_buf_consume(&c->in, rx_buf_len(&c->in));
+    if (!rx_conn_is_writable(c))
+        rx_buf_consume(rx_conn_input(c), rx_buf_len(rx_conn_input(c)));
 }
 
 static void opened(struct rx_conn *c)
