@@ -14,6 +14,7 @@
     ./lab gradebook export OUT --roster R.csv --format canvas|moodle   for an LMS
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
+    ./lab image build|k8s       the grader as an OCI image; Kubernetes Jobs of a sharded batch
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
     ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
     ./lab mutate [LESSON]       mutation testing: does each lesson's grader fail the solution's mutants?
@@ -295,6 +296,11 @@ def _gradescope(args):
     return instructor.gradescope(args.zip)
 
 
+def _image(args):
+    from grader import oci
+    return oci.cmd(args)
+
+
 def _docs(args):
     from grader import docs
     return docs.cmd_docs(args)
@@ -410,6 +416,8 @@ def parser():
     r.add_argument("--out", help="directory for the pages (default build/reports)")
     r.set_defaults(func=_calls(report, "lesson", "solutions", "sanitize", "k", "only", "out"))
     add_diagrams_parser(sub).set_defaults(func=_diagrams)
+    from grader.oci import add_parser as add_image_parser
+    add_image_parser(sub).set_defaults(func=_image)
     return p
 
 
