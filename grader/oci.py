@@ -267,7 +267,7 @@ def shard_plan(env):
     if not 0 <= index < count:
         raise SystemExit(f"JOB_COMPLETION_INDEX {index} is not in 0..{count - 1}")
     results = Path(env.get("SOCKLAB_RESULTS", "/results"))
-    argv = ["batch", env.get("SOCKLAB_SUBMISSIONS", "/submissions"), "--out", str(results / f"shard-{index + 1}"),
+    argv = ["batch", env.get("SOCKLAB_SUBMISSIONS", "/class/submissions"), "--out", str(results / f"shard-{index + 1}"),
             "--shard", f"{index + 1}/{count}"]
     for var, opt in (("SOCKLAB_LESSONS", "--lessons"), ("SOCKLAB_JOBS", "--jobs"),
                      ("SOCKLAB_MEMORY_MIB", "--memory"), ("SOCKLAB_DEADLINES", "--deadlines")):
@@ -278,8 +278,8 @@ def shard_plan(env):
 
 
 def merge_plan(env):
-    """(gradebook folder, shard folders) of the merge Job; refuses a shard that left no
-    folder (its pod failed), so no student is silently left out."""
+    """(gradebook folder, shard folders, roster or None) of the merge Job; refuses a
+    shard that left no folder (its pod failed), so no student is silently left out."""
     count = int(env.get("SOCKLAB_SHARDS", "0"))
     if count < 1:
         raise SystemExit("SOCKLAB_SHARDS is not set")
@@ -288,7 +288,7 @@ def merge_plan(env):
     missing = [str(s) for s in shards if not (s / "students").is_dir()]
     if missing:
         raise SystemExit(f"no result from {', '.join(missing)}: did every shard finish?")
-    return results / "gradebook", shards
+    return results / "gradebook", shards, env.get("SOCKLAB_ROSTER") or None
 
 
 def run_shard():
@@ -301,8 +301,8 @@ def run_shard():
 
 def run_merge():
     from grader import gradebook
-    out, shards = merge_plan(os.environ)
-    return gradebook.merge(out, shards)
+    out, shards, roster = merge_plan(os.environ)
+    return gradebook.merge(out, shards, roster=roster)
 
 
 # -- Kubernetes manifests ------------------------------------------------------------------------
@@ -338,16 +338,18 @@ def to_yaml(obj, indent=0):
     return "\n".join(lines)
 
 
-def manifests(image, shards, name="socklab", lessons=None, jobs=2, memory_mib=1024, deadlines=None,
-              submissions_claim="socklab-submissions", results_claim="socklab-results", privileged=True,
-              namespace=None):
+def manifests(image, shards, name="socklab", lessons=None, jobs=2, memory_mib=1024, submissions="submissions",
+              deadlines=None, roster=None, class_claim="socklab-class", results_claim="socklab-results",
+              privileged=True, namespace=None):
     """(grade Job, merge Job) as dicts: an Indexed Job of `shards` pods, each grading
-    `./lab batch --shard I/N` into the results volume, and a Job that merges them."""
+    `./lab batch --shard I/N` into the results volume, and a Job that merges them.  The
+    class volume (read-only) holds the submissions folder and, beside it, the deadlines
+    and roster files (paths relative to the volume)."""
     if shards < 1:
         raise SystemExit("--shards must be at least 1")
     labels = {"app.kubernetes.io/name": "socklab", "app.kubernetes.io/component": "grader"}
     env = [{"name": "SOCKLAB_SHARDS", "value": str(shards)},
-           {"name": "SOCKLAB_SUBMISSIONS", "value": "/submissions"},
+           {"name": "SOCKLAB_SUBMISSIONS", "value": f"/class/{submissions}"},
            {"name": "SOCKLAB_RESULTS", "value": "/results"},
            {"name": "SOCKLAB_JOBS", "value": str(jobs)}]
     if lessons:
@@ -355,22 +357,28 @@ def manifests(image, shards, name="socklab", lessons=None, jobs=2, memory_mib=10
     if memory_mib:
         env.append({"name": "SOCKLAB_MEMORY_MIB", "value": str(memory_mib)})
     if deadlines:
-        env.append({"name": "SOCKLAB_DEADLINES", "value": f"/submissions/{deadlines}"})
-    # what grading in a container needs (docs/instructor.md, "Grading on many machines")
+        env.append({"name": "SOCKLAB_DEADLINES", "value": f"/class/{deadlines}"})
+    # What grading in a container needs (docs/instructor.md, "Grading on many machines"):
+    # privileged gives the whole sandbox; the three capabilities give each test its
+    # network namespace (so the grades are the same) but neither the private view (the
+    # runtime masks parts of /proc) nor the cgroup limits (a read-only /sys/fs/cgroup).
     security = {"privileged": True} if privileged else {
         "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN", "NET_RAW"]},
-        "seccompProfile": {"type": "Unconfined"}, "appArmorProfile": {"type": "Unconfined"}}
-    volumes = [{"name": "submissions", "persistentVolumeClaim": {"claimName": submissions_claim, "readOnly": True}},
+        "seccompProfile": {"type": "Unconfined"}}
+    volumes = [{"name": "class", "persistentVolumeClaim": {"claimName": class_claim, "readOnly": True}},
                {"name": "results", "persistentVolumeClaim": {"claimName": results_claim}}]
-    mounts = [{"name": "submissions", "mountPath": "/submissions", "readOnly": True},
+    mounts = [{"name": "class", "mountPath": "/class", "readOnly": True},
               {"name": "results", "mountPath": "/results"}]
 
     def job(suffix, command, pod_env, completions=None, cpu=1, memory=512):
         spec = {"backoffLimit": 2 * (completions or 1), "ttlSecondsAfterFinished": 86400}
         if completions:
             spec.update({"completionMode": "Indexed", "completions": completions, "parallelism": completions})
+        pod_meta = {"labels": {**labels, "socklab/job": f"{name}-{suffix}"}}
+        if not privileged and suffix == "grade":    # AppArmor's default profile forbids mounts
+            pod_meta["annotations"] = {f"container.apparmor.security.beta.kubernetes.io/{suffix}": "unconfined"}
         spec["template"] = {
-            "metadata": {"labels": {**labels, "socklab/job": f"{name}-{suffix}"}},
+            "metadata": pod_meta,
             "spec": {"restartPolicy": "Never",
                      "containers": [{"name": suffix, "image": image, "imagePullPolicy": "IfNotPresent",
                                      "command": [f"{COURSE}/lab", "image", command], "env": pod_env,
@@ -384,7 +392,10 @@ def manifests(image, shards, name="socklab", lessons=None, jobs=2, memory_mib=10
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
 
     grade = job("grade", "shard", env, completions=shards, cpu=jobs, memory=jobs * memory_mib)
-    merge = job("merge", "merge", [e for e in env if e["name"] in ("SOCKLAB_SHARDS", "SOCKLAB_RESULTS")])
+    merge_env = [e for e in env if e["name"] in ("SOCKLAB_SHARDS", "SOCKLAB_RESULTS")]
+    if roster:
+        merge_env.append({"name": "SOCKLAB_ROSTER", "value": f"/class/{roster}"})
+    merge = job("merge", "merge", merge_env)
     # the merge compares the whole class's programs: the same volumes, but nothing to sandbox
     merge["spec"]["template"]["spec"]["containers"][0].pop("securityContext")
     return grade, merge
@@ -541,9 +552,13 @@ def add_parser(sub):
     k.add_argument("--lessons")
     k.add_argument("--jobs", type=int, default=2, help="submissions graded at once in each pod")
     k.add_argument("--memory", type=int, default=1024, metavar="MIB", help="memory bound of one submission")
-    k.add_argument("--deadlines", metavar="FILE", help="a deadlines TOML, relative to the submissions volume")
-    k.add_argument("--submissions-claim", default="socklab-submissions")
-    k.add_argument("--results-claim", default="socklab-results")
+    k.add_argument("--submissions", default="submissions", metavar="DIR",
+                   help="the submissions folder, relative to the class volume (default: submissions)")
+    k.add_argument("--deadlines", metavar="FILE", help="a deadlines TOML, relative to the class volume")
+    k.add_argument("--roster", metavar="FILE", help="a roster CSV for the merged gradebook, relative to the class volume")
+    k.add_argument("--class-claim", default="socklab-class", help="PersistentVolumeClaim of the class (read-only)")
+    k.add_argument("--results-claim", default="socklab-results",
+                   help="PersistentVolumeClaim for the results (ReadWriteMany when the pods may land on several nodes)")
     k.add_argument("--capabilities", action="store_true",
                    help="SYS_ADMIN, NET_ADMIN, NET_RAW and no seccomp instead of privileged (no cgroup limits)")
     c = s.add_parser("check-k8s", help="check manifests offline (kubectl parse, python3-kubernetes schema)")
@@ -558,8 +573,9 @@ def cmd(args):
         return build(args.tag, args.rebuild_base, args.save)
     if args.action == "k8s":
         write_manifests(args.out, image=args.image, shards=args.shards, name=args.name, lessons=args.lessons,
-                        jobs=args.jobs, memory_mib=args.memory, deadlines=args.deadlines,
-                        submissions_claim=args.submissions_claim, results_claim=args.results_claim,
+                        jobs=args.jobs, memory_mib=args.memory, submissions=args.submissions,
+                        deadlines=args.deadlines, roster=args.roster, class_claim=args.class_claim,
+                        results_claim=args.results_claim,
                         privileged=not args.capabilities, namespace=args.namespace)
         return 0
     if args.action == "check-k8s":
