@@ -252,6 +252,51 @@ def build(tag=None, rebuild_base=False, save=None):
     return 0
 
 
+# -- running it with podman ----------------------------------------------------------------------
+
+# What the sandbox needs from the container (docs/instructor.md, "Grading on many
+# machines"): --privileged gives it everything it has on the host.
+PODMAN_SANDBOX = ["--privileged"]
+CAP_SYS_RESOURCE = 24
+
+
+def _capable(bit):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> bit & 1)
+    return False
+
+
+def _hybrid_cgroups_with_v2_controllers():
+    from grader import cgroups
+    mounts = cgroups._mounts()
+    v2 = [m for m, kind, _ in mounts if kind == "cgroup2"]
+    if not v2 or not any(kind == "cgroup" for _, kind, _ in mounts):
+        return False
+    try:
+        return bool((v2[0] / "cgroup.controllers").read_text().split())
+    except OSError:
+        return False
+
+
+def podman_run():
+    """`podman ... run --rm` with what this machine needs: crun (Debian 12's default
+    runtime) refuses a hybrid cgroup machine whose v2 half holds a controller (runc
+    does not); and without CAP_SYS_RESOURCE podman cannot raise the hard limits it gives
+    containers by default, so they are set to what podman itself has (podman holds
+    itself to 32768 processes)."""
+    argv = ["podman"]
+    if _hybrid_cgroups_with_v2_controllers() and shutil.which("runc"):
+        argv += ["--runtime", "runc"]
+    argv += ["run", "--rm"]
+    if not _capable(CAP_SYS_RESOURCE):
+        import resource
+        files = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        procs = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 32768)
+        argv += ["--ulimit", f"nofile={files}:{files}", "--ulimit", f"nproc={procs}:{procs}"]
+    return argv
+
+
 # -- in a container: one shard, and the merge -------------------------------------------------
 
 def shard_plan(env):
