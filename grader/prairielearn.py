@@ -67,15 +67,24 @@ def first_line(text):
     return lines[0] if lines else ""
 
 
+NOT_RUN = "not run on this grading machine"     # grader/results.py's words for a skipped test
+
+
 def from_gradescope(gs):
-    """PrairieLearn's results of one Gradescope results.json of `./lab grade`."""
-    tests, compile_entry, hidden = [], None, 0
+    """PrairieLearn's results of one Gradescope results.json of `./lab grade`.  A test
+    the grading machine could not run (PrairieLearn's containers give no network
+    namespace: the packet-capture and firewall tests) is listed with 0 of 0 points and
+    the reason: the score is of the points this machine could award."""
+    tests, compile_entry, hidden, not_run = [], None, 0, 0
     for t in gs.get("tests", []):
         if t.get("name") == "compile":
             compile_entry = t
             continue
         entry = {"name": t.get("name", "?"), "points": t.get("score", 0), "max_points": t.get("max_score", 0)}
-        if t.get("visibility", "visible") != "visible":
+        if str(t.get("output", "")).startswith(NOT_RUN):
+            not_run += 1
+            entry.update(points=0, max_points=0, message=t["output"], output=t["output"])
+        elif t.get("visibility", "visible") != "visible":
             hidden += 1
             entry.update(name=f"hidden test {hidden}",
                          message="passed" if t.get("status") == "passed" else "failed (shown after the due date)",
@@ -88,9 +97,12 @@ def from_gradescope(gs):
     points = sum(t["points"] for t in tests)
     most = sum(t["max_points"] for t in tests)
     built = compile_entry is None or compile_entry.get("status") == "passed"
+    summary = f"{points} of {most} points" + (
+        f"; {not_run} test{'s' if not_run > 1 else ''} could not run on this grading machine and "
+        "count for nothing" if not_run else "")
     out = {"gradable": True, "score": round(points / most, 4) if most else 0.0,
-           "message": gs.get("output", "") or f"{points} of {most} points",
-           "output": f"{points} of {most} points", "tests": tests}
+           "message": "\n".join(x for x in (summary, gs.get("output", "")) if x),
+           "output": summary, "tests": tests}
     if not built:
         errors = _cut(compile_entry.get("output", ""), OUTPUT_LIMIT)
         if points == 0:
