@@ -4,6 +4,7 @@ Kubernetes Jobs that grade a class with it in shards.
     ./lab image build [--tag T] [--rebuild-base] [--save FILE.tar]
     ./lab image k8s --image IMG --shards N [--lessons 01,02] [--out DIR] ...
     ./lab image check-k8s DIR_OR_FILE...
+    ./lab image podman-shards --class DIR --out DIR --shards N   (the same plan, on one machine)
     ./lab image shard            (in a container: one shard, from JOB_COMPLETION_INDEX)
     ./lab image merge            (in a container: the shards into one gradebook)
 
@@ -350,6 +351,45 @@ def run_merge():
     return gradebook.merge(out, shards, roster=roster)
 
 
+def podman_shards(image, class_dir, out, shards, lessons=None, jobs=2, deadlines=None, roster=None,
+                  submissions="submissions", parallel=False, extra=()):
+    """The Kubernetes plan on one machine: each shard graded by `./lab image shard` in a
+    container of its own (as an Indexed Job's pod: JOB_COMPLETION_INDEX, the class
+    read-only at /class, results at /results), then `./lab gradebook merge` here."""
+    class_dir, out = Path(class_dir).resolve(), Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"SOCKLAB_SHARDS": str(shards), "SOCKLAB_SUBMISSIONS": f"/class/{submissions}", "SOCKLAB_JOBS": str(jobs),
+           **({"SOCKLAB_LESSONS": lessons} if lessons else {}),
+           **({"SOCKLAB_DEADLINES": f"/class/{deadlines}"} if deadlines else {})}
+    procs, t0 = [], time.monotonic()
+    for index in range(shards):
+        argv = [*podman_run(), *PODMAN_SANDBOX, *extra, "-v", f"{class_dir}:/class:ro", "-v", f"{out}:/results",
+                *[a for k, v in {**env, "JOB_COMPLETION_INDEX": str(index)}.items() for a in ("-e", f"{k}={v}")],
+                image, f"{COURSE}/lab", "image", "shard"]
+        log = open(out / f"shard-{index + 1}.log", "wb")
+        started = time.monotonic()
+        procs.append((index, subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL),
+                      started, log))
+        if not parallel:
+            _finish(*procs[-1])
+    if parallel:
+        for p in procs:
+            _finish(*p)
+    failed = [i + 1 for i, p, _, _ in procs if p.returncode != 0]
+    if failed:
+        raise SystemExit(f"shard(s) {', '.join(map(str, failed))} failed: see {out}/shard-N.log")
+    say(f"{shards} shards graded in {time.monotonic() - t0:.0f} s; merging")
+    from grader import gradebook
+    return gradebook.merge(out / "gradebook", [out / f"shard-{i}" for i in range(1, shards + 1)],
+                           roster=(class_dir / roster) if roster else None)
+
+
+def _finish(index, proc, started, log):
+    proc.wait()
+    log.close()
+    say(f"shard {index + 1}: exit {proc.returncode} after {time.monotonic() - started:.0f} s")
+
+
 # -- Kubernetes manifests ------------------------------------------------------------------------
 
 def _yaml_scalar(v):
@@ -606,6 +646,18 @@ def add_parser(sub):
                    help="PersistentVolumeClaim for the results (ReadWriteMany when the pods may land on several nodes)")
     k.add_argument("--capabilities", action="store_true",
                    help="SYS_ADMIN, NET_ADMIN, NET_RAW and no seccomp instead of privileged (no cgroup limits)")
+    ps = s.add_parser("podman-shards", help="grade a class in shards, each in a podman container, then merge")
+    ps.add_argument("--image", default=f"{DEFAULT_TAG}:latest")
+    ps.add_argument("--class", dest="class_dir", required=True,
+                    help="the folder holding the submissions folder (and deadlines, roster)")
+    ps.add_argument("--out", required=True, help="shard-N/ folders, their logs, and the merged gradebook/")
+    ps.add_argument("--shards", type=int, required=True)
+    ps.add_argument("--submissions", default="submissions")
+    ps.add_argument("--lessons")
+    ps.add_argument("--jobs", type=int, default=2)
+    ps.add_argument("--deadlines", metavar="FILE", help="relative to --class")
+    ps.add_argument("--roster", metavar="FILE", help="relative to --class")
+    ps.add_argument("--parallel", action="store_true", help="all shards at once (default: one after another)")
     c = s.add_parser("check-k8s", help="check manifests offline (kubectl parse, python3-kubernetes schema)")
     c.add_argument("paths", nargs="+")
     s.add_parser("shard", help="in a container: grade shard JOB_COMPLETION_INDEX+1 of SOCKLAB_SHARDS")
@@ -625,6 +677,9 @@ def cmd(args):
         return 0
     if args.action == "check-k8s":
         return check_k8s(args.paths)
+    if args.action == "podman-shards":
+        return podman_shards(args.image, args.class_dir, args.out, args.shards, args.lessons, args.jobs,
+                             args.deadlines, args.roster, args.submissions, args.parallel)
     if args.action == "shard":
         return run_shard()
     if args.action == "merge":
