@@ -393,10 +393,14 @@ def _finish(index, proc, started, log):
 # -- Kubernetes manifests ------------------------------------------------------------------------
 
 def _yaml_scalar(v):
+    if v is None:
+        return "null"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return str(v)
+    if isinstance(v, (dict, list)):     # only empty ones get here
+        return json.dumps(v)
     return json.dumps(str(v))          # a JSON string is a YAML double-quoted scalar
 
 
@@ -411,7 +415,7 @@ def to_yaml(obj, indent=0):
                 lines.append(f"{pad}{k}:")
                 lines.append(to_yaml(v, indent + 1))
             else:
-                lines.append(f"{pad}{k}: {_yaml_scalar(v) if not isinstance(v, (dict, list)) else ('{}' if isinstance(v, dict) else '[]')}")
+                lines.append(f"{pad}{k}: {_yaml_scalar(v)}")
     else:
         for v in obj:
             if isinstance(v, (dict, list)) and v:

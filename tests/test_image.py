@@ -42,6 +42,16 @@ def test_manifests_render_an_indexed_job_of_shards_and_a_merge(tmp_path):
     assert "securityContext" not in m            # merging runs no student code
 
 
+def test_the_yaml_writer_round_trips():
+    """The manifests' YAML (written without python3-yaml) reads back as what was written."""
+    yaml = pytest.importorskip("yaml")
+    data = {"a": {}, "b": [], "c": [{"x": 1, "y": [1, "two", True]}, [1, 2]], "d": 'q"uote: x # no comment',
+            "e": {"f": {"g": None}}, "h": [{"i": [{"j": "k"}]}], "n": "007"}
+    assert yaml.safe_load(oci.to_yaml(data)) == data
+    for doc in oci.manifests(image="socklab:1", shards=2, lessons="01", roster="r.csv"):
+        assert yaml.safe_load(oci.to_yaml(doc)) == doc
+
+
 def test_manifests_pass_the_offline_checks(tmp_path, capsys):
     """Both variants (privileged, capabilities) pass kubectl's parse and the schema of
     python3-kubernetes -- whichever of them this machine has; the others are skipped."""
