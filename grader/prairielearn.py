@@ -47,11 +47,18 @@ def _cut(text, most):
 
 def plain(md):
     """The teaching report as plain text: PrairieLearn shows a test's output in a <pre>,
-    so the Markdown Gradescope gets (grader/feedback_md.py) loses its markup: titles in
-    bold become plain words, code fences go, escapes are undone."""
-    lines = []
+    so the Markdown Gradescope gets (grader/feedback_md.py) loses its markup: a title in
+    bold becomes a plain word, a fenced block is indented under its title, escapes are
+    undone."""
+    lines, fenced = [], False
     for line in (md or "").splitlines():
         if re.fullmatch(r"`{3,}(text)?", line.strip()):
+            fenced = not fenced
+            if fenced and lines and not lines[-1]:
+                lines.pop()                 # the block follows its title directly
+            continue
+        if fenced:
+            lines.append(("    " + line).rstrip())
             continue
         line = re.sub(r"^\*\*([^*]+)\*\*", lambda m: f"{m.group(1):<9}", line)
         lines.append(re.sub(r"\\([\\`*_{}\[\]<>#+!|~])", r"\1", line).rstrip())
@@ -59,11 +66,13 @@ def plain(md):
 
 
 def first_line(text):
-    """What happened, in one line: the report's 'happened' line, else its first."""
+    """What happened, in one line: the report's 'happened' line (or the first line of
+    its block), else the report's first line."""
     lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
-    for l in lines:
+    for i, l in enumerate(lines):
         if l.lower().startswith("happened"):
-            return " ".join(l[len("happened"):].split())
+            rest = " ".join(l[len("happened"):].split())
+            return rest or (lines[i + 1] if i + 1 < len(lines) else "")
     return lines[0] if lines else ""
 
 
