@@ -617,7 +617,7 @@ def check_k8s(paths):
             else:
                 problems += errs
         failed = failed or bool(problems)
-        schema = ("schema not checked (install python3-kubernetes)" if not checked else
+        schema = ("schema not checked (install python3-kubernetes: tools/setup.sh --k8s)" if not checked else
                   "schema: " + ("; ".join(problems) if problems else "every field known, of its type"))
         print(f"{f}: {len(docs)} document(s); {parse}; {schema}")
     return 1 if failed else 0

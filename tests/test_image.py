@@ -56,7 +56,7 @@ def test_manifests_pass_the_offline_checks(tmp_path, capsys):
     """Both variants (privileged, capabilities) pass kubectl's parse and the schema of
     python3-kubernetes -- whichever of them this machine has; the others are skipped."""
     if not shutil.which("kubectl") and oci.schema_errors({"apiVersion": "batch/v1", "kind": "Job"}) is None:
-        pytest.skip("neither kubectl nor python3-kubernetes is installed (tools/setup.sh --image)")
+        pytest.skip("neither kubectl nor python3-kubernetes is installed (tools/setup.sh --k8s)")
     oci.write_manifests(tmp_path / "p", image="socklab:1", shards=3)
     oci.write_manifests(tmp_path / "c", image="socklab:1", shards=3, privileged=False)
     assert oci.check_k8s([tmp_path / "p", tmp_path / "c"]) == 0
@@ -69,7 +69,7 @@ def test_the_schema_check_finds_unknown_fields_wrong_types_and_missing_names(tmp
     number and a container without a name are each reported."""
     grade, _ = oci.manifests(image="socklab:1", shards=2)
     if oci.schema_errors(grade) is None:
-        pytest.skip("python3-kubernetes is not installed (tools/setup.sh --image)")
+        pytest.skip("python3-kubernetes is not installed (tools/setup.sh --k8s)")
     assert oci.schema_errors(grade) == []
     grade["spec"]["ttlSecondsAfterFinishd"] = grade["spec"].pop("ttlSecondsAfterFinished")
     grade["spec"]["completions"] = "2"
