@@ -1,7 +1,7 @@
 """./lab batch: grade a whole class, each submission in a sandbox, in parallel.
 
     ./lab batch SUBMISSIONS_DIR --out OUT [--lessons 01,02] [--jobs N] [--only ID,..] [--force]
-                [--shard I/N] [--deadlines FILE]
+                [--shard I/N] [--deadlines FILE] [--roster CSV]
 
 SUBMISSIONS_DIR holds one entry per student: a folder (a clone of the student
 repository, or just its chapters/) or a .zip / .tar / .tar.gz / .tgz of one; the
@@ -347,7 +347,7 @@ def parse_shard(text):
 
 
 def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=None, force=False, shard=None,
-          deadlines_file=None):
+          deadlines_file=None, roster=None):
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     chosen = [lessons.select(k)[0] for k in lesson_keys.split(",")] if lesson_keys else lessons.all_lessons()
     # chapters the chosen ones build on are built (with the student's code) but not graded
@@ -371,8 +371,15 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
         i, n = parse_shard(shard)
         entries = [e for e in entries if shard_of(student_id(e), n) == i]
     due = deadlines.load(deadlines_file, names) if deadlines_file else None
+    people = gradebook.read_roster(roster) if roster else None      # refused before anything is graded
     (out / "students").mkdir(parents=True, exist_ok=True)    # even for a shard that holds nobody
     os.chmod(out, 0o700)                    # reports quote the students' programs
+    if people is not None:
+        gradebook.set_roster(out, roster)
+        strangers = sorted({student_id(e) for e in entries} - {p["id"] for p in people})
+        if strangers:
+            print(f"note: not in the roster: {', '.join(their_words(s) for s in strangers[:10])}"
+                  + (f" and {len(strangers) - 10} more" if len(strangers) > 10 else ""))
     jobs = jobs or max(1, os.cpu_count() or 1)
     course_fp = course_fingerprint(list(dict.fromkeys([*needed, *names])))
     expected = expected_tests(names)

@@ -35,6 +35,20 @@ def _mounts():
     return out
 
 
+def _all_read_only():
+    """Every cgroup file system we see is mounted read-only (Docker's and podman's way
+    without --privileged)."""
+    found = False
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        pre, _, post = line.partition(" - ")
+        fields, rest = pre.split(), post.split()
+        if rest and rest[0] in ("cgroup", "cgroup2"):
+            found = True
+            if "ro" not in fields[5].split(","):
+                return False
+    return found
+
+
 def _write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -142,10 +156,15 @@ class Cgroup:
                 del self.dirs[part]     # a limit we cannot set is not enforced
 
     def missing(self):
-        """The parts this machine could not give, in words (empty: all enforced)."""
+        """The parts this machine could not give, in words (empty: all enforced); when
+        every cgroup file system is mounted read-only (a container not given them), the
+        last word says so."""
         words = {"memory": "a kernel memory limit", "pids": "a kernel process limit",
                  "kill": "killing by cgroup", "cpu": "a share of the CPUs"}
-        return [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.fair_share)]
+        missing = [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.fair_share)]
+        if missing and not self.dirs and _all_read_only():
+            missing[-1] += " (the cgroup file systems are mounted read-only here)"
+        return missing
 
     def directories(self):
         return sorted({d for _, d in self.dirs.values()})

@@ -11,9 +11,10 @@
     ./lab test                  the project's own tests (lib, grader self-tests, verify)
     ./lab batch SUBS --out DIR  grade a whole class, sandboxed, into a gradebook
     ./lab gradebook merge OUT DIR...  merge batches (shards) into one gradebook
-    ./lab gradebook export OUT --roster R.csv --format canvas|moodle   for an LMS
+    ./lab gradebook export OUT [--roster R.csv] --format canvas|moodle   for an LMS
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
     ./lab gradescope OUT.zip    a Gradescope autograder bundle
+    ./lab image build|k8s       the grader as an OCI image; Kubernetes Jobs of a sharded batch
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
     ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
     ./lab mutate [LESSON]       mutation testing: does each lesson's grader fail the solution's mutants?
@@ -272,12 +273,12 @@ def _batch(args):
     from grader import batch
     return batch.batch(args.submissions, args.out, args.lessons, args.jobs, args.memory,
                        only=args.only, force=args.force, shard=args.shard,
-                       deadlines_file=args.deadlines)
+                       deadlines_file=args.deadlines, roster=args.roster)
 
 
 def _gradebook(args):
     from grader import gradebook
-    return gradebook.merge(args.out, args.dirs)
+    return gradebook.merge(args.out, args.dirs, roster=args.roster)
 
 
 def _export(args):
@@ -293,6 +294,11 @@ def _release(args):
 def _gradescope(args):
     from grader import instructor
     return instructor.gradescope(args.zip)
+
+
+def _image(args):
+    from grader import oci
+    return oci.cmd(args)
 
 
 def _docs(args):
@@ -382,16 +388,20 @@ def parser():
     b.add_argument("--deadlines", metavar="TOML",
                    help="per lesson: due date, late days, penalty; a git repository is graded at its "
                         "last commit before each lesson's deadline")
+    b.add_argument("--roster", metavar="CSV",
+                   help="id,name,email per student: names beside the ids, and a row for each student "
+                        "without a submission (kept in OUT for later rebuilds and exports)")
     b.set_defaults(func=_batch)
     gb = sub.add_parser("gradebook", help="merge the --out folders of several batches (shards) into one")
     gb_sub = gb.add_subparsers(dest="action", required=True)
     gm = gb_sub.add_parser("merge", help="merge result.json trees; refuses conflicting duplicates")
     gm.add_argument("out")
     gm.add_argument("dirs", nargs="+")
+    gm.add_argument("--roster", metavar="CSV", help="id,name,email per student (default: one a shard kept)")
     gm.set_defaults(func=_gradebook)
     ge = gb_sub.add_parser("export", help="the gradebook as a Canvas or Moodle import CSV, by a roster")
     ge.add_argument("out")
-    ge.add_argument("--roster", required=True, metavar="CSV", help="id,name,email per student")
+    ge.add_argument("--roster", metavar="CSV", help="id,name,email per student (default: the one OUT kept)")
     ge.add_argument("--format", required=True, choices=("canvas", "moodle"))
     ge.add_argument("--to", metavar="FILE", help="where to write (default: OUT/FORMAT.csv)")
     ge.set_defaults(func=_export)
@@ -410,6 +420,8 @@ def parser():
     r.add_argument("--out", help="directory for the pages (default build/reports)")
     r.set_defaults(func=_calls(report, "lesson", "solutions", "sanitize", "k", "only", "out"))
     add_diagrams_parser(sub).set_defaults(func=_diagrams)
+    from grader.oci import add_parser as add_image_parser
+    add_image_parser(sub).set_defaults(func=_image)
     return p
 
 

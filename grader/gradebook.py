@@ -5,8 +5,10 @@
                                 failure rates (inline SVG: no script, no CDN)
     OUT/students/<id>/index.html  one page per student: scores, notes, every test
 
-Everything here is a function of the result.json files (sorted by student id), never of
-when or where they were graded: durations and dates are left out of the pages, so a
+Everything here is a function of the result.json files (sorted by student id) and, when
+the batch was given one, OUT/roster.csv (a copy of `--roster`: names and emails beside the
+ids, and a row for every roster student without a submission) -- never of when or where
+they were graded: durations and dates are left out of the pages, so a
 regrade that changes nothing, or a class graded in shards and merged (`./lab gradebook
 merge`), gives byte-identical files.  What a submission wrote (ids, notes) is escaped
 where it lands: HTML-escaped in pages, formula-proofed in CSV cells.
@@ -19,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 OLDEST_SCHEMA = 2       # result.json files this gradebook still reads (no per-test outcomes before 3)
+ROSTER = "roster.csv"   # OUT's copy of the roster it was given
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -27,6 +30,47 @@ def csv_cell(value):
     gets a leading apostrophe (OWASP's advice for CSV injection)."""
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+# -- the roster -------------------------------------------------------------------------------
+
+def read_roster(path):
+    """[{id, name, email}] in the roster's order, from a CSV with a header row holding
+    id, name and email (any order, any case, other columns ignored); refuses a roster
+    without those columns or with an id twice."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        fields = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+        missing = [c for c in ("id", "name", "email") if c not in fields]
+        if missing:
+            raise SystemExit(f"{path}: the roster needs the columns id, name, email (missing: {', '.join(missing)})")
+        roster, seen = [], set()
+        for row in reader:
+            entry = {c: (row.get(fields[c]) or "").strip() for c in ("id", "name", "email")}
+            if not entry["id"]:
+                continue
+            if entry["id"] in seen:
+                raise SystemExit(f"{path}: the id {entry['id']!r} is in the roster twice")
+            seen.add(entry["id"])
+            roster.append(entry)
+    return roster
+
+
+def set_roster(out, path):
+    """Keep a copy of the roster in OUT (checked, only its three columns), so every later
+    rebuild of the gradebook has it."""
+    roster = read_roster(path)
+    with open(Path(out) / ROSTER, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "name", "email"])
+        w.writerows([p["id"], p["name"], p["email"]] for p in roster)
+    return roster
+
+
+def load_roster(out):
+    """OUT's roster, or None when the batch was given none."""
+    path = Path(out) / ROSTER
+    return read_roster(path) if path.is_file() else None
 
 
 def note_texts(result):
@@ -160,7 +204,7 @@ STYLE = ("body{font-family:sans-serif} td,th{padding:4px 8px;border-bottom:1px s
          " td:first-child{white-space:nowrap} .full,.passed{background:#dfd} .part,.failed{background:#fee} .skipped{background:#eee}")
 
 
-def student_page(r, maxima):
+def student_page(r, maxima, person=None):
     e = html.escape
     rows = "".join(f"<tr><td>{e(n)}</td><td>{v['score']}</td><td>{v['max'] if v['max'] is not None else '?'}</td>"
                    f"</tr>" for n, v in sorted(r.get("scores", {}).items()))
@@ -179,7 +223,7 @@ def student_page(r, maxima):
 <meta charset="utf-8"><title>socklab: {e(r['student'])}</title>
 <style>{STYLE}</style>
 <p><a href="../../gradebook.html">gradebook</a> · <a href="report.txt">full report</a></p>
-<h1>{e(r['student'])}</h1>
+<h1>{e(r['student'])}</h1>{f"<p>{e(person['name'])} &lt;{e(person['email'])}&gt;</p>" if person else ""}
 <p>total {r.get('total', 0)} of {sum(maxima.values())}; compiled: {'yes' if r.get('compiled') else 'no'}</p>
 <table><tr><th>lesson</th><th>score</th><th>of</th></tr>{rows}</table>
 <h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>{extra}
@@ -196,27 +240,44 @@ def write(out, results=None):
     names = lesson_columns(results)
     maxima = maxima_of(results, names)
     most = sum(maxima.values())
+    roster = load_roster(out)
+    people = {p["id"]: p for p in roster or []}
+    graded = {r["student"] for r in results}
+    # one row per student: the graded, and the roster's students who handed in nothing
+    rows_of = sorted([(r["student"], r) for r in results] +
+                     [(p["id"], None) for p in roster or [] if p["id"] not in graded], key=lambda x: x[0])
+    who = ["name", "email"] if roster is not None else []
     with open(out / "gradebook.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", *names, "total", "max", "notes"])
-        for r in results:
+        w.writerow(["student", *who, *names, "total", "max", "notes"])
+        for student, r in rows_of:
+            person = [people.get(student, {}).get(k, "") for k in who]
+            if r is None:
+                w.writerow([csv_cell(c) for c in (student, *person, *[""] * len(names), "", most, "no submission")])
+                continue
             cells = [score_of(r, n) for n in names]
-            w.writerow([csv_cell(c) for c in (r["student"], *["" if c is None else c for c in cells],
+            w.writerow([csv_cell(c) for c in (student, *person, *["" if c is None else c for c in cells],
                                               r.get("total", 0), most, note_texts(r))])
     rows = []
-    for r in results:
+    for student, r in rows_of:
+        name = f"<td>{html.escape(people.get(student, {}).get('name', ''))}</td>" if roster is not None else ""
+        if r is None:
+            rows.append(f"<tr><td>{html.escape(student)}</td>{name}{'<td></td>' * len(names)}<td></td>"
+                        f"<td>no submission</td></tr>")
+            continue
         cells = "".join(
             f"<td class={'full' if score_of(r, n) == maxima.get(n) else 'part'}>"
             f"{'' if score_of(r, n) is None else score_of(r, n)}</td>" for n in names)
         rows.append(f"<tr><td><a href='{html.escape(student_href(r['student']))}'>"
-                    f"{html.escape(r['student'])}</a></td>{cells}<td><b>{r.get('total', 0)}</b></td>"
+                    f"{html.escape(r['student'])}</a></td>{name}{cells}<td><b>{r.get('total', 0)}</b></td>"
                     f"<td>{html.escape(note_texts(r))}</td></tr>")
-    head = "".join(f"<th>{html.escape(n)}<br><small>/{maxima.get(n, '?')}</small></th>" for n in names)
+    head = ("<th>name</th>" if roster is not None else "") + "".join(
+        f"<th>{html.escape(n)}<br><small>/{maxima.get(n, '?')}</small></th>" for n in names)
     extra = "".join(f"\n{part}" for part in extra_sections(out))
     (out / "gradebook.html").write_text(f"""<!doctype html>
 <meta charset="utf-8"><title>socklab gradebook</title>
 <style>{STYLE}</style>
-<h1>socklab gradebook</h1><p>{len(results)} submissions, maximum {most} points.</p>
+<h1>socklab gradebook</h1><p>{len(results)} submissions, maximum {most} points.{roster_line(roster, graded)}</p>
 <table><tr><th>student</th>{head}<th>total</th><th>notes</th></tr>
 {chr(10).join(rows)}
 </table>
@@ -225,8 +286,16 @@ def write(out, results=None):
     for r in results:
         sdir = out / "students" / r["student"]
         if sdir.is_dir():
-            (sdir / "index.html").write_text(student_page(r, maxima))
+            (sdir / "index.html").write_text(student_page(r, maxima, people.get(r["student"])))
     return results
+
+
+def roster_line(roster, graded):
+    if roster is None:
+        return ""
+    ids = {p["id"] for p in roster}
+    return (f" Roster: {len(roster)} students, {len(ids - graded)} without a submission, "
+            f"{len(graded - ids)} graded but not in it.")
 
 
 def extra_sections(out):
@@ -243,10 +312,11 @@ def _identity(r):
                        [(t["nodeid"], t["outcome"], t["points"]) for t in r.get("tests", [])]], sort_keys=True)
 
 
-def merge(out, dirs):
-    """`./lab gradebook merge OUT DIR...`: every student of the DIRs' (and OUT's own)
-    students/ trees into OUT, then OUT's gradebook.  A student found in two places with
-    different gradings is refused, naming both, before anything is written."""
+def merge(out, dirs, roster=None):
+    """`./lab gradebook merge OUT DIR... [--roster CSV]`: every student of the DIRs' (and
+    OUT's own) students/ trees into OUT, then OUT's gradebook.  A student found in two
+    places with different gradings is refused, naming both, before anything is written.
+    The roster is the one given, else the first a DIR kept."""
     out = Path(out).resolve()
     found = {}
     for d in [out, *[Path(d).resolve() for d in dirs]]:
@@ -266,6 +336,12 @@ def merge(out, dirs):
         raise SystemExit("conflicting results, nothing merged: " + "; ".join(conflicts))
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)
+    if roster:
+        set_roster(out, roster)
+    elif not (out / ROSTER).is_file():
+        kept = next((Path(d) / ROSTER for d in dirs if (Path(d) / ROSTER).is_file()), None)
+        if kept:
+            set_roster(out, kept)
     for student, places in sorted(found.items()):
         d, _ = places[0]
         if d == out:

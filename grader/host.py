@@ -12,7 +12,11 @@ SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 def real_root():
     """Root of the initial user namespace -- not the root `unshare -r` makes, which can
     create namespaces but cannot install packages, switch to another uid or own the
-    host's loopback."""
+    host's loopback.  Root of a rootful container (podman, Docker, a Kubernetes pod)
+    counts: it has the whole uid map and may switch uids; what the container withholds
+    besides (namespaces, a writable cgroup file system, CAP_SYS_PTRACE) the sandbox finds
+    out by trying, and says (docs/instructor.md, "What the sandbox keeps inside a
+    container")."""
     if os.geteuid() != 0:
         return False
     try:

@@ -281,7 +281,8 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -uo pipefail
 root=${AUTOGRADER_ROOT:-/autograder}
 mkdir -p "$root/results"
-cd "$root/socklab" && ./lab grade --submission "$root/submission" --json "$root/results/results.json"
+# the bundle's setup.sh copies the course there; the image (./lab image) has it elsewhere
+cd "${SOCKLAB_COURSE:-$root/socklab}" && ./lab grade --submission "$root/submission" --json "$root/results/results.json"
 """
 
 

@@ -3,6 +3,7 @@ the gradebook of OUT as a CSV file a learning management system imports.
 
 ROSTER.csv maps the batch's student ids (the submissions' names) to people: a header
 row with `id`, `name` and `email` (other columns are ignored), one row per student.
+Without --roster, the roster the batch kept (OUT/roster.csv, from `batch --roster`).
 
 canvas  Canvas's gradebook import: `Student`, `ID`, `SIS User ID`, `SIS Login ID`,
         `Section`, then one column per lesson, and a `Points Possible` row under the
@@ -24,25 +25,7 @@ from grader import gradebook
 FORMATS = ("canvas", "moodle")
 
 
-def read_roster(path):
-    """[{id, name, email}] in the roster's order; refuses a roster without those columns
-    or with an id twice."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        fields = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
-        missing = [c for c in ("id", "name", "email") if c not in fields]
-        if missing:
-            raise SystemExit(f"{path}: the roster needs the columns id, name, email (missing: {', '.join(missing)})")
-        roster, seen = [], set()
-        for row in reader:
-            entry = {c: (row.get(fields[c]) or "").strip() for c in ("id", "name", "email")}
-            if not entry["id"]:
-                continue
-            if entry["id"] in seen:
-                raise SystemExit(f"{path}: the id {entry['id']!r} is in the roster twice")
-            seen.add(entry["id"])
-            roster.append(entry)
-    return roster
+read_roster = gradebook.read_roster
 
 
 def split_name(name):
@@ -84,6 +67,10 @@ def export(out, roster_path, fmt, to=None):
         raise SystemExit(f"--format must be one of {', '.join(FORMATS)}")
     if not (out / "students").is_dir():
         raise SystemExit(f"{out}: no students/ folder (not the --out of a batch)")
+    if roster_path is None:
+        roster_path = out / gradebook.ROSTER
+        if not roster_path.is_file():
+            raise SystemExit(f"--roster: {out} keeps no roster (the batch had no --roster); give one")
     roster = read_roster(roster_path)
     table, unknown = rows(out, roster, fmt)
     to = Path(to) if to else out / f"{fmt}.csv"

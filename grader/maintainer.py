@@ -14,7 +14,7 @@ from grader.testrun import isolation_prefix, run_filtered, run_pytest
 
 # Package lists (tools/packages-NAME.txt) of the project's own tests: `./lab test`
 # installs them once, before its tests start in parallel (two apt-gets at once fail).
-TEST_PACKAGE_LISTS = ("bench", "docs", "vm", "mutate", "report")
+TEST_PACKAGE_LISTS = ("bench", "docs", "vm", "mutate", "report", "k8s")
 
 
 def verify(lesson=None, skeleton_test_limit=5.0):

@@ -86,20 +86,47 @@ def sockets(proto="tcp"):
 
 
 def socket_inodes(pid):
-    """The inodes of the sockets process `pid` holds (from /proc/PID/fd)."""
-    found = set()
+    """The inodes of the sockets process `pid` holds (from /proc/PID/fd); none once it
+    is gone."""
+    return {int(t[8:-1]) for t in fd_targets(pid).values() if t.startswith("socket:[")}
+
+
+def fd_targets(pid):
+    """{fd: link target} of process `pid`, {} once it is gone.  A program running as
+    another uid is read as that uid where the grader may not (a container without
+    CAP_SYS_PTRACE): an empty answer there would grade a correct program as holding
+    no socket."""
+    try:
+        return _fd_targets(pid)
+    except PermissionError:
+        from grader import identity
+        if identity.runner() is None:
+            return {}
+        try:
+            return {int(k): v for k, v in identity.read_as_runner(lambda: _fd_targets(pid, strict=False)).items()}
+        except PermissionError:
+            return {}
+
+
+def _fd_targets(pid, strict=True):
+    out = {}
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
+    except PermissionError:
+        if strict:
+            raise
+        return out
     except OSError:
-        return found
+        return out
     for fd in fds:
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except PermissionError:
+            if strict:
+                raise
         except OSError:
             continue
-        if target.startswith("socket:["):
-            found.add(int(target[8:-1]))
-    return found
+    return out
 
 
 def find(proto="tcp", state=None, local_port=None, peer_port=None, pid=None):

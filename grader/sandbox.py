@@ -26,9 +26,10 @@ resources   A cgroup per submission (grader/cgroups.py): memory (shared memory, 
             kill(-1) *as* each uid of the slot -- no pid that may have been reused is
             ever signalled.
 
-Where the machine lacks a part (no root: no uid switch; no namespaces: no view; no
-cgroup: a polling memory watchdog), the grading still runs and `Outcome.not_enforced`
-says what was missing; the batch prints it once.
+Where the machine lacks a part (no root: no uid switch; no namespaces, or a container's
+masked /proc: no view; no cgroup, or a read-only one: a polling memory watchdog), the
+grading still runs and `Outcome.not_enforced` says what was missing and why; the batch
+prints it once.
 """
 import ctypes
 import fcntl
@@ -371,19 +372,27 @@ def includes_outside(course, taken):
 def _bwrap_works():
     """bwrap, if it can make the view here the way a session will: as root, from inside a
     user namespace of a slot's uids.  In a container whose /proc has masked parts (Docker's
-    /proc/kcore and the like, or bwrap's own read-only /proc/sys), a user namespace may not
-    mount a new /proc: then there is no private view, and the session says so."""
+    and podman's /proc/kcore and the like, or bwrap's own read-only /proc/sys), a user
+    namespace may not mount a new /proc: then there is no private view, and the session
+    says so, with why (`_bwrap_works.why`)."""
     bwrap = shutil.which("bwrap")
     if not bwrap or os.environ.get("SOCKLAB_NO_NAMESPACES"):
+        _bwrap_works.why = "bubblewrap is not installed" if not bwrap else "SOCKLAB_NO_NAMESPACES is set"
         return None
     root = host.real_root()
     probe = [bwrap, *_bwrap_base(Limits(), userns=not root), "--", "true"]
     preexec = (lambda: enter_user_namespace(Slot(0, -1))) if root else None
     try:
-        ok = subprocess.run(probe, capture_output=True, preexec_fn=preexec, timeout=60).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
+        r = subprocess.run(probe, capture_output=True, preexec_fn=preexec, timeout=60)
+        ok, err = r.returncode == 0, r.stderr.decode("utf-8", "replace").strip()
+    except (OSError, subprocess.SubprocessError) as e:
+        ok, err = False, str(e)
+    _bwrap_works.why = None if ok else "bubblewrap cannot make one here: " + (
+        err.splitlines()[0].removeprefix("bwrap: ") if err else "it failed")
     return bwrap if ok else None
+
+
+_bwrap_works.why = None
 
 
 def _bwrap_base(limits, userns):
@@ -493,7 +502,7 @@ class Session:
                     "--", "/usr/bin/python3", "-m", "grader.session"]
             run_env = None
         else:
-            out.not_enforced.append("a private view of the machine (no bubblewrap or namespaces: "
+            out.not_enforced.append(f"a private view of the machine ({_bwrap_works.why or 'no bubblewrap'}: "
                                     "the submission sees what its uids may read); the grader runs "
                                     "as root")
             os.chmod(work, 0o711)       # passable for the slot's uids; its name is unguessable

@@ -9,6 +9,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `image` build the OCI image and grade in containers: minutes, and
+    podman -- not in `./lab test` (CI's 15 minutes); SOCKLAB_IMAGE_TESTS=1 runs them."""
+    if os.environ.get("SOCKLAB_IMAGE_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="builds the OCI image (minutes): run with SOCKLAB_IMAGE_TESTS=1")
+    for item in items:
+        if "image" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def solutions_build():
     """The reference solutions, built once and complete before any test uses them.

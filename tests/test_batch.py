@@ -231,6 +231,7 @@ MARKERS = ["/tmp/socklab-escape-marker", "/var/tmp/socklab-escape-marker", "/dev
 
 
 @needs_real_root
+@pytest.mark.timeout(1800)      # its own bounds: 900 s for the batch, 600 for the re-run, 120 more
 def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     secret = f"secret-{os.getpid()}-{time.time_ns()}"
     subs = tmp_path / "submissions"

@@ -198,3 +198,36 @@ def test_an_empty_shard_merges(tmp_path):
     assert "graded 0 submissions" in res.stdout
     assert gradebook.merge(tmp_path / "out", [tmp_path / "empty"]) == 0
     assert list(csv.reader(open(tmp_path / "out" / "gradebook.csv"))) == [["student", "total", "max", "notes"]]
+
+
+def test_a_roster_names_the_students_and_lists_who_handed_in_nothing(tmp_path, capsys):
+    """`batch --roster` (or `merge --roster`) keeps the roster in OUT: the gradebook gains
+    name and email columns, and a 'no submission' row for a roster student with no
+    result; a merge takes the roster a shard kept; the export needs no --roster then."""
+    from grader import lms
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name,email\nbob,Bob Kahn,bob@example.org\ncarol,=HYPERLINK(\"x\"),c@example.org\n"
+                      "s.one,Ada,ada@example.org\n")
+    shard = write_tree(tmp_path / "shard", [result("s.one", [("passed", 2), ("passed", 1)]),
+                                            result("stranger", [("passed", 2), ("failed", 1)])])
+    gradebook.set_roster(shard, roster)
+    gradebook.write(shard)
+    rows = list(csv.reader(open(shard / "gradebook.csv")))
+    assert rows[0] == ["student", "name", "email", LESSON, "total", "max", "notes"]
+    assert rows[1:] == [["bob", "Bob Kahn", "bob@example.org", "", "", "3", "no submission"],
+                        ["carol", "'=HYPERLINK(\"x\")", "c@example.org", "", "", "3", "no submission"],
+                        ["s.one", "Ada", "ada@example.org", "3", "3", "3", ""],
+                        ["stranger", "", "", "2", "2", "3", ""]]
+    page = (shard / "gradebook.html").read_text()
+    assert "Roster: 3 students, 2 without a submission, 1 graded but not in it." in page
+    assert "<td>Bob Kahn</td>" in page and "=HYPERLINK(&quot;x&quot;)" in page
+    assert "Ada &lt;ada@example.org&gt;" in (shard / "students" / "s.one" / "index.html").read_text()
+    gradebook.merge(tmp_path / "merged", [shard])
+    assert (tmp_path / "merged" / "gradebook.csv").read_bytes() == (shard / "gradebook.csv").read_bytes()
+    lms.export(tmp_path / "merged", None, "moodle")
+    assert list(csv.reader(open(tmp_path / "merged" / "moodle.csv")))[3][:4] == ["", "Ada", "s.one", "ada@example.org"]
+    bare = write_tree(tmp_path / "bare", [result("bob", [("passed", 2)])])
+    gradebook.write(bare)                   # no roster: the columns of before
+    assert next(csv.reader(open(bare / "gradebook.csv"))) == ["student", LESSON, "total", "max", "notes"]
+    with pytest.raises(SystemExit, match="keeps no roster"):
+        lms.export(bare, None, "canvas")

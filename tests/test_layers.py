@@ -18,8 +18,8 @@ LAYERS = [
     ("the course", {"lessons", "contracts", "docs", "overlay", "mutations", "build", "testrun", "collect",
                     "html_report", "diagrams"}),
     ("grading that counts", {"sandbox", "session", "batch", "instructor", "mutate", "maintainer",
-                             "gradebook", "similarity", "deadlines", "lms"}),
-    ("the command line", {"cli"}),
+                             "gradebook", "similarity", "deadlines", "lms", "prairielearn"}),
+    ("the command line", {"cli", "oci"}),
 ]
 LAYER_OF = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
 # what a lesson's grader may import besides the names in grader.__all__

@@ -60,16 +60,7 @@ def thread_count(prog):
 
 def fd_links(pid):
     """{fd: link target} of any process (a child of the server, say); {} once it is gone."""
-    out = {}
-    try:
-        for name in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                out[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return out
+    return probes.fd_targets(pid)
 
 
 def vm_size_kib(pid):
