@@ -8,8 +8,8 @@ import select
 import signal
 import time
 
-from grader import (GradeFailure, contract, expect, first_difference, needs_netns, points, poll_until,
-                    sanitizer_report, skip, use_sanitized_programs)
+from grader import (GradeFailure, contract, expect, explain_sanitized, first_difference, needs_netns, points,
+                    poll_until, skip, use_sanitized_programs)
 
 BIG = 10_240_000            # far more than a send buffer plus a receive buffer hold
 ALPHABET = bytes(range(ord("a"), ord("z") + 1))
@@ -249,14 +249,11 @@ def test_client_writes_in_chunks_without_repeating(lab):
     try:
         peer = listener.accept(program=client)
     except GradeFailure as failure:
-        report = sanitizer_report(client)
-        if report:
-            failure.sections["sanitizer"] = report
-            failure.expected = "the client fills and sends its COUNT bytes within its buffer"
-            failure.hint = ("AddressSanitizer stopped the client at the line named under `sanitizer`: "
-                            "a byte read or written past a buffer. A buffer of COUNT bytes has indexes "
-                            "0 .. COUNT-1: loop with `i < count`, not `<=`")
-        raise
+        raise explain_sanitized(failure, client,
+                                hint="AddressSanitizer stopped the client at the line named under "
+                                     "`sanitizer`: a byte read or written past a buffer. A buffer of "
+                                     "COUNT bytes has indexes 0 .. COUNT-1: loop with `i < count`, "
+                                     "not `<=`") from None
     # Nobody reads yet: the client ends up asleep in a write(), which shows the size it offered.
     call = wait_in_write(client)
     if call and call[0] in SIZED_WRITES:
