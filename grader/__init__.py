@@ -23,7 +23,8 @@ _PUBLIC = {
     "rejects_argument": "grader.helpers",
     "swapped16": "grader.helpers", "swapped32": "grader.helpers",
     "which": "grader.host", "proc_stat": "grader.isolation",
-    "sanitizer_report": "grader.sanitized", "use_sanitized_programs": "grader.sanitized",
+    "explain_sanitized": "grader.sanitized", "sanitizer_report": "grader.sanitized",
+    "use_sanitized_programs": "grader.sanitized",
 }
 __all__ = sorted(_PUBLIC)
 

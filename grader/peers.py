@@ -108,6 +108,7 @@ class StreamPeer:
         self._buf = bytearray()  # received but not yet consumed by a recv_* call
         self.eof = False
         self.error = None       # an errno seen on receive (e.g. ECONNRESET)
+        self.fin_sent = False   # the grader has half-closed (shutdown_write)
 
     @property
     def buffer(self):
@@ -271,6 +272,24 @@ class StreamPeer:
                     return False
         return len(self._buf) == before
 
+    def reset_seen(self):
+        """True if the program has reset this TCP connection, even after an EOF the grader
+        already read (a receive returns EOF again then, never the reset): the kernel
+        keeps the news as the socket's error and its state, CLOSE before the grader's
+        own FIN.  Marks the reset on the wire the first time."""
+        if self.error == errno.ECONNRESET:
+            return True
+        if self.sock.fileno() < 0 or self.sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return False
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        state = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+        # a reset in CLOSE_WAIT (after the program's FIN) reports EPIPE, elsewhere ECONNRESET
+        if err in (errno.ECONNRESET, errno.EPIPE) or (state == probes.TCP_CLOSE and not self.fin_sent):
+            self.error = errno.ECONNRESET
+            self.wire.mark("←", "RST (connection reset)")
+            return True
+        return False
+
     # -- closing ---------------------------------------------------------
 
     def shutdown_write(self):
@@ -282,6 +301,7 @@ class StreamPeer:
             self.wire.mark("→", "FIN not sent: the program had already dropped the connection "
                                 f"({errno.errorcode.get(e.errno, e.errno)})")
             return
+        self.fin_sent = True
         self.wire.mark("→", "FIN")
 
     def close(self):

@@ -233,3 +233,22 @@ def sanitizer_report(program, frames=3):
             keep.append(line)
             break
     return "\n".join(keep) or None
+
+
+OVERFLOW_HINT = ("AddressSanitizer stopped the program at the line named under `sanitizer`: a byte "
+                 "read or written past the end of a buffer. A buffer of N bytes has indexes 0 .. N-1; "
+                 "a string function (strlen, strcpy, %s) needs a NUL inside the buffer, and a line "
+                 "you added a '\\n' to has lost the NUL that was there")
+
+
+def explain_sanitized(failure, *programs, hint=OVERFLOW_HINT):
+    """When a sanitizer spoke in one of `programs`, put its report in `failure` and make
+    `hint` the failure's hint (what the student reads is then the memory bug, not its
+    consequence: a missing line, an early exit).  Returns the failure, to raise."""
+    for program in programs:
+        report = sanitizer_report(program)
+        if report:
+            failure.sections["sanitizer"] = report
+            failure.hint = hint
+            break
+    return failure

@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 
-from grader import GradeFailure, contract, expect, poll_until, points, swapped16
+from grader import GradeFailure, contract, expect, poll_until, points, skip, swapped16
 
 # A loopback address of the longest IPv4 text (15 characters): every 127.x.y.z is the
 # machine itself on Linux, so the grader can connect from it.
@@ -395,6 +395,118 @@ def test_server_gives_up_on_a_silent_client(lab):
     took = time.monotonic() - start
     expect(took <= bound, expected=f"the second client is greeted within {bound:.1f} s",
            happened=f"it took {took:.2f} s", hint="wait at most 1 s for a client to close")
+
+
+def introduction(peer):
+    """The 6 bytes the lesson's client sends: its IPv4 address and port, network order."""
+    host, port = peer.sock.getsockname()
+    return socket.inet_aton(host) + struct.pack("!H", port)
+
+
+@contract("server", "never a reset")
+@points(1)
+def test_server_reads_an_introduction_that_comes_late(lab):
+    """server still reads the client's 6 bytes when they come after the greeting, in pieces"""
+    port = lab.port()
+    server, _, _ = start_server(lab, port)
+    before = server.fd_count()
+    peer = lab.connect(port)
+    me = peer.local_port()
+    peer.recv_line(timeout=PATIENCE, what="the greeting, before the client has sent anything")
+    try:
+        peer.send(introduction(peer), pieces=3)     # each piece waits until it was read
+    except GradeFailure:
+        pass        # the program had reset the connection: shown below
+    let_go = poll_until(lambda: (server.fd_count() or 0) <= before, PATIENCE)
+    how = peer.wait_close(timeout=PATIENCE if let_go else 0.0)
+    reset = peer.reset_seen()
+    expect(how == "eof" and not reset and not peer.buffer,
+           expected=f"after the greeting `hello 127.0.0.1:{me}\\n`, the client sends its 6 bytes "
+                    "(3, then 3): the server reads them, and the client sees EOF (FIN), never a reset",
+           happened="the server reset the connection (RST): it had stopped reading, so the client's "
+                    "bytes came to a closed socket, or were left unread at close()" if reset
+           else f"it sent {peer.buffer!r} after the greeting" if peer.buffer
+           else f"the connection was still open {PATIENCE:.0f} s later",
+           hint="keep reading after the greeting, in a loop, until the client closes or the 1 s "
+                "is up, and only then close(): shutdown(conn, SHUT_WR) ends your side and keeps "
+                "the reading side open (SHUT_RD or SHUT_RDWR give it up, one read() may get 3 "
+                "bytes of 6); bytes left unread at close(), or arriving after it, make the "
+                "kernel send RST (the given close_gracefully() does it right)",
+           wire=peer.wire.render())
+
+
+@contract("server", "keeps no client that plays its part waiting")
+@points(1)
+def test_server_keeps_no_polite_client_waiting(lab):
+    """server ends the connection at once for a client that sends its 6 bytes and closes on EOF"""
+    port = lab.port()
+    server, _, _ = start_server(lab, port)
+    took = []
+    for i in range(5):
+        start = time.monotonic()
+        peer = lab.connect(port)
+        peer.send(introduction(peer))
+        how = peer.wait_close(timeout=PATIENCE)
+        took.append(time.monotonic() - start)
+        if how != "eof":
+            raise GradeFailure(expected=f"client {i + 1} gets the greeting, then EOF (FIN)",
+                               happened="a reset (RST)" if how == "reset" else f"no EOF within {PATIENCE:.0f} s",
+                               hint="end each connection with close_gracefully(conn)", wire=peer.wire.render())
+        peer.close()
+    noise = server.wait_stderr(r"\S", timeout=0.1)
+    expect(noise is None, expected="nothing on stderr: five clients that played their part",
+           happened=f"the server wrote: {server.stderr_text().strip()!r}",
+           hint="warn only when a call fails: a call that fails returns -1 (`< 0`), 0 is success")
+    # (after the clock-free check: a busy machine skips only this part)
+    bound = lab.scaled(0.05)      # the solution takes a few ms; a server that waits, 0.5 s or more
+    # one client slowed down by a busy machine proves nothing; every one of them slow does
+    fastest = min(took[1:])
+    expect(fastest <= bound,
+           expected=f"each client, sending its 6 bytes at once and closing as soon as it sees EOF, "
+                    f"gets the greeting and EOF within {bound:.2f} s of connecting",
+           happened="clients 1-5 took " + ", ".join(f"{t:.2f}" for t in took) + " s",
+           hint="send your FIN before waiting for the client's: shutdown(conn, SHUT_WR) first, then "
+                "read -- the client closes only once it has seen EOF, so waiting for its close first "
+                "makes both wait out the whole time" if took[0] > bound
+           else "stop reading as soon as read() returns 0 (the client has closed): poll() reports an "
+                "EOF as readable again and again, so waiting on after it keeps the next client "
+                "waiting (and spins)")
+
+
+@contract("server", "wait their turn")
+@points(1)
+def test_server_lets_clients_wait_their_turn(lab):
+    """server lets four clients that arrive while it is busy wait in the queue, and greets them all"""
+    port = lab.port()
+    server, _, _ = start_server(lab, port)
+    server.signal(signal.SIGSTOP)       # busy: accepts nobody for a while
+    server.wait_stopped()
+    peers = []
+    for i in range(4):
+        try:
+            # the kernel completes a queued client's handshake at once; a full queue drops
+            # the SYN, which is sent again only after 1 s
+            peer = lab.connect(port, timeout=0.9)
+        except GradeFailure:
+            queue = lab.listening(server, local_port=port)
+            if not queue or queue[0].recv_q <= queue[0].send_q:
+                skip("too-slow", "a client's handshake took more than 0.9 s although the server's "
+                                 "queue had room: this machine is too slow for this check right now")
+            raise GradeFailure(expected="four clients connect at once while the server is busy: the "
+                                        "kernel completes their handshakes and queues them for accept()",
+                               happened=f"client {i + 1} could not connect within 0.9 s: the queue of "
+                                        f"connections waiting for accept() was full with {i} "
+                                        f"(ss shows a backlog of {queue[0].send_q})",
+                               hint="the second argument of listen() is that queue's length: with 1, "
+                                    "the third client's SYN is dropped; use SOMAXCONN (or at least 4)",
+                               sockets=lab.sockets_text()) from None
+        peer.send(introduction(peer))
+        peers.append(peer)
+    server.signal(signal.SIGCONT)
+    for i, peer in enumerate(peers):
+        me = peer.local_port()
+        greeting_of(peer, f"hello 127.0.0.1:{me}\n".encode(), PATIENCE * (i + 1), port)
+        peer.close()
 
 
 # -- client -------------------------------------------------------------------

@@ -8,7 +8,8 @@ import select
 import signal
 import time
 
-from grader import GradeFailure, contract, expect, first_difference, needs_netns, points, poll_until, skip
+from grader import (GradeFailure, contract, expect, explain_sanitized, first_difference, needs_netns, points,
+                    poll_until, skip, use_sanitized_programs)
 
 BIG = 10_240_000            # far more than a send buffer plus a receive buffer hold
 ALPHABET = bytes(range(ord("a"), ord("z") + 1))
@@ -240,10 +241,19 @@ def test_client_sends_a_large_buffer_completely(lab):
 @points(1)
 def test_client_writes_in_chunks_without_repeating(lab):
     """client with CHUNK 90000 writes at most 90000 bytes a call, each piece the next"""
+    # under AddressSanitizer: filling or sending COUNT bytes must stay inside the buffer
+    use_sanitized_programs(lab, "address")
     chunk = 90_000
     listener = lab.listen()
     client = start_client(lab, listener.port, BIG, chunk)
-    peer = listener.accept(program=client)
+    try:
+        peer = listener.accept(program=client)
+    except GradeFailure as failure:
+        raise explain_sanitized(failure, client,
+                                hint="AddressSanitizer stopped the client at the line named under "
+                                     "`sanitizer`: a byte read or written past a buffer. A buffer of "
+                                     "COUNT bytes has indexes 0 .. COUNT-1: loop with `i < count`, "
+                                     "not `<=`") from None
     # Nobody reads yet: the client ends up asleep in a write(), which shows the size it offered.
     call = wait_in_write(client)
     if call and call[0] in SIZED_WRITES:

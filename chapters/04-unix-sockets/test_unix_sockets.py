@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 
-from grader import GradeFailure, contract, expect, points, poll_until, proc_stat
+from grader import (GradeFailure, contract, expect, explain_sanitized, points, poll_until, proc_stat,
+                    use_sanitized_programs)
 from grader import probes
 
 STREAM_SERVER, STREAM_CLIENT = "stream-server", "stream-client"
@@ -303,6 +304,31 @@ def test_server_serves_clients_one_after_another(lab):
 
 
 @points(1)
+@contract(STREAM_SERVER, "wait their turn")
+def test_server_lets_clients_wait_their_turn(lab):
+    """stream-server lets four clients wait while it serves another, then serves each"""
+    path = path_in(lab, "srv.sock")
+    server = start_server(lab, STREAM_SERVER, path)
+    first = lab.unix_connect(path)
+    expect_echo(lab, server, first, ["first"])      # being served now
+    waiting = []
+    for i in range(4):
+        try:
+            # a Unix connect() never waits for room here: a full queue refuses it (EAGAIN) at once
+            waiting.append(lab.unix_connect(path, timeout=1))
+        except GradeFailure as failure:
+            raise GradeFailure(expected="while the server serves one client, four more can connect and "
+                                        "wait in the queue of connections for accept()",
+                               happened=f"waiting client {i + 1}: {failure.happened}",
+                               hint="the second argument of listen() is that queue's length: with 1, the "
+                                    "third waiting client is refused; use SOMAXCONN (or at least 4)") from None
+    first.close()
+    for i, peer in enumerate(waiting):
+        expect_echo(lab, server, peer, [f"waiting {i + 1}"])
+        peer.close()
+
+
+@points(1)
 @contract(STREAM_SERVER, "no descriptor is kept per")
 def test_server_keeps_no_descriptor_per_client(lab):
     """stream-server closes each connection: its descriptors do not grow with clients"""
@@ -495,14 +521,20 @@ def test_client_reads_a_reply_that_arrives_in_pieces(lab):
 @contract(STREAM_CLIENT, "a last line that had none gets one")
 def test_client_sends_a_last_line_without_newline(lab):
     """stream-client sends a last stdin line that has no `\\n` with one, and prints its reply"""
+    use_sanitized_programs(lab, "address")      # the added '\\n' must stay inside the line's buffer
     path = path_in(lab, "srv.sock")
     client, peer = run_client_against(lab, path)
     serve_lines(client, peer, ["one"])
     client.write_stdin("last")
     client.close_stdin()
-    got = peer.recv_line(what="the last stdin line `last`, sent with a '\\n' although stdin ended without one",
-                         hint="getline() returns a last line without '\\n' as it is: add one before sending, "
-                              "or the server waits for the end of the line while you wait for its reply")
+    try:
+        got = peer.recv_line(what="the last stdin line `last`, sent with a '\\n' although stdin ended without one",
+                             hint="getline() returns a last line without '\\n' as it is: add one before "
+                                  "sending, or the server waits for the end of the line while you wait for "
+                                  "its reply")
+    except GradeFailure as failure:
+        client.wait_exit(0.5)
+        raise explain_sanitized(failure, client) from None
     expect(got == "last", expected="the line `last\\n`", happened=f"got {peer.wire.render()}")
     peer.send("Hi, last\n")
     client.expect_line("Hi, last", expected="the client prints the reply `Hi, last`")
@@ -762,6 +794,7 @@ def test_dgram_server_removes_its_socket_file_on_sigterm(lab):
 @contract(DGRAM_SERVER, "exactly the bytes received, NUL bytes included")
 def test_dgram_server_echoes_the_bytes_exactly(lab):
     """dgram-server replies with the exact bytes: NUL bytes, and 2048 of them"""
+    use_sanitized_programs(lab, "address")      # a 2048-byte datagram must fit the buffers, not overflow them
     path = path_in(lab, "dgram.sock")
     server = start_server(lab, DGRAM_SERVER, path)
     peer = lab.unix_dgram(path_in(lab, "c.sock"))
@@ -769,9 +802,15 @@ def test_dgram_server_echoes_the_bytes_exactly(lab):
                      hint="build the reply from the byte count recvfrom() returned (memcpy), not as a "
                           "string: \"%s\" and strlen() stop at the first NUL byte")
     biggest = bytes(ord("a") + i % 26 for i in range(DATAGRAM_MAX))
-    dgram_round_trip(server, peer, path, biggest,
-                     hint=f"datagrams of up to {DATAGRAM_MAX} bytes must be answered whole: receive them "
-                          f"into a buffer of {DATAGRAM_MAX} bytes, and make the reply's 4 bytes longer")
+    size_hint = (f"datagrams of up to {DATAGRAM_MAX} bytes must be answered whole: receive them "
+                 f"into a buffer of {DATAGRAM_MAX} bytes (one more if you add a NUL), and make the "
+                 "reply's 4 bytes longer")
+    try:
+        dgram_round_trip(server, peer, path, biggest, hint=size_hint)
+    except GradeFailure as failure:
+        server.wait_exit(0.5)
+        raise explain_sanitized(failure, server, hint="AddressSanitizer stopped the server at the line "
+                                "named under `sanitizer`: " + size_hint) from None
     # much longer: it may be cut, but the server goes on
     peer.sendto(b"z" * 3 * DATAGRAM_MAX, path)
     peer.sendto(b"next", path)
@@ -967,6 +1006,22 @@ def test_pair_child_answers_through_the_socketpair(lab):
 @contract("pair", "for each stdin line")
 def test_pair_answers_a_long_line_and_an_unterminated_one(lab):
     """pair answers a 1022-byte line, and a last line that has no `\\n`"""
+    use_sanitized_programs(lab, "address")      # the added '\\n' must stay inside the line's buffer
+    try:
+        pair_answers_a_long_line_and_an_unterminated_one(lab)
+    except GradeFailure as failure:
+        raise explain_sanitized(failure, *lab.programs) from None
+
+
+def pair_answers_a_long_line_and_an_unterminated_one(lab):
+    # first an unterminated line alone, in a buffer that held nothing longer before
+    prog, _ = start_pair(lab)
+    prog.write_stdin("solo")
+    prog.close_stdin()
+    prog.expect_line("Hi, solo", expected="pair prints `Hi, solo` for its only stdin line, `solo` without '\\n'",
+                     hint="getline() returns a last line without '\\n' as it is: send it with one, or the "
+                          "child waits for the end of the line while the parent waits for its answer")
+    prog.expect_exit(0)
     prog, _ = start_pair(lab)
     longest = "L" * LINE_MAX
     prog.write_stdin(longest + "\n")
@@ -986,16 +1041,23 @@ def test_pair_answers_a_long_line_and_an_unterminated_one(lab):
 @contract("pair", "at the end of stdin the parent closes its end")
 def test_pair_child_sees_eof_when_the_parent_closes(lab):
     """pair: after stdin ends the child sees EOF, exits 0, and the parent reports it"""
+    # built with every local variable pattern-filled: a status waitpid() never wrote is not 0 by luck
+    use_sanitized_programs(lab, "address")
     prog, child = start_pair(lab)
     prog.write_stdin("last\n")
     prog.expect_line("Hi, last")
     prog.close_stdin()
-    prog.expect_line(r"child exited with status 0", timeout=2,
-                     expected="pair prints `child exited with status 0` within 2 s of the end of stdin",
-                     hint="the child's read returns 0 only when every descriptor of the other end is "
-                          "closed -- including the copy the child inherited at fork(): each process must "
-                          "close the end it does not use. (A SOCK_DGRAM pair has no EOF at all: use "
-                          "SOCK_STREAM)")
+    m = prog.expect_line(r"child (exited with status \d+|killed by signal \d+)", timeout=2,
+                         expected="pair prints `child exited with status 0` within 2 s of the end of stdin",
+                         hint="the child's read returns 0 only when every descriptor of the other end is "
+                              "closed -- including the copy the child inherited at fork(): each process must "
+                              "close the end it does not use. (A SOCK_DGRAM pair has no EOF at all: use "
+                              "SOCK_STREAM)")
+    expect(m.group(0) == "child exited with status 0", expected="`child exited with status 0`",
+           happened=f"pair printed `{m.group(0)}`",
+           hint="the child exits 0 once its read returns 0; print the status waitpid(pid, &status, 0) "
+                "filled in, after it has returned the child's pid (retry on EINTR): before that, `status` "
+                "holds whatever was in memory")
     prog.expect_exit(0)
 
 
