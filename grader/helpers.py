@@ -1,9 +1,11 @@
 """Small helpers several lessons' graders share: bounded polling, byte orders, byte
-comparisons, argument refusals.  Import them from the package: `from grader import poll_until`."""
+comparisons, argument refusals, a quiet stderr.  Import them from the package: `from grader import poll_until`."""
 import re
 import selectors
 import struct
 import time
+
+from grader.failure import expect
 
 
 def poll_until(probe, timeout, interval=0.01):
@@ -68,6 +70,22 @@ def push_until_blocked(peer, chunk=b"Slow Reader 0123456789 abcdefghijklmnopqrst
     finally:
         sock.setblocking(True)
     return bytes(sent)
+
+
+def expect_quiet_stderr(prog, during, hint=None):
+    """Stop `prog` and check that it wrote nothing on stderr while `during` (exchanges in
+    which no call failed).  The program is ended first, so all it wrote has been read: a
+    running program's last line may still be in the pipe.  A warning printed when nothing
+    failed is most often an error test that also fires on success (`<= 0` for `< 0`)."""
+    prog.kill()
+    prog.settle_output()
+    text = prog.stderr_text().strip()
+    expect(not text, expected=f"nothing on stderr while {during}: no call failed, so there is "
+                              "nothing to warn about",
+           happened="stderr said: " + text[-300:],
+           hint=hint or "warn only when a call has failed: close(), setsockopt() and most calls "
+                        "return 0 on success and -1 on failure, so test `< 0` (not `<= 0`); "
+                        "a write() that wrote some bytes returns their count")
 
 
 def rejects_argument(lab, name, args, what, text, or_else=None):
