@@ -17,7 +17,7 @@ _PUBLIC = {
     "skip": "grader.failure",
     "contract": "grader.markers", "hidden": "grader.markers", "needs_netns": "grader.markers",
     "points": "grader.markers", "slow": "grader.markers",
-    "expect_quiet_stderr": "grader.helpers", "first_difference": "grader.helpers", "poll_until": "grader.helpers",
+    "expect_clients_wait_in_queue": "grader.helpers", "expect_quiet_stderr": "grader.helpers", "first_difference": "grader.helpers", "poll_until": "grader.helpers",
     "push_until_blocked": "grader.helpers",
     "rejects_argument": "grader.helpers",
     "swapped16": "grader.helpers", "swapped32": "grader.helpers",
