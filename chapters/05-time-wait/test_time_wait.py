@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from grader import (GradeFailure, contract, expect, expect_quiet_stderr, needs_netns, points,
-                    poll_until, swapped16)
+from grader import (GradeFailure, contract, expect, expect_clients_wait_in_queue, expect_quiet_stderr,
+                    needs_netns, points, poll_until, swapped16)
 from grader.capture import FIN, RST
 
 WAIT_BEFORE_FIN = 0.5  # wait mode: how long the grader keeps its side open after the reply
@@ -24,6 +24,7 @@ ARGS = ("server", "MODE is `close`, `wait`")
 LISTENS = ("server", "listens on TCP `0.0.0.0:PORT`")
 NAMED = ("server", "a failing call is named")
 SERVES = ("server", "serves connections one at a time")
+QUEUE = ("server", "clients that connect while one is served wait")
 BAD = ("server", "a request that is not such a line")
 LEAVES = ("server", "a client that leaves before the reply is complete")
 MODES = ("server", "after the reply, ends the connection according to MODE")
@@ -343,6 +344,18 @@ def test_bad_requests_are_refused_and_closed(lab):
                                   "must fit in your buffer")
     expect(data == pattern(30), expected="30 bytes of the pattern", happened=f"got {data!r}")
     expect_sent(server, 30)
+
+
+@contract(*QUEUE)
+@points(1)
+def test_clients_wait_in_the_listen_queue(lab):
+    """server lets four clients wait in the listen queue while it serves another"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    busy = connect(lab, port)           # accepted, and the server waits for its request
+    expect_clients_wait_in_queue(lab, server, port)
+    busy.send("26\n")
+    expect_sent(server, 26)
 
 
 @contract(*QUIET)

@@ -18,7 +18,7 @@ import struct
 import subprocess
 import time
 
-from grader import (GradeFailure, contract, expect, expect_quiet_stderr, needs_netns, points, poll_until,
+from grader import (GradeFailure, contract, expect, expect_clients_wait_in_queue, expect_quiet_stderr, needs_netns, points, poll_until,
                     rejects_argument, sanitizer_report, skip, slow, swapped16, swapped32,
                     use_sanitized_programs, which)
 
@@ -150,6 +150,7 @@ def test_server_names_each_client(lab):
                        hint="readn() returning 0 means EOF before the first byte of a frame")
     second = lab.connect(port)
     expect_connection_line(server, second.local_port(), "a second client, after the first left")
+    expect_clients_wait_in_queue(lab, server, port)
 
 
 @contract("server", "PING: prints", "client closes between two frames")

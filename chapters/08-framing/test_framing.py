@@ -10,7 +10,8 @@ import struct
 
 import pytest
 
-from grader import (GradeFailure, contract, expect, expect_quiet_stderr, needs_netns, points,
+from grader import (GradeFailure, contract, expect, expect_clients_wait_in_queue, expect_quiet_stderr,
+                    needs_netns, points,
                     rejects_argument, sanitizer_report, swapped32, use_sanitized_programs)
 
 TIMEOUT = 2.0
@@ -132,6 +133,7 @@ def serves_clients_in_turn(lab, name, limit):
     second = lab.connect(port)      # waits in the backlog while the first is served
     first.send(message(name, "first client"))
     expect_answer(srv, name, first, "first client")
+    expect_clients_wait_in_queue(lab, srv, port)    # behind `second`: five wait in all
     first.close()
     line = next_line(srv, f"{name} prints `connection closed` when the first client leaves")
     expect(line == "connection closed",
