@@ -1,9 +1,13 @@
 """Small helpers several lessons' graders share: bounded polling, byte orders, byte
-comparisons, argument refusals.  Import them from the package: `from grader import poll_until`."""
+comparisons, argument refusals, a quiet stderr, a listen queue with room.  Import them from the package: `from grader import poll_until`."""
 import re
+import select
 import selectors
+import socket
 import struct
 import time
+
+from grader.failure import expect
 
 
 def poll_until(probe, timeout, interval=0.01):
@@ -68,6 +72,65 @@ def push_until_blocked(peer, chunk=b"Slow Reader 0123456789 abcdefghijklmnopqrst
     finally:
         sock.setblocking(True)
     return bytes(sent)
+
+
+def expect_quiet_stderr(prog, during, hint=None):
+    """Stop `prog` and check that it wrote nothing on stderr while `during` (exchanges in
+    which no call failed).  The program is ended first, so all it wrote has been read: a
+    running program's last line may still be in the pipe.  A warning printed when nothing
+    failed is most often an error test that also fires on success (`<= 0` for `< 0`)."""
+    prog.kill()
+    prog.settle_output()
+    text = prog.stderr_text().strip()
+    expect(not text, expected=f"nothing on stderr while {during}: no call failed, so there is "
+                              "nothing to warn about",
+           happened="stderr said: " + text[-300:],
+           hint=hint or "warn only when a call has failed: close(), setsockopt() and most calls "
+                        "return 0 on success and -1 on failure, so test `< 0` (not `<= 0`); "
+                        "a write() that wrote some bytes returns their count")
+
+
+def expect_clients_wait_in_queue(lab, program, port, waiting=4, hint=None):
+    """While `program` serves one client (already accepted: the caller connected it),
+    `waiting` more connect at once: the kernel completes their handshakes by itself while
+    the listen queue (listen()'s backlog) has room.  A full queue drops a SYN, and that
+    client's kernel sends it again only a second later -- the delay looked for.  The
+    sockets are closed at the end (a FIN each: the program then serves them in turn)."""
+    # The kernel completes a handshake on loopback within the connect() call itself,
+    # however busy the program or the machine; a dropped SYN is retried after 1 s.  So
+    # the bound needs no stretching on a slow machine: it only has to stay below 1 s.
+    bound = 0.8
+    poll_until(lambda: any(s.recv_q == 0 for s in lab.sockets("tcp", state="LISTEN", local_port=port)),
+               2.0)                         # the first client has left the queue
+    socks = []
+    try:
+        for _ in range(waiting):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+        pending = list(socks)
+        deadline = time.monotonic() + bound
+        while pending:              # at least one look, even if the grader was held up
+            _, done, _ = select.select([], pending, [], max(0.0, deadline - time.monotonic()))
+            pending = [s for s in pending if s not in done]
+            if time.monotonic() >= deadline:
+                break
+        queued = [s for s in lab.sockets("tcp", state="LISTEN", local_port=port)]
+        expect(not pending,
+               expected=f"while {program.name} serves one client, {waiting} more that connect at once "
+                        f"all complete their handshake within {bound * 1000:.0f} ms: they wait their "
+                        "turn in the listen queue",
+               happened=f"{len(pending)} of the {waiting} were still connecting: the queue was full, "
+                        "so the kernel dropped their SYNs (they are sent again only after 1 s)"
+                        + (f"; the listening socket's backlog (Send-Q) is {queued[0].send_q}"
+                           if queued else ""),
+               hint=hint or f"listen(fd, backlog) with a backlog of at least {waiting}: that many "
+                            "clients may wait, handshake done, until you accept() them",
+               sockets=lab.sockets_text)
+    finally:
+        for s in socks:
+            s.close()
 
 
 def rejects_argument(lab, name, args, what, text, or_else=None):

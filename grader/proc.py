@@ -93,6 +93,7 @@ class _StreamReader(threading.Thread):
         self.pipe, self.on_line, self.cond = pipe, on_line, cond
         self.total = 0
         self.flooded = False
+        self.tail = ""      # what came after the last '\n' so far (a line still being written)
 
     def run(self):
         partial = b""
@@ -112,7 +113,12 @@ class _StreamReader(threading.Thread):
             *lines, partial = partial.split(b"\n")
             for line in lines:
                 self.on_line(line.decode("utf-8", "replace"), complete=True)
+            with self.cond:
+                self.tail = partial.decode("utf-8", "replace")
+                self.cond.notify_all()
         if partial:
+            with self.cond:
+                self.tail = ""
             self.on_line(partial.decode("utf-8", "replace"), complete=False)
         self.pipe.close()
         with self.cond:
@@ -354,6 +360,21 @@ class Program:
         if self.wait_stderr(pattern, 0.5) is None:
             raise GradeFailure(expected=expected,
                                happened=f"stderr was: {self.stderr_text() or '(empty)'}", hint=hint)
+
+    def wait_stdout_tail(self, text, timeout=2.0):
+        """Wait until the program's stdout ends with `text` with no newline after it, or
+        has printed it as a last line; True if so.  For output that is not a whole line:
+        it shows whether the program writes at once or keeps a stdio buffer."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                if self._out.tail.endswith(text) or any(
+                        t.endswith(text) for _, t, _ in self.stdout_lines[-1:]):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and self._drained(self._out)):
+                    return False
+                self.cond.wait(min(left, 0.1))
 
     def expect_running(self, expected, hint=None):
         if not self.running():

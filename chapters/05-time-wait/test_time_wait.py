@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from grader import GradeFailure, contract, expect, needs_netns, points, poll_until, swapped16
+from grader import (GradeFailure, contract, expect, expect_clients_wait_in_queue, expect_quiet_stderr,
+                    needs_netns, points, poll_until, swapped16)
 from grader.capture import FIN, RST
 
 WAIT_BEFORE_FIN = 0.5  # wait mode: how long the grader keeps its side open after the reply
@@ -23,10 +24,12 @@ ARGS = ("server", "MODE is `close`, `wait`")
 LISTENS = ("server", "listens on TCP `0.0.0.0:PORT`")
 NAMED = ("server", "a failing call is named")
 SERVES = ("server", "serves connections one at a time")
+QUEUE = ("server", "clients that connect while one is served wait")
 BAD = ("server", "a request that is not such a line")
 LEAVES = ("server", "a client that leaves before the reply is complete")
 MODES = ("server", "after the reply, ends the connection according to MODE")
 TIMED = ("server", "after `close()` returns, prints `closed after MS ms`")
+QUIET = ("server", "writes nothing on stderr while no call fails")
 
 
 # -- helpers ------------------------------------------------------------------
@@ -341,6 +344,35 @@ def test_bad_requests_are_refused_and_closed(lab):
                                   "must fit in your buffer")
     expect(data == pattern(30), expected="30 bytes of the pattern", happened=f"got {data!r}")
     expect_sent(server, 30)
+
+
+@contract(*QUEUE)
+@points(1)
+def test_clients_wait_in_the_listen_queue(lab):
+    """server lets four clients wait in the listen queue while it serves another"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    busy = connect(lab, port)           # accepted, and the server waits for its request
+    expect_clients_wait_in_queue(lab, server, port)
+    busy.send("26\n")
+    expect_sent(server, 26)
+
+
+@contract(*QUIET)
+@points(1)
+def test_nothing_on_stderr_when_nothing_fails(lab):
+    """server warns about nothing after a bad request and a reply that both went well"""
+    port = lab.port()
+    server = start_server(lab, port, "close")
+    peer = connect(lab, port)
+    peer.send("hello\n")
+    server.expect_line(r"bad request|sent \d+ bytes")     # right or wrong: other tests say
+    peer.wait_close(SETTLE)
+    peer.close()
+    one_exchange(lab, port, size=26).wait_close(SETTLE)
+    expect_sent(server, 26)
+    expect_closed(server)       # printed after the close() of both connections: all is said
+    expect_quiet_stderr(server, "it refused `hello` and answered `26`")
 
 
 # -- who ends up in TIME_WAIT -------------------------------------------------

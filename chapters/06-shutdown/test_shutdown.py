@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 
 from grader import GradeFailure, contract, expect, points, poll_until
@@ -193,6 +194,27 @@ def test_close_gives_up_late_replies(lab):
            hint="after close() there is no socket left to read replies from")
 
 
+@contract(*G_HALF)
+@points(1)
+def test_graceclient_prints_a_reply_as_it_arrives(lab):
+    """graceclient prints a reply at once, even one without a newline, while the connection is still open"""
+    client, server = start_client(lab, "graceclient")
+    client.close_stdin()
+    expect(server.wait_close(timeout=1.0) == "eof", expected=HALF_CLOSE_EXPECTED,
+           happened=f"the server saw {server._state()}", hint=HALF_CLOSE_HINT, wire=server.wire.render())
+    reply = "Hi, no newline yet"
+    send_or_explain(server, reply, HALF_CLOSE_EXPECTED, HALF_CLOSE_HINT)
+    shown = client.wait_stdout_tail(reply, timeout=1.0)
+    expect(shown, expected=f"`{reply}` (sent without a newline) is on stdout within 1 s, while the "
+                           "server keeps the connection open: bytes are copied as they arrive",
+           happened=f"stdout does not show it yet; your client {client.status()}",
+           hint="stdout is line-buffered: a reply without '\\n' waits in stdio's buffer until "
+                "the next newline or the exit. fflush(stdout) after each fwrite(), or write(1, ...)",
+           wire=server.wire.render())
+    server.close()
+    client.expect_exit(0, hint="exit 0 once the server has closed its side too")
+
+
 @contract(*G_SENDS)
 @contract(*G_HALF)
 @points(1)
@@ -310,6 +332,12 @@ def child_status(prog, timeout=1.5):
 def test_close_with_a_forked_child_sends_no_fin(lab):
     """forkclose close: the parent's close() sends no FIN while the child holds the socket"""
     prog, server, rec, client_port = start_forkclose(lab, "close")
+    held = [fd for fd, target in prog.open_fds().items() if target.startswith("socket:")]
+    expect(not held, expected="after `parent called close` the parent holds no socket descriptor: "
+                              "its close() gave up its reference",
+           happened=f"the parent still has a socket open (fd {', '.join(map(str, held))})",
+           hint="in MODE close the parent calls close(fd) before it prints the line; the child "
+                "keeps its own copy")
     prog.write_stdin("input for the child\n")   # the child reads on until EOF, not just once
     quiet = server.expect_silence(0.3)       # time is the behaviour here: nothing may happen
     fins = fins_from(rec, server)
@@ -387,6 +415,27 @@ def test_shutdown_sends_fin_despite_the_child(lab):
            happened=f"stderr was: {prog.stderr_text() or '(empty)'}")
     expect(not server.buffer, expected="nothing reaches the server after its FIN",
            happened=f"got {server.buffer!r}")
+    prog.expect_exit(0)
+
+
+@contract(*F_WIRE)
+@points(1)
+def test_shutdown_leaves_the_receiving_side_open(lab):
+    """forkclose shutdown: the server may still send after the client's FIN: no reset while the child lives"""
+    prog, server, rec, client_port = start_forkclose(lab, "shutdown")
+    expect(server.wait_close(timeout=1.0) == "eof",
+           expected="EOF (a FIN) within 1 s of the parent's shutdown()", happened=server._state(),
+           hint="shutdown(fd, SHUT_WR) sends the FIN whoever else holds the socket")
+    expected = ("data the grader sends after the client's FIN is taken, not answered with RST, while "
+                "the child still holds the socket: SHUT_WR shuts only the sending side")
+    hint = ("shutdown(fd, SHUT_WR), not SHUT_RDWR: once the receiving side is shut too, Linux resets "
+            "a connection on which data still arrives")
+    send_or_explain(server, "a reply after your FIN\n", expected, hint)
+    expect(not wait_reset(server, 0.3), expected=expected,
+           happened="the client's kernel answered it with a reset (RST) at once", hint=hint,
+           wire=server.wire.render(), packets=lambda: rec.render(client_port) if rec else None)
+    prog.close_stdin()
+    child_status(prog)
     prog.expect_exit(0)
 
 
@@ -507,6 +556,47 @@ def test_talker_keeps_a_reply_that_came_with_the_previous_one(lab):
     talker.close_stdin()
     expect(server.wait_close(1.0) == "eof", expected="EOF once stdin ends", happened=server._state())
     talker.expect_exit(0)
+
+
+@contract(*T_TURNS)
+@points(1)
+def test_talker_sends_a_line_with_a_nul_byte_whole(lab):
+    """talker sends a line with a NUL byte in it as it is, byte for byte"""
+    talker, server = start_client(lab, "talker")
+    talker.write_stdin(b"a\x00b\n")
+    hint = "send the count getline() returned, not strlen(): a NUL byte is data"
+    got = server.recv_exactly(4, timeout=1.5, what="the 4 bytes b'a\\x00b\\n'", hint=hint)
+    expect(got == b"a\x00b\n", expected="the bytes b'a\\x00b\\n'", happened=f"got {got!r}", hint=hint)
+    server.send("Hi\n")
+    talker.expect_line("Hi")
+    talker.close_stdin()
+    talker.expect_exit(0)
+
+
+@contract(*T_CLOSED)
+@points(1)
+def test_talker_is_not_killed_by_a_failed_write(lab):
+    """talker: a long line to a server that has closed makes a write fail (EPIPE), never a death by SIGPIPE"""
+    talker, server = start_client(lab, "talker")
+    talker.write_stdin("one\n")
+    expect_request(server, "one")
+    server.send("Hi, one\n")
+    talker.expect_line("Hi, one")
+    me = server.address[1]
+    server.close()                      # FIN: the talker's socket goes to CLOSE-WAIT
+    poll_until(lambda: lab.sockets("tcp", state="CLOSE-WAIT", local_port=me), 1.0)
+    # 16 MiB: more than a socket's send buffer, so the write is still going when the
+    # grader's kernel answers its first bytes with RST; the next write then fails with EPIPE.
+    long_line = b"x" * (16 << 20) + b"\n"
+    threading.Thread(target=talker.write_stdin, args=(long_line,), daemon=True).start()
+    rc = talker.wait_exit(3.0)
+    expect(rc in (0, 1),
+           expected="the write of a long line to a server that has closed fails with EPIPE "
+                    "instead of killing the talker with SIGPIPE: it reports it and exits 1",
+           happened=f"talker {talker.status()}",
+           hint="signal(SIGPIPE, SIG_IGN) (or MSG_NOSIGNAL on send) turns the killing signal into "
+                "an EPIPE error you can report: fatal(errno, \"write\")" if rc == -13 else
+                "check every write's return value; on failure report it and exit 1")
 
 
 # -- sender: EPIPE, not SIGPIPE --------------------------------------------------------

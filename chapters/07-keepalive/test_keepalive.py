@@ -18,8 +18,9 @@ import struct
 import subprocess
 import time
 
-from grader import (GradeFailure, contract, expect, needs_netns, points, poll_until, rejects_argument, skip,
-                    slow, swapped16, swapped32, which)
+from grader import (GradeFailure, contract, expect, expect_clients_wait_in_queue, expect_quiet_stderr, needs_netns, points, poll_until,
+                    rejects_argument, sanitizer_report, skip, slow, swapped16, swapped32,
+                    use_sanitized_programs, which)
 
 PING, PONG, DATA = 1, 2, 3
 PAYLOAD = 32
@@ -149,6 +150,7 @@ def test_server_names_each_client(lab):
                        hint="readn() returning 0 means EOF before the first byte of a frame")
     second = lab.connect(port)
     expect_connection_line(server, second.local_port(), "a second client, after the first left")
+    expect_clients_wait_in_queue(lab, server, port)
 
 
 @contract("server", "PING: prints", "client closes between two frames")
@@ -198,10 +200,15 @@ def test_server_reads_frames_split_across_writes(lab):
     expect_pong(peer, payload2, server, "for a PING glued behind a DATA frame")
 
 
+NUL_HINT = ("AddressSanitizer stopped it: printf(\"%s\") read past the 32 payload bytes, which "
+            "hold no NUL when the text fills them: printf(\"%.*s\", (int)strnlen(p, 32), p)")
+
+
 @contract("server", "DATA: prints")
 @points(1)
 def test_server_prints_data_up_to_the_first_nul(lab):
     """server prints DATA text up to its first NUL byte, all 32 bytes when there is none"""
+    use_sanitized_programs(lab, "address")     # a read past the payload is seen, not luck
     server, port = start_server(lab)
     peer = lab.connect(port)
     full = "0123456789abcdef0123456789ABCDEF"          # 32 bytes: no NUL at all
@@ -209,7 +216,12 @@ def test_server_prints_data_up_to_the_first_nul(lab):
                           (full.encode(), full),
                           (b"cut here\0not this", "cut here")):
         peer.send(frame(DATA, payload))
-        m = server.expect_line(r"data ?(.*)", timeout=1.5, expected=f"server prints `data {text}`")
+        try:
+            m = server.expect_line(r"data ?(.*)", timeout=1.5, expected=f"server prints `data {text}`")
+        except GradeFailure as failure:
+            if sanitizer_report(server):
+                failure.hint = NUL_HINT
+            raise
         expect(m.group(1) == text,
                expected=f"for a DATA frame whose payload is {payload!r} (NUL-padded), "
                         f"server prints `data {text}`",
@@ -217,7 +229,8 @@ def test_server_prints_data_up_to_the_first_nul(lab):
                hint=("a payload of 32 text bytes has no NUL: print at most 32 bytes "
                      "(printf(\"%.*s\", (int)strnlen(p, 32), p)), and do not overwrite the last one"
                      if text == full else "print the payload up to its first NUL byte"))
-    server.expect_running("the server keeps running after DATA frames")
+    server.expect_running("the server keeps running after DATA frames",
+                          hint=NUL_HINT if sanitizer_report(server) else None)
 
 
 @contract("server", "any other type N")
@@ -273,33 +286,37 @@ def test_server_waits_delay_ms_before_answering(lab):
 @contract("server", "closes in the middle of")
 @points(1)
 def test_server_warns_when_a_client_leaves_mid_frame(lab):
-    """a client that leaves in the middle of a frame gets a warning, not `client closed`"""
+    """a client that leaves in the middle of a frame (10 bytes in, or one byte short) gets a warning, not `client closed`"""
     server, port = start_server(lab)
     cut = lab.connect(port)
     expect_connection_line(server, cut.local_port(), "the client")
-    before_out = len(server.stdout_lines)
-    before_err = len(server.stderr_text())
-    cut.send(frame(PING, "never finished")[:10])
-    cut.close()
-    nxt = lab.connect(port)
-    expect_connection_line(server, nxt.local_port(), "the next client, once the one that left "
-                                                     "mid-frame is gone")
-    between = [t for _, t, _ in server.stdout_lines[before_out:]]
-    between = between[:next((i for i, t in enumerate(between) if t.startswith("connection from")),
-                            len(between))]
-    expect(not any(t.strip() == "client closed" for t in between),
-           expected="no `client closed` for a client that left 10 bytes into a 36-byte frame: "
-                    "a warning on stderr instead",
-           happened="the server printed `client closed`",
-           hint="readn() returns how many bytes it got before EOF: 0 is a clean close between "
-                "frames, 1..35 a frame cut short -- warn about that one")
-    expect(poll_until(lambda: len(server.stderr_text()) > before_err, 0.5),
-           expected="a warning on stderr for the frame cut short (10 of 36 bytes)",
-           happened="stderr stayed as it was",
-           hint="warning(0, \"truncated frame (%zd of 36 bytes)\", n), say")
+    for sent in (10, FRAME - 1):
+        before_out = len(server.stdout_lines)
+        before_err = len(server.stderr_text())
+        cut.send(frame(PING, "never finished")[:sent])
+        cut.close()
+        nxt = lab.connect(port)
+        expect_connection_line(server, nxt.local_port(), "the next client, once the one that left "
+                                                         "mid-frame is gone")
+        between = [t for _, t, _ in server.stdout_lines[before_out:]]
+        between = between[:next((i for i, t in enumerate(between) if t.startswith("connection from")),
+                                len(between))]
+        expect(not any(t.strip() in ("client closed", "ping received") for t in between),
+               expected=f"no `client closed` (nor `ping received`) for a client that left {sent} bytes "
+                        "into a 36-byte frame: a warning on stderr instead",
+               happened="the server printed " + " and ".join(f"`{t.strip()}`" for t in between
+                                                            if t.strip() != "connection from"),
+               hint="readn() returns how many bytes it got before EOF: 0 is a clean close between "
+                    "frames, 1..35 a frame cut short -- warn about that one (and check n against "
+                    "36, not 35)")
+        expect(poll_until(lambda: len(server.stderr_text()) > before_err, 0.5),
+               expected=f"a warning on stderr for the frame cut short ({sent} of 36 bytes)",
+               happened="stderr stayed as it was",
+               hint="warning(0, \"truncated frame (%zd of 36 bytes)\", n), say")
+        cut = nxt
     payload = b"after the cut".ljust(PAYLOAD, b"\0")
-    nxt.send(frame(PING, payload))
-    expect_pong(nxt, payload, server, "to the next client")
+    cut.send(frame(PING, payload))
+    expect_pong(cut, payload, server, "to the next client")
 
 
 @contract("server", "resets, or vanishes")
@@ -344,9 +361,43 @@ def test_server_survives_clients_that_vanish(lab):
 @contract("server", "DELAY_MS is a whole number")
 @points(1)
 def test_server_rejects_an_invalid_delay(lab):
-    """server refuses a DELAY_MS that is not a whole number of milliseconds"""
+    """server refuses a DELAY_MS that is not a whole number of milliseconds, and takes 0 and 3600000"""
     for bad in ("soon", "-5", "3600001"):
         rejects_argument(lab, "server", (lab.port(), bad), "DELAY_MS", bad)
+    for good in (0, 3600000):
+        try:
+            start_server(lab, good)
+        except GradeFailure as failure:
+            failure.hint = f"DELAY_MS may be anything from 0 to 3600000, both ends included"
+            raise
+
+
+@contract("server", "Without PORT, or with a third argument")
+@points(1)
+def test_server_refuses_a_wrong_argument_count(lab):
+    """server without PORT, or with a third argument, shows its usage and exits 1"""
+    for args in ((), (lab.port(), 100, "extra")):
+        prog = lab.start("server", *args)
+        prog.expect_fatal(r"(?i)usage", expected="stderr shows the usage",
+                          exit_expected=f"server with {len(args)} argument(s) exits with status 1",
+                          exit_hint="check argc first: PORT is needed, DELAY_MS is the only other "
+                                    "argument")
+
+
+@contract("server", "writes nothing on stderr while no call fails")
+@points(1)
+def test_server_warns_about_nothing_when_all_goes_well(lab):
+    """server writes no warning for a client that pings, sends DATA and closes between frames"""
+    server, port = start_server(lab)
+    peer = lab.connect(port)
+    payload = b"all is well".ljust(PAYLOAD, b"\0")
+    peer.send(frame(DATA, "hello") + frame(PING, payload))
+    expect_pong(peer, payload, server, "to a PING")
+    peer.close()
+    server.expect_line(r"client closed", timeout=1.5, expected="server prints `client closed`")
+    nxt = lab.connect(port)      # the server is done with the first client once it takes the next
+    expect_connection_line(server, nxt.local_port(), "the next client")
+    expect_quiet_stderr(server, "a client sent DATA and a PING, got its PONG and closed")
 
 
 # -- kernel keep-alive ---------------------------------------------------------------
@@ -510,6 +561,14 @@ def test_keepalive_copies_what_the_server_sends(lab):
                 "write(1, buf, n), never printf(\"%s\")")
     peer.send(b"second line\n")
     prog.expect_line(r"second line", timeout=1.5, expected="keepalive prints `second line`")
+    peer.send(b"no newline yet")
+    expect(prog.wait_stdout_tail("no newline yet", 1.0),
+           expected="`no newline yet` (sent without a newline) is on stdout within 1 s, while the "
+                    "connection is still open: bytes are copied as they arrive",
+           happened=f"stdout does not show it yet; keepalive {prog.status()}",
+           hint="stdout is line-buffered: bytes without '\\n' wait in stdio's buffer. "
+                "fflush(stdout) after fwrite(), or write(1, buf, n)")
+    peer.send(b"\n")                    # so that `server closed` starts a line of its own
     peer.close()
     prog.expect_line(r"server closed", timeout=1.5,
                      expected="keepalive prints `server closed` when the server closes",
@@ -533,7 +592,7 @@ def test_keepalive_reports_a_reset(lab):
 @contract("keepalive", "IDLE_S and INTERVAL_S are whole numbers")
 @points(1)
 def test_keepalive_rejects_invalid_options(lab):
-    """keepalive refuses times and counts the kernel would refuse"""
+    """keepalive refuses times and counts the kernel would refuse, and takes the largest it allows"""
     listener = lab.listen()
     for args, what, bad in (((0, 1, 3), "IDLE_S", "0"),
                             ((1, 32768, 3), "INTERVAL_S", "32768"),
@@ -541,6 +600,11 @@ def test_keepalive_rejects_invalid_options(lab):
         # the kernel refuses what is out of its range: saying so is right too
         rejects_argument(lab, "keepalive", ("127.0.0.1", listener.port, *args), what, bad,
                          or_else=r"setsockopt.*Invalid argument \(22\)")
+    try:
+        start_keepalive(lab, 32767, 32767, 127, rec=False)
+    except GradeFailure as failure:
+        failure.hint = "IDLE_S and INTERVAL_S go up to 32767, COUNT to 127: both ends are allowed"
+        raise
 
 
 # -- client: the application heartbeat ------------------------------------------------
@@ -771,6 +835,30 @@ def test_client_counts_data_as_a_sign_of_life(lab):
     expect_ping_line(client, 1)
 
 
+@contract("client", "a whole PONG prints")
+@points(1)
+def test_client_prints_data_up_to_the_first_nul(lab):
+    """client prints DATA text up to its first NUL byte, all 32 bytes when there is none"""
+    use_sanitized_programs(lab, "address")     # a read past the payload is seen, not luck
+    client, peer, _ = start_client(lab, 5000, 1000, 3)
+    full = "0123456789abcdef0123456789ABCDEF"          # 32 bytes: no NUL at all
+    for payload, text in ((b"cut here\0not this", "cut here"), (full.encode(), full)):
+        peer.send(frame(DATA, payload))
+        try:
+            m = client.expect_line(r"data ?(.*)", timeout=1.5, expected=f"client prints `data {text}`")
+        except GradeFailure as failure:
+            if sanitizer_report(client):
+                failure.hint = NUL_HINT
+            raise
+        expect(m.group(1) == text,
+               expected=f"for a DATA frame whose payload is {payload!r} (NUL-padded), "
+                        f"client prints `data {text}`",
+               happened=f"it printed `{m.group(0)}`",
+               hint=NUL_HINT if text == full else "print the payload up to its first NUL byte")
+    client.expect_running("the client keeps running after DATA frames",
+                          hint=NUL_HINT if sanitizer_report(client) else None)
+
+
 @contract("client", "waiting for the rest of a frame never holds this timer up")
 @points(2)
 def test_client_timer_runs_while_a_frame_is_incomplete(lab):
@@ -869,8 +957,18 @@ def test_client_rejects_invalid_timing(lab):
     listener = lab.listen()
     for args, what, bad in (((0, 100, 3), "IDLE_MS", "0"),
                             ((100, "fast", 3), "INTERVAL_MS", "fast"),
-                            ((100, 100, -1), "COUNT", "-1")):
+                            ((100, 100, -1), "COUNT", "-1"),
+                            ((3600001, 100, 3), "IDLE_MS", "3600001")):
         rejects_argument(lab, "client", ("127.0.0.1", listener.port, *args), what, bad)
+    largest = lab.start("client", "127.0.0.1", listener.port, 3600000, 3600000, 3600000)
+    try:
+        listener.accept(program=largest, what="a connection from `client HOST PORT 3600000 3600000 "
+                                              "3600000`")
+    except GradeFailure as failure:
+        failure.hint = "IDLE_MS, INTERVAL_MS and COUNT go up to 3600000, that end included"
+        raise
+    largest.expect_running("the client with the largest timing (3600000 for all three) stays connected",
+                           hint="IDLE_MS, INTERVAL_MS and COUNT go up to 3600000, that end included")
     prog = lab.start("client", "127.0.0.1", listener.port, 100)
     prog.expect_fatal(r"(?i)usage", expected="stderr shows the usage",
                       exit_expected="client with 3 arguments (IDLE_MS alone) exits with status 1")

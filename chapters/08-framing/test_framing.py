@@ -10,8 +10,9 @@ import struct
 
 import pytest
 
-from grader import (GradeFailure, contract, expect, needs_netns, points, rejects_argument, sanitizer_report,
-                    swapped32, use_sanitized_programs)
+from grader import (GradeFailure, contract, expect, expect_clients_wait_in_queue, expect_quiet_stderr,
+                    needs_netns, points,
+                    rejects_argument, sanitizer_report, swapped32, use_sanitized_programs)
 
 TIMEOUT = 2.0
 PROMPT = 1.0          # "promptly": a rejection must not wait for bytes that never come
@@ -132,6 +133,7 @@ def serves_clients_in_turn(lab, name, limit):
     second = lab.connect(port)      # waits in the backlog while the first is served
     first.send(message(name, "first client"))
     expect_answer(srv, name, first, "first client")
+    expect_clients_wait_in_queue(lab, srv, port)    # behind `second`: five wait in all
     first.close()
     line = next_line(srv, f"{name} prints `connection closed` when the first client leaves")
     expect(line == "connection closed",
@@ -167,6 +169,20 @@ def survives_a_client_that_leaves(lab, name, limit):
             hint="a write to a connection the peer has closed raises SIGPIPE, which kills the "
                  "process: signal(SIGPIPE, SIG_IGN) (given in main) turns it into an EPIPE error "
                  "that ends that connection only") from failure
+
+
+def warns_about_nothing(lab, name, limit):
+    srv, port = start(lab, name, limit)
+    for text in ("first client", "second client"):
+        peer = lab.connect(port)
+        peer.send(message(name, "hello") + message(name, text))
+        for sent in ("hello", text):
+            expect_served(srv, name, peer, sent, f"to the {text}")
+        peer.close()
+        srv.expect_line("connection closed", timeout=TIMEOUT,
+                        expected=f"{name} prints `connection closed` when the {text} leaves")
+    expect_quiet_stderr(srv, f"two clients each sent two whole {'frames' if name == 'framesrv' else 'lines'}, "
+                             "read the echoes and closed")
 
 
 # -- framesrv -------------------------------------------------------------------
@@ -364,7 +380,9 @@ def test_framesrv_truncated_frame_then_eof_closes(lab):
     hint = ("a read() that returns 0 before the frame is complete means the peer closed: "
             "end the connection without printing the partial frame")
     for label, data in (("inside the payload", frame(b"0123456789")[:7]),
-                        ("inside the header", b"\x00\x00")):
+                        # three of the four header bytes: they announce a frame of 4096+
+                        # bytes, which is no frame at all until its fourth byte comes
+                        ("inside the header, one byte short", b"\x00\x10\x00")):
         peer = lab.connect(port)
         peer.send(data)
         peer.shutdown_write()
@@ -378,6 +396,13 @@ def test_framesrv_truncated_frame_then_eof_closes(lab):
     peer = lab.connect(port)
     peer.send(frame(b"whole"))
     expect_frame_line(srv, b"whole")
+
+
+@contract("framesrv", "writes nothing on stderr")
+@points(1)
+def test_framesrv_warns_about_nothing_when_all_goes_well(lab):
+    """framesrv writes no warning for clients that send whole frames and close between two"""
+    warns_about_nothing(lab, "framesrv", 128)
 
 
 @contract("framesrv", "leaves without reading its echoes")
@@ -578,6 +603,13 @@ def test_linesrv_unterminated_line_then_eof_dropped(lab):
            happened=f"it printed `{line}`", hint=hint)
     expect_line_echo(srv, peer, "whole", hint=hint)
     expect_closed(peer, srv, "linesrv closes its side too")
+
+
+@contract("linesrv", "writes nothing on stderr")
+@points(1)
+def test_linesrv_warns_about_nothing_when_all_goes_well(lab):
+    """linesrv writes no warning for clients that send whole lines and close after one"""
+    warns_about_nothing(lab, "linesrv", 64)
 
 
 @contract("linesrv", "leaves without reading its echoes")
