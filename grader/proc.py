@@ -438,6 +438,19 @@ class Program:
             time.sleep(0.001)
         return False
 
+    def stop_and_continue(self, timeout=1.0):
+        """Ctrl-Z then `fg`: wait (bounded) until the program sleeps in a system call,
+        SIGSTOP it, wait until that took effect, SIGCONT it.  A few waits (epoll_wait, a
+        blocking write) then fail with EINTR although the program installed no handler --
+        a correct program retries them.  A program that never sleeps (a busy loop, which
+        other tests report) is stopped wherever it is.  Returns False if it did not stop
+        in time (the caller skips: the machine was too slow, not the program wrong)."""
+        self.wait_blocked(timeout)
+        self.signal(signal.SIGSTOP)
+        stopped = self.wait_stopped(timeout)
+        self.signal(signal.SIGCONT)
+        return stopped
+
     def blocked_syscall(self):
         """(name, [arguments]) of the system call the program's main thread sleeps in,
         from /proc/PID/syscall -- e.g. ("write", [3, buf, 10000, ...]) while a blocking
