@@ -93,6 +93,7 @@ class _StreamReader(threading.Thread):
         self.pipe, self.on_line, self.cond = pipe, on_line, cond
         self.total = 0
         self.flooded = False
+        self.partial = b""      # the bytes after the last newline, so far
 
     def run(self):
         partial = b""
@@ -112,6 +113,9 @@ class _StreamReader(threading.Thread):
             *lines, partial = partial.split(b"\n")
             for line in lines:
                 self.on_line(line.decode("utf-8", "replace"), complete=True)
+            with self.cond:
+                self.partial = partial
+                self.cond.notify_all()
         if partial:
             self.on_line(partial.decode("utf-8", "replace"), complete=False)
         self.pipe.close()
@@ -252,6 +256,12 @@ class Program:
             lines = list(self.stdout_lines)
         text = "\n".join(t for _, t, _ in lines)
         return text + "\n" if lines and lines[-1][2] else text
+
+    def stdout_unterminated(self):
+        """What the program has written to stdout after its last newline, while it runs
+        (stdout_bytes() holds such a line back until the program ends)."""
+        with self.cond:
+            return self._out.partial.decode("utf-8", "replace")
 
     def stderr_text(self):
         self.settle_output()
