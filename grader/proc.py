@@ -259,6 +259,12 @@ class Program:
         text = "\n".join(t for _, t, _ in lines)
         return text + "\n" if lines and lines[-1][2] else text
 
+    def stdout_unterminated(self):
+        """What the program has written to stdout after its last newline, while it runs
+        (stdout_bytes() holds such a line back until the program ends)."""
+        with self.cond:
+            return self._out.tail
+
     def stderr_text(self):
         self.settle_output()
         return self._text(self.stderr_lines)
@@ -458,6 +464,19 @@ class Program:
                 return fields is not None
             time.sleep(0.001)
         return False
+
+    def stop_and_continue(self, timeout=1.0):
+        """Ctrl-Z then `fg`: wait (bounded) until the program sleeps in a system call,
+        SIGSTOP it, wait until that took effect, SIGCONT it.  A few waits (epoll_wait, a
+        blocking write) then fail with EINTR although the program installed no handler --
+        a correct program retries them.  A program that never sleeps (a busy loop, which
+        other tests report) is stopped wherever it is.  Returns False if it did not stop
+        in time (the caller skips: the machine was too slow, not the program wrong)."""
+        self.wait_blocked(timeout)
+        self.signal(signal.SIGSTOP)
+        stopped = self.wait_stopped(timeout)
+        self.signal(signal.SIGCONT)
+        return stopped
 
     def blocked_syscall(self):
         """(name, [arguments]) of the system call the program's main thread sleeps in,

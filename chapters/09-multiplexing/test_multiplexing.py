@@ -332,6 +332,12 @@ def test_server_serves_many_clients_at_once(lab, variant, crowd):
            expected=f"{srv.name} listens on 0.0.0.0:{port} (every address)",
            happened=f"it listens on {listening[0].local}" if listening else "no listening socket",
            hint="tcp_listen_or_die(NULL, port, ...) binds INADDR_ANY", sockets=lab.sockets_text)
+    expect(listening[0].send_q >= 300,
+           expected="a listen backlog of at least 300 (`ss -ltn` shows it as the listener's Send-Q)",
+           happened=f"the backlog is {listening[0].send_q}",
+           hint="pass a backlog of 300 or more to listen(): while the loop serves other clients, "
+                "new connections wait in that queue, and a full queue drops their SYNs (1 s delays)",
+           sockets=lab.sockets_text)
     rng = random.Random(9)
     clients = crowd(port).connect(300)
     msgs = {s: f"client {i:03d} says {rng.choice(['hi', 'hello', 'good day'])} #{rng.randrange(10**6)}\n".encode()
@@ -421,6 +427,32 @@ def test_server_survives_a_client_reset(lab, variant):
             e.happened += f"; {srv.name} {srv.status()}"
         raise
     expect(got == rot13("still there?\n"), expected="the rot13 reply", happened=f"got {got!r}")
+
+
+@contract("pollsrv", "stopped and continued")
+@contract("epollsrv", "every bullet of")
+@pytest.mark.parametrize("variant", SERVERS)
+@points(1)
+def test_server_carries_on_after_ctrl_z_and_fg(lab, variant):
+    """stopped and continued while it waits (Ctrl-Z, fg), the server carries on"""
+    srv, port = start_server(lab, variant)
+    peer = lab.connect(port)
+    peer.send("before\n")
+    peer.recv_exactly(7, timeout=1.0, what="the reply to `before`")
+    if not srv.stop_and_continue():
+        skip("too-slow", f"{srv.name} did not sleep or stop within 1 s: too slow for this check")
+    hint = ("after a stop and continue (SIGSTOP, SIGCONT), epoll_wait() fails with EINTR even with "
+            "no signal handler: EINTR from the wait means `try again`, not an error")
+    try:
+        peer.send("after\n")
+        got = peer.recv_exactly(6, timeout=1.0, what="the reply to `after`, sent once it was continued",
+                                hint=hint)
+    except GradeFailure as e:
+        if srv.wait_exit(0.3) is not None:
+            e.happened += f"; {srv.name} {srv.status()}"
+        raise
+    expect(got == rot13("after\n"), expected="the rot13 reply", happened=f"got {got!r}")
+    srv.expect_running(f"{srv.name} keeps running after it was stopped and continued", hint=hint)
 
 
 def sockets_of(prog, ignore=()):
@@ -595,28 +627,40 @@ def test_epollsrv_rejects_an_unknown_mode(lab):
 READ_CALL = re.compile(r"^(?:\[pid +\d+\] )?(read|recv|recvfrom)\((\d+), .*?, (\d+)[,)]", re.M)
 
 
-@contract("epollsrv", "at most 4096 bytes")
-@points(1)
-def test_epollsrv_reads_at_most_read_chunk(lab):
-    """epollsrv asks each read() for at most READ_CHUNK (4096) bytes"""
-    variant = ("epollsrv", "et")     # where reads loop until EAGAIN (the same code reads in lt)
+def strace(lab, srv, calls):
+    """Attach strace to the running server, recording `calls`; returns stop(), which
+    detaches it and gives the trace's text.  Skips where strace cannot attach."""
     if not shutil.which("strace"):
         skip("missing-tool", "strace is not installed (tools/setup.sh installs it)")
-    srv, port = start_server(lab, variant)
     out = lab.data_dir() / f"strace-{srv.pid}.txt"     # not where the program can write
-    tracer = lab.start_command("strace", ["strace", "-s", "0", "-e", "trace=read,recvfrom",
+    tracer = lab.start_command("strace", ["strace", "-s", "0", "-e", f"trace={calls}",
                                           "-e", "signal=none", "-o", out, "-p", str(srv.pid)],
                                rights="grader")         # to trace the program, strace needs ours
     if not tracer.wait_stderr(r"attached", 2.0):
         tracer.wait_exit(0.5)
         skip("unsupported", f"strace cannot attach here ({(tracer.stderr_text() or tracer.status())[-120:]})")
+
+    def stop():
+        tracer.signal(signal.SIGINT)        # strace detaches
+        tracer.wait_exit(3.0)
+        return out.read_text() if out.exists() else ""
+    stop.tracer = tracer
+    return stop
+
+
+@contract("epollsrv", "at most 4096 bytes")
+@points(1)
+def test_epollsrv_reads_at_most_read_chunk(lab):
+    """epollsrv asks each read() for at most READ_CHUNK (4096) bytes"""
+    variant = ("epollsrv", "et")     # where reads loop until EAGAIN (the same code reads in lt)
+    srv, port = start_server(lab, variant)
+    stop = strace(lab, srv, "read,recvfrom")
+    tracer = stop.tracer
     peer = lab.connect(port)
     data = b"".join(b"line %03d: %s\n" % (i, b"z" * 200) for i in range(100))      # 21 KiB at once
     peer.send(data)
     peer.recv_exactly(len(data), timeout=2.0, what=f"the replies to 100 lines ({len(data)} bytes)")
-    tracer.signal(signal.SIGINT)        # strace detaches
-    tracer.wait_exit(3.0)
-    text = out.read_text() if out.exists() else ""
+    text = stop()
     sizes = [int(m.group(3)) for m in READ_CALL.finditer(text)]
     if not sizes:
         skip("unsupported", f"strace recorded no read() of {srv.name} ({tracer.stderr_text()[-120:]})")
@@ -626,6 +670,37 @@ def test_epollsrv_reads_at_most_read_chunk(lab):
            happened=f"a read() asked for {max(sizes)} bytes",
            hint="read at most READ_CHUNK bytes per call: one client with a big burst must not keep "
                 "the others waiting (in et mode, loop over such reads until EAGAIN)")
+
+
+EPOLL_CTL_CALL = re.compile(r"^(?:\[pid +\d+\] )?epoll_ctl\(\d+, (EPOLL_CTL_ADD|EPOLL_CTL_MOD), (\d+), "
+                            r"\{events=([A-Z|]+)", re.M)
+
+
+@contract("epollsrv", "level-triggered (`lt`) or edge-triggered (`et`)")
+@pytest.mark.parametrize("variant", EPOLL_SERVERS)
+@points(1)
+def test_epollsrv_registers_clients_in_the_mode_asked_for(lab, variant):
+    """epollsrv et watches its clients edge-triggered (EPOLLET), lt level-triggered"""
+    srv, port = start_server(lab, variant)
+    stop = strace(lab, srv, "epoll_ctl")
+    peer = lab.connect(port)
+    peer.send("hello\n")
+    peer.recv_exactly(6, timeout=2.0, what="the reply to `hello`")
+    peer.close()
+    text = stop()
+    calls = [m.groups() for m in EPOLL_CTL_CALL.finditer(text)]
+    if not calls:
+        skip("unsupported", f"strace recorded no epoll_ctl() of {srv.name} ({stop.tracer.stderr_text()[-120:]})")
+    lab.note("strace (epoll_ctl)", "\n".join(text.splitlines()[:20]))
+    edge = [c for c in calls if "EPOLLET" in c[2].split("|")]
+    if variant[-1] == "et":
+        expect(edge, expected="in et mode, the client's socket is registered with EPOLLET",
+               happened="no epoll_ctl() of a client asked for EPOLLET: the server runs level-triggered",
+               hint="in et mode, add EPOLLET to the events of every EPOLL_CTL_ADD and EPOLL_CTL_MOD")
+    else:
+        expect(not edge, expected="in lt mode, no socket is registered with EPOLLET",
+               happened=lambda: f"epoll_ctl() asked for {edge[0][2]}",
+               hint="EPOLLET only in et mode: lt is epoll's default, level-triggered")
 
 
 class SlowSender(threading.Thread):

@@ -56,6 +56,27 @@ def listing(names):
     return "".join(n + "\n" for n in sorted(names))
 
 
+def deep_path(home, total):
+    """A relative path of directories below home whose absolute path is `total` bytes."""
+    left = total - len(home) - 1
+    parts = []
+    while left > 0:
+        size = min(200, left) if left - min(200, left) != 1 else 199     # no part of 0 bytes
+        parts.append(f"d{len(parts):02d}".ljust(size, "y")[:size])
+        left -= size + 1
+    return "/".join(parts)
+
+
+def make_files(directory, sizes):
+    """Empty files in `directory`, one per size: distinct names of exactly that many bytes."""
+    os.makedirs(directory)
+    names = []
+    for i, size in enumerate(sizes):
+        names.append(f"{i:05d}".ljust(size, "n"))
+        open(os.path.join(directory, names[-1]), "w").close()
+    return names
+
+
 def planted_files(home):
     """Files or directories an injected shell command would have created or removed."""
     found = []
@@ -280,7 +301,7 @@ def test_server_answers_split_and_pipelined_requests(lab):
 @contract("server", "a request of up to 4095 bytes", "answers every request line", "DIR = everything after",
           "the absolute path of the current directory")
 def test_server_request_limits_and_line_ends(lab):
-    """server: a 4095-byte request is carried out, a longer one refused; `pwd\\r\\n`, `cd ` and a 2.4 kB path work"""
+    """server: a 4095-byte request is carried out, a longer one refused; `pwd\\r\\n`, `cd ` and a 4095-byte path work"""
     home = make_home(lab)
     _, port = start_server(lab, home)
     sh = Shell(lab, port)
@@ -302,12 +323,12 @@ def test_server_request_limits_and_line_ends(lab):
            happened=f"the reply was {got!r}", hint="drop a '\\r' just before the '\\n'")
     expect_error(sh, "cd ", r"^error: cd: missing directory\n$",
                  hint="`cd ` with nothing after the space has no directory either")
-    deep = "/".join(f"d{i:02d}-" + "y" * 196 for i in range(12))      # 2411 bytes
+    deep = deep_path(home, 4095)        # the longest path Linux allows: 4095 bytes and the NUL
     os.makedirs(os.path.join(home, deep))
     expect_reply(sh, "cd " + deep, "")
     expect_reply(sh, "pwd", f"{home}/{deep}\n",
-                 hint="a path can be up to PATH_MAX (4096) bytes long: give getcwd() a buffer of "
-                      "PATH_MAX bytes")
+                 hint="a path can be up to PATH_MAX (4096) bytes long, its NUL included: give "
+                      "getcwd() a buffer of PATH_MAX bytes")
 
 
 @points(3)
@@ -356,12 +377,92 @@ def test_server_sends_a_long_ls_as_one_whole_frame(lab):
     expect_reply(sh, "pwd", home + "/sub\n", hint="after the long reply, the next reply follows at once")
 
 
+@points(1)
+@contract("server", "empty reply (a frame of length 0)", "A listing of up to 1 MiB")
+def test_server_ls_replies_from_empty_to_1_mib(lab):
+    """server: ls of an empty directory is an empty frame, of exactly 1 MiB one whole frame, never longer"""
+    home = make_home(lab)
+    os.makedirs(os.path.join(home, "empty"))
+    # 4095 lines of 256 bytes, one of 127 and one of 129: exactly 1 MiB
+    names = make_files(os.path.join(home, "big"), [255] * 4095 + [126, 128])
+    server, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    expect_reply(sh, "cd empty", "")
+    try:
+        expect_reply(sh, "ls", "", hint="a directory with nothing visible in it: a frame of length 0")
+    except GradeFailure as e:
+        if server.wait_exit(0.3) is not None:
+            e.happened += f"; the server {server.status()}"
+            e.hint = ("with no names the list is empty (maybe still NULL): loops over it must run 0 "
+                      "times -- `i < count`, not `i <= count`")
+        raise
+    expect_reply(sh, "cd ../big", "")
+    got = sh.ask("ls", timeout=5.0)
+    expect(got == listing(names),
+           expected=f"a listing of exactly 1 MiB ({REPLY_MAX} bytes, 4097 names) is sent whole, in "
+                    "one frame",
+           happened=f"the reply was {len(got)} bytes: {got[:60]!r}",
+           hint="1 MiB is the largest reply allowed, not too large: refuse a reply only when it "
+                "would grow past REPLY_MAX (`>`, not `>=`)")
+    longer = names[-2] + "n"                    # one byte more: 1 MiB + 1
+    os.rename(os.path.join(home, "big", names[-2]), os.path.join(home, "big", longer))
+    sh.peer.send("ls\n")
+    head = sh.peer.recv_exactly(4, timeout=5.0, what="the reply to `ls` of 1 MiB + 1 byte of names")
+    (n,) = struct.unpack("!I", head)
+    expect(n <= REPLY_MAX,
+           expected="once one name is a byte longer, the listing (1 MiB + 1 byte) does not fit a "
+                    f"reply: the reply is at most {REPLY_MAX} bytes (an `error: ls: …` line, say)",
+           happened=f"a frame of {n} bytes",
+           hint="a reply may hold at most 1 MiB (REPLY_MAX) bytes, not one more: check the size "
+                "before each append (`>`), and answer with an error line when the listing would "
+                "not fit")
+    sh.peer.recv_exactly(n, timeout=5.0, what=f"the {n} bytes the reply announced")
+    expect_reply(sh, "pwd", home + "/big\n", hint="after the refused listing the session goes on")
+
+
+@points(1)
+@contract("server", "memory each request used")
+def test_server_memory_does_not_grow_with_requests(lab):
+    """server: 400 `ls` of a directory of 1000 names leave its memory where it was"""
+    home = make_home(lab)
+    names = make_files(os.path.join(home, "many"), [6] * 1000)
+    server, port = start_server(lab, home)
+    sh = Shell(lab, port)
+    expect_reply(sh, "cd many", "")
+    want = listing(names)
+
+    def ls_times(count):
+        for start in range(0, count, 50):
+            sh.peer.send("ls\n" * 50)          # pipelined: the server answers them in turn
+            for i in range(50):
+                got = sh.read_reply(f"ls (request {start + i + 1} of {count}, sent 50 at a time)")
+                if got != want:
+                    raise GradeFailure(expected=f"each `ls` is answered with the {len(names)} names",
+                                       happened=f"reply {start + i + 1} was {len(got)} bytes: {got[:60]!r}")
+    ls_times(50)                                # the allocator settles
+    before = server.rss_kib()
+    ls_times(400)
+    grown = server.rss_kib() - before
+    expect(grown < 1536,
+           expected="after 400 more `ls` the server's memory (VmRSS) has grown by less than 1.5 MiB",
+           happened=f"it grew by {grown / 1024:.1f} MiB, about {grown * 1024 / 400:.0f} bytes per "
+                    "request that are never given back",
+           hint="free() what each request allocated: every strdup()ed name, and the array of names")
+
+
 @points(2)
-@contract("server", "serves one client at a time", "the directory persists")
+@contract("server", "serves one client at a time", "the directory persists", "with a backlog of at least 5")
 def test_server_keeps_its_directory_for_the_next_client(lab):
     """server: after a client half-closes, it closes too, and the next client finds its directory"""
     home = make_home(lab)
     server, port = start_server(lab, home)
+    listening = lab.listening(server, local_port=port)
+    expect(listening and listening[0].send_q >= 5,
+           expected="a listen backlog of at least 5 (`ss -ltn` shows it as the listener's Send-Q)",
+           happened=f"the backlog is {listening[0].send_q}" if listening else "no listening socket",
+           hint="clients that connect while another is served wait in the listen queue; with a "
+                "backlog of 1 the third one's SYN is dropped. Pass 5 or more to listen()",
+           sockets=lab.sockets_text)
     first = Shell(lab, port)
     expect_reply(first, "cd sub", "")
     first.peer.shutdown_write()
@@ -616,6 +717,33 @@ def test_client_prints_nul_bytes_of_a_reply(lab):
            happened=f"stdout was {out[:40]!r}",
            hint="a reply is bytes, not a C string: print it with fwrite(buf, 1, n, stdout) or "
                 "write(), never fputs/printf(\"%s\"), which stop at the NUL")
+
+
+@points(1)
+@contract("client", "each reply frame that arrives")
+def test_client_prints_a_reply_without_newline_at_once(lab):
+    """client: a reply that does not end in a newline is printed at once too"""
+    client, server = start_client(lab, stdin="pwd\n")      # stdin stays open, nothing more typed
+    expect_command(server, "pwd")
+    server.send(frame("no newline at the end"))
+    out = poll_until(lambda: client.stdout_unterminated() == "no newline at the end", timeout=1.5)
+    expect(out, expected="the reply `no newline at the end` (no '\\n') is on stdout within 1.5 s",
+           happened=f"stdout held {client.stdout_unterminated()[-60:]!r} after its last line",
+           hint="stdout is line-buffered: bytes after the last '\\n' wait in stdio's buffer. "
+                "fflush(stdout) after each reply (or write() to fd 1)")
+
+
+@points(1)
+@contract("client", "each non-empty stdin line")
+def test_client_sends_nul_bytes_of_a_command(lab):
+    """client: a command line with a NUL byte in it is sent whole, byte for byte"""
+    client, server = start_client(lab, stdin=b"cd a\0b\n")
+    got = server.recv_exactly(7, timeout=1.5, what="the 7 bytes `cd a\\0b\\n`",
+                              hint="send the line's bytes, all of them: strcpy()/strlen() stop at a NUL")
+    expect(got == b"cd a\0b\n", expected="the bytes b'cd a\\x00b\\n', NUL byte included",
+           happened=f"got {got!r}",
+           hint="a line is bytes up to '\\n', not a C string: copy it with memcpy(), not strncpy(), "
+                "which stops at the NUL and fills the rest with zeros")
 
 
 @points(2)

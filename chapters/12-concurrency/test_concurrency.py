@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from grader import GradeFailure, contract, expect, expect_asleep, points, poll_until, proc_stat, push_until_blocked, skip
+from grader import (GradeFailure, contract, expect, expect_asleep, points, poll_until, proc_stat,
+                    push_until_blocked, sanitizer_report, skip, use_sanitized_programs)
 from grader import probes
 from grader import peers as grader_peers
 
@@ -280,11 +281,19 @@ def test_every_server_exits_1_when_its_port_is_taken(lab, name):
 
 
 @points(2)
-@contract("every", "listens on", "the service:", "also when the last bytes and the FIN arrive together")
+@contract("every", "listens on", "the service:", "also when the last bytes and the FIN arrive together",
+          "with a backlog of at least 16")
 @every_server
 def test_every_server_answers_bytes_that_arrive_with_the_fin(lab, name):
     """bytes and the client's FIN arriving together: the bytes are answered, then the close"""
     prog, port = start(lab, name, *SERVERS[name])
+    backlog = [s.send_q for s in socket_states(port) if s.state == "LISTEN"]
+    expect(backlog and backlog[0] >= 16,
+           expected=f"{name} listens with a backlog of at least 16 (ss shows it as the listener's Send-Q)",
+           happened=f"the backlog is {backlog[0] if backlog else '(no listener found)'}",
+           hint="clients that connect while the server is busy wait in the accept queue; with a tiny "
+                "backlog the kernel drops their SYNs and they wait a second to retry. Keep the "
+                "skeleton's tcp_listen_or_die(NULL, port, 128)")
     talked = lab.connect(port)
     serve_one(talked, "first line\n", f"a client of {name} is answered", closed_hint=CLOSED_HINT.get(name))
     stop(prog, name)
@@ -307,6 +316,39 @@ def test_every_server_answers_bytes_that_arrive_with_the_fin(lab, name):
         expect_eof(peer, name, EOF_HINT.get(name, "when read() returns 0 the client is done: send "
                                                   "what is left, then close the connection"))
     prog.expect_running(f"{name} keeps running")
+
+
+BURST = 256 << 10       # bytes sent at once: every read() fills the server's buffer
+
+
+@points(1)
+@contract("every", "the service:")
+@every_server
+def test_every_server_answers_a_burst_bigger_than_its_buffer(lab, name):
+    """a 256 KiB burst comes back whole, with no byte read or written outside a buffer (AddressSanitizer)"""
+    use_sanitized_programs(lab, "address")      # an access one byte past a buffer stops it
+    prog, port = start(lab, name, *SERVERS[name])
+    peer = lab.connect(port)
+    data = (b"The Quick Brown Fox Jumps Over The Lazy Dog" + BINARY + b"\n") * (BURST // 60)
+    hint = ("transform exactly the n bytes read() returned -- `i < n`, not `i <= n`: when a read "
+            "fills the buffer, byte n is past its end")
+    for i in range(4):          # 64 KiB at a time: it fits the socket buffers both ways
+        chunk = data[i * len(data) // 4:(i + 1) * len(data) // 4]
+        try:
+            peer.send(chunk)
+            expect_reply(peer, chunk, f"part {i + 1} of 4 of a {len(data) // 1024} KiB burst comes back "
+                         "rot13'd", hint=hint, timeout=TIMEOUT * 2)
+        except GradeFailure as failure:
+            prog.wait_exit(0.3)
+            report = sanitizer_report(prog)
+            if report:
+                failure.sections["sanitizer"] = report
+                failure.hint = "AddressSanitizer stopped it at the line named under `sanitizer`: " + hint
+            raise
+    report = sanitizer_report(prog)
+    expect(report is None, expected=f"{name} touches no byte outside its buffers",
+           happened="AddressSanitizer reported an error (see `sanitizer`)", hint=hint,
+           sanitizer=report)
 
 
 @points(2)
@@ -901,6 +943,44 @@ def test_epollsrv_releases_closed_connections(lab, crowd):
                        "epoll_wait returns at once, again and again")
     again = crowd.connect(port)
     serve_one(again, "anyone home?\n", "a new client is answered afterwards")
+
+
+MEMORY_ROUND = 400      # connections per round of the memory test
+
+
+@points(1)
+@contract("epollsrv", "frees what it kept for it")
+def test_epollsrv_gives_back_the_memory_of_closed_connections(lab):
+    """connections that come and go, 400 at a time, leave epollsrv's memory where it was"""
+    prog, port = start(lab, "epollsrv")
+    base = prog.fd_count()
+
+    def round_of_connections(number):
+        socks = []
+        try:
+            for _ in range(MEMORY_ROUND):
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT))
+            if not poll_until(lambda: (prog.fd_count() or 0) >= base + MEMORY_ROUND, TIMEOUT * 2):
+                skip("too-slow", f"epollsrv did not accept {MEMORY_ROUND} connections within "
+                                 f"{TIMEOUT * 2:g} s: too slow for this check")
+        finally:
+            for sock in socks:
+                sock.close()
+        expect(poll_until(lambda: (prog.fd_count() or 0) <= base, TIMEOUT * 2),
+               expected=f"after round {number}, epollsrv's open fds are back to {base}",
+               happened=lambda: f"it holds {prog.fd_count()}",
+               hint="close the connection on EOF (read() returns 0)")
+    round_of_connections(1)             # the allocator has what one round needs
+    before = prog.rss_kib()
+    for number in (2, 3, 4):
+        round_of_connections(number)
+    grown = prog.rss_kib() - before
+    expect(grown < 1024,
+           expected=f"after 3 more rounds of {MEMORY_ROUND} connections that came and went, "
+                    "epollsrv's memory (VmRSS) has grown by less than 1 MiB",
+           happened=f"it grew by {grown / 1024:.1f} MiB, about {grown * 1024 // (3 * MEMORY_ROUND)} "
+                    "bytes per connection that are never given back",
+           hint="free() the connection's state (its struct and buffer) when you close it")
 
 
 EMFILE_SPARE = 8        # descriptors left for connections under the lowered limit

@@ -16,7 +16,8 @@ import signal
 import subprocess
 import time
 
-from grader import GradeFailure, contract, expect, points, skip, which
+from grader import (GradeFailure, contract, expect, points, poll_until, sanitizer_report, skip,
+                    use_sanitized_programs, which)
 
 TIMEOUT = 2.0
 INDEX = b"<!doctype html><title>socklab</title><h1>It works</h1>\n"
@@ -48,6 +49,7 @@ def make_docroot(tmp):
     (root / "big.bin").write_bytes(big_body())
     (tmp / "secret.txt").write_bytes(SECRET)
     os.symlink("../secret.txt", root / "escape.txt")
+    (root / "tab\there.txt").write_bytes(b"a tab in the name\n")
     (tmp / "www2").mkdir()
     (tmp / "www2" / "secret.txt").write_bytes(SIBLING)
     os.symlink("../www2/secret.txt", root / "sibling.txt")
@@ -57,7 +59,9 @@ def make_docroot(tmp):
 
 
 def start(lab, threads=None):
-    root = make_docroot(lab.data_dir())     # the server reads it, and cannot change it
+    root = lab.data_dir() / "www"           # the server reads it, and cannot change it
+    if not root.exists():                   # made once per test, however many servers
+        make_docroot(lab.data_dir())
     port = lab.port()
     args = [port, root] + ([threads] if threads is not None else [])
     prog = lab.start("httpd", *args)
@@ -199,7 +203,8 @@ def test_get_serves_files_with_length_and_type(lab):
                               ("/hello.txt#top", HELLO, "text/plain"),
                               ("/hello.txt?lang=fr&x=1", HELLO, "text/plain"),
                               ("/with%20space.txt", b"spaces are %20 in a URL\n", "text/plain"),
-                              ("/%6A%6f%39%2etxt", b"escaped\n", "text/plain")]:
+                              ("/%6A%6f%39%2etxt", b"escaped\n", "text/plain"),
+                              ("/tab%09here.txt", b"a tab in the name\n", "text/plain")]:
         peer.send(get(path))
         hint = next((h for key, h in hints.items() if key in path), None)
         with spin_explained(prog):
@@ -268,20 +273,33 @@ def test_request_split_in_three_chunks(lab):
 @points(1)
 @contract("httpd", "bad arguments or an unusable DOCROOT", "serves the files under DOCROOT")
 def test_bad_arguments_exit_1_and_sigterm_exits_0(lab):
-    """a missing or non-directory DOCROOT, THREADS 65: a message, exit 1; SIGTERM: exit 0"""
+    """bad arguments (DOCROOT missing or not a directory, THREADS 65, too many): exit 1; THREADS 0..64 serve; SIGTERM: exit 0"""
     tmp = lab.data_dir()
     (tmp / "plain-file").write_bytes(b"not a directory\n")
     for args, what in [((tmp / "no-such-dir",), "a DOCROOT that does not exist"),
                        ((tmp / "plain-file",), "a DOCROOT that is a file"),
-                       ((tmp, 65), "THREADS 65 (0..64)")]:
+                       ((tmp, 65), "THREADS 65 (0..64)"),
+                       ((), "no DOCROOT (PORT alone)"),
+                       ((tmp, 0, "extra"), "a fourth argument after THREADS")]:
         prog = lab.start("httpd", lab.port(), *args)
         prog.expect_exit(1, expected=f"httpd exits 1 given {what}",
                          hint="check the arguments before serving: realpath() and stat() DOCROOT "
                               "(it must be a directory), THREADS within 0..64; fatal() says why")
         expect(prog.stderr_text().strip() != "", expected=f"httpd says on stderr what is wrong with {what}",
                happened="stderr is empty", hint="fatal() prints the message")
-    prog, port = start(lab)
-    expect_alive(lab, port, "a started server")
+    for threads in (0, 64):
+        prog, port = start(lab, threads=threads)
+        expect_alive(lab, port, f"a server started with THREADS {threads} (0..64: both ends allowed)")
+        prog.kill()
+    prog, port = start(lab, threads=3)
+    expect_alive(lab, port, "a server started with THREADS 3")
+    threads = poll_until(lambda: prog.thread_count() >= 4 and prog.thread_count(), TIMEOUT) \
+        or prog.thread_count()
+    expect(threads >= 4, expected="started with THREADS 3, httpd runs at least 4 threads: the main loop "
+                                  "and 3 sub-loops (/proc/PID/task)",
+           happened=f"it runs {threads}",
+           hint="pass THREADS (argv[3]) to rx_server_new: that many sub-loops, one thread each")
+    expect_alive(lab, port, "a server started with THREADS 3")
     prog.signal(signal.SIGTERM)
     prog.expect_exit(0, expected="httpd exits 0 on SIGTERM",
                      hint="rx_server_run returns 0 when SIGINT/SIGTERM stops the loops: main returns it")
@@ -325,6 +343,17 @@ def test_bare_lf_line_ends_and_leading_empty_lines(lab):
                            "a GET with `Content-Length: 0` (no body: allowed)")]:
         peer.send(request)
         expect_ok(read_response(peer, what, timeout=TIMEOUT, hint=hint), HELLO, what)
+    for request, what, hint in [
+            (b"GET /hello.txt HTTP/1.1\r\nContent-Length:\t 0 \t\r\n\r\n",
+             "a GET with `Content-Length:\\t 0 \\t` (blanks around a value are not part of it)",
+             "trim spaces and tabs on both sides of a header value before looking at it"),
+            (b"GET /hello.txt HTTP/1.1\r\nX-Tilde~Name: 1\r\n\r\n",
+             "a header whose name holds a `~`",
+             "a header name is a token: letters, digits and !#$%&'*+-.^_`|~ (only control "
+             "characters, DEL, spaces and ()<>@,;:\\\"/[]?={} are refused)")]:
+        peer.send(request)
+        resp = read_response(peer, what, timeout=TIMEOUT, hint=hint)
+        expect_ok(resp, HELLO, what, hint=hint)
     peer = lab.connect(port)
     peer.send(b"GET /hello.txt HTTP/1.0\n\n")
     expect_ok(read_response(peer, "`GET /hello.txt HTTP/1.0` and an empty line, both ending in LF "
@@ -412,6 +441,27 @@ def test_connection_close_sends_everything_then_fin(lab):
 
 
 @points(1)
+@contract("httpd", "gives back what each request used")
+def test_files_served_leave_no_descriptor_open(lab):
+    """100 files served on one connection leave httpd's open descriptors where they were"""
+    prog, port = start(lab)
+    peer = lab.connect(port)
+    peer.send(get("/hello.txt"))
+    expect_ok(read_response(peer, "GET /hello.txt"), HELLO, "GET /hello.txt")
+    base = prog.fd_count()
+    for batch in range(4):
+        peer.send(get("/hello.txt") * 25)       # pipelined
+        for i in range(25):
+            expect_ok(read_response(peer, f"response {batch * 25 + i + 1} of 100 to GET /hello.txt"),
+                      HELLO, "GET /hello.txt")
+    grown = prog.fd_count()
+    expect(grown is not None and grown <= base,
+           expected=f"after 100 more files served, httpd holds {base} descriptors as before",
+           happened=f"it holds {grown}: each request leaves about {(grown - base) / 100:.0f} open",
+           hint="close() the file once its bytes are queued, on every path (also when a read fails)")
+
+
+@points(1)
 @contract("httpd", "closes or resets in the middle of a response")
 def test_clients_leaving_mid_response_end_only_their_connection(lab):
     """clients that close or reset while a 10 MiB file is sent: the server keeps serving"""
@@ -481,7 +531,8 @@ def test_malformed_request_gets_400_and_server_survives(lab):
     prog, port = start(lab)
     for bad in [b"GARBAGE\r\n\r\n", b"GET /hello.txt\r\n\r\n", b"GET  /hello.txt HTTP/1.1\r\n\r\n",
                 b"GET /hello.txt HTTP/1.1\r\nno colon here\r\n\r\n",
-                b"GET hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /%zz HTTP/1.1\r\n\r\n"]:
+                b"GET hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /%zz HTTP/1.1\r\n\r\n",
+                b"GET /hello.txt HTTP/1.1\r\nX-Nul: a\0b\r\n\r\n"]:
         what = f"the malformed request {bad[:40]!r}"
         expect_error_then_close(lab, port, bad, (400,), what,
                                 hint="a request line is exactly METHOD SP /TARGET SP HTTP/x.y; "
@@ -538,6 +589,17 @@ def test_path_traversal_refused(lab):
                hint=hint)
         peer.close()
     expect_alive(lab, port, "after the traversal attempts")
+    long = "/" + "./" * 4000 + "hello.txt"      # names hello.txt, in more than PATH_MAX bytes
+    peer = lab.connect(port)
+    peer.send(get(long))
+    resp = read_response(peer, f"GET /./././…/hello.txt ({len(long)} bytes)")
+    expect(resp.status in (400, 404, 414) or (resp.status == 200 and resp.body == HELLO),
+           expected=f"GET /./././…/hello.txt ({len(long)} bytes, 4000 `./`): hello.txt, or a refusal "
+                    "(404, 414) -- never another file",
+           happened=f"status {resp.status}" + (f" with {resp.body[:40]!r}" if resp.status == 200 else ""),
+           hint="DOCROOT + path must fit the buffer it is built in: a path cut short by snprintf "
+                "names another file (here the directory, and so index.html). Size the buffer for "
+                "DOCROOT and the longest path, or refuse a path that does not fit")
 
 
 @points(2)
@@ -552,6 +614,14 @@ def test_oversize_request_head_refused(lab):
                         "a request head of some 7.9 KiB (8 KiB allowed)")]:
         peer.send(data)
         expect_ok(read_response(peer, what), HELLO, what)
+    exact = get("/hello.txt", headers=["X-Filler: "])
+    exact = get("/hello.txt", headers=["X-Filler: " + "v" * (8192 - len(exact))])
+    peer.send(exact, pieces=len(exact) - 1)     # 8191 bytes, read by the server, then the last
+    what = "a request head of exactly 8 KiB (8192 bytes), its last byte sent after the others"
+    expect_ok(read_response(peer, what,
+                            hint="8 KiB is allowed: refuse a head only once it has more than 8192 bytes "
+                                 "without its end (8191 bytes of an unfinished head: wait for more)"),
+              HELLO, what)
     cases = [(get("/" + "a" * 20000), "a 20000-byte request line"),
              (get("/hello.txt", headers=[f"X-Filler-{i}: v" for i in range(100)]),
               "a request with 101 header lines"),
@@ -580,6 +650,56 @@ def test_oversize_request_head_refused(lab):
         expect_eof(peer, what, hint="after refusing, close (rx_conn_shutdown)")
     prog.expect_running(expected="the server still runs after the oversize requests")
     expect_alive(lab, port, "after the oversize requests")
+
+
+@points(1)
+@contract("httpd", "serves the files under DOCROOT", "Content-Type` by the extension", "400, 405")
+def test_no_byte_outside_a_buffer_with_a_long_docroot(lab):
+    """a 3000-byte DOCROOT, a 7.9 KiB head, an unknown extension, a 431: no access outside a buffer (AddressSanitizer)"""
+    use_sanitized_programs(lab, "address")      # an access past a buffer stops the server
+    deep = lab.data_dir()
+    while len(str(deep)) < 2800:
+        deep = deep / ("d" * 200)
+    root = deep / "www"
+    root.mkdir(parents=True)
+    (root / "hello.txt").write_bytes(HELLO)
+    (root / "blob.dat").write_bytes(TYPED["blob.dat"])
+    port = lab.port()
+    prog = lab.start("httpd", port, root)
+    steps = []
+    try:
+        prog.expect_line(rf"listening on {port}", timeout=TIMEOUT * 2,
+                         hint="DOCROOT may be as long as a path can be (PATH_MAX, 4096 bytes with "
+                              "its NUL): keep its realpath in a buffer of PATH_MAX bytes")
+        peer = lab.connect(port)
+        for request, what, body, ctype in [
+                (get("/hello.txt"), f"GET /hello.txt under a DOCROOT of {len(str(root))} bytes", HELLO,
+                 "text/plain"),
+                (get("/blob.dat"), "GET /blob.dat (an extension with no type of its own)",
+                 TYPED["blob.dat"], "application/octet-stream"),
+                (get("/hello.txt", headers=[f"X-Filler: {'v' * 7900}"]), "a request head of 7.9 KiB",
+                 HELLO, None)]:
+            steps.append(what)
+            peer.send(request)
+            expect_ok(read_response(peer, what, timeout=TIMEOUT * 2), body, what, ctype)
+        steps.append("a request with 101 header lines (431)")
+        peer.send(get("/hello.txt", headers=[f"X-Filler-{i}: v" for i in range(100)]))
+        resp = read_response(peer, "the answer to 101 header lines", timeout=TIMEOUT * 2)
+        expect(resp.status == 431, expected="101 header lines: 431", happened=f"status {resp.status}")
+        expect_alive(lab, port, "after the 431")
+    except GradeFailure as failure:
+        prog.wait_exit(0.5)
+        report = sanitizer_report(prog)
+        if report:
+            failure.sections["sanitizer"] = report
+            failure.hint = (f"AddressSanitizer stopped httpd during: {steps[-1] if steps else 'its start'}; "
+                            "the line is named under `sanitizer`. Size each buffer for the longest "
+                            "thing it must hold (PATH_MAX for a realpath, the 8 KiB head, the "
+                            "longest error text), and keep indexes below the array's length")
+        raise
+    report = sanitizer_report(prog)
+    expect(report is None, expected="httpd touches no byte outside its buffers",
+           happened="AddressSanitizer reported an error (see `sanitizer`)", sanitizer=report)
 
 
 # -- real clients -------------------------------------------------------------------
