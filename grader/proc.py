@@ -260,10 +260,11 @@ class Program:
         return text + "\n" if lines and lines[-1][2] else text
 
     def stdout_unterminated(self):
-        """What the program has written to stdout after its last newline, while it runs
-        (stdout_bytes() holds such a line back until the program ends)."""
+        """What the program has written to stdout after its last newline (while it runs,
+        stdout_bytes() holds such a line back until the program ends)."""
         with self.cond:
-            return self._out.tail
+            last = self.stdout_lines[-1:]
+            return last[0][1] if last and not last[0][2] else self._out.tail
 
     def stderr_text(self):
         self.settle_output()
