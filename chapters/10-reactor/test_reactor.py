@@ -163,22 +163,25 @@ def test_line_of_4096_bytes_served_longer_refused(lab):
 @points(2)
 @contract("linesrv", "timers fire in the order")
 def test_timers_fire_in_order_without_blocking_the_loop(lab):
-    """linesrv: `after MS TEXT` replies after MS ms; an earlier timer fires first; the loop keeps serving"""
+    """linesrv: `after MS TEXT` replies after MS ms; earlier timers first, equal ones in order; the loop keeps serving"""
     prog, port = start(lab, "linesrv", 0)
     c = lab.connect(port)
     t0 = time.monotonic()
-    c.send(b"after 300 late\nafter 60 early\necho now\n")
+    # the three `after 60` land in the same millisecond (one read, one callback): same due time
+    c.send(b"after 300 late\nafter 60 early\nafter 60 early2\nafter 60 early3\necho now\n")
+    want = ["now", "early", "early2", "early3", "late"]
     got = []
-    for _ in range(3):
-        got.append((c.recv_line(timeout=TIMEOUT, what="three replies: now, early, late",
+    for _ in want:
+        got.append((c.recv_line(timeout=TIMEOUT, what="five replies: now, early, early2, early3, late",
                                 hint="a timer is an entry the loop checks after each wait; the wait's "
                                      "timeout is the time left until the earliest timer"),
                     time.monotonic() - t0))
     texts = [t for t, _ in got]
-    expect(texts == ["now", "early", "late"], expected="replies in the order now, early, late",
+    expect(texts == want, expected="replies in the order " + ", ".join(want),
            happened=f"{texts}",
-           hint="keep timers sorted by due time, and never sleep inside a callback")
-    now, early, late = (round(t, 3) for _, t in got)
+           hint="keep timers sorted by due time, a new one after those due at the same time (a "
+                "stable insert: `<=` while walking the list), and never sleep inside a callback")
+    now, early, late = (round(got[i][1], 3) for i in (0, 1, 4))
     expect(now < 0.2 and 0.05 <= early < 0.3 and 0.28 <= late < 0.8,
            expected="`now` at once, `early` after ~60 ms, `late` after ~300 ms",
            happened=f"they came after {now} s, {early} s and {late} s",
@@ -273,6 +276,28 @@ def test_idle_connections_cost_no_cpu(lab):
     expect_asleep(prog, "with a timer due in a minute",
                 hint="the wait's timeout is the time left until the earliest timer (in ms, rounded "
                      "up): a timeout of 0 while a timer is pending, or one that never shrinks, spins")
+
+
+@points(1)
+@contract("linesrv", "waiting for a timer never spins")
+def test_timers_due_every_millisecond_cost_little_cpu(lab):
+    """linesrv: 500 timers due 1 ms apart: the loop sleeps until each is due, it never spins"""
+    prog, port = start(lab, "linesrv", 0)
+    c = lab.connect(port)
+    count = 500
+    c.send(b"".join(b"after %d t%d\n" % (k, k) for k in range(1, count + 1)))
+    cpu0, t0 = prog.run_seconds(), time.monotonic()
+    for k in range(1, count + 1):
+        line = c.recv_line(timeout=TIMEOUT, what=f"the reply `t{k}` of timer {k} of {count}")
+        expect(line == f"t{k}", expected=f"`t{k}` (timers in the order they are due)", happened=f"{line!r}")
+    elapsed, cpu = time.monotonic() - t0, prog.run_seconds() - cpu0
+    bound = 0.25 * (2 if prog.sanitizer() else 1)
+    expect(cpu < bound * elapsed,
+           expected=f"the server mostly asleep between timers (less than {bound:.0%} of a CPU)",
+           happened=f"it ran {cpu * 1000:.0f} ms on a CPU in the {elapsed:.2f} s the {count} timers took",
+           hint="run every timer whose due time has come (due <= now, not due < now): a timer due in "
+                "this very millisecond that is left for later makes the wait's timeout 0, and the loop "
+                "spins until the clock ticks over")
 
 
 # -- main/sub reactors ------------------------------------------------------------
@@ -382,6 +407,59 @@ def test_quit_sends_fin_only_after_queued_output(lab):
                                                       else " (but the bytes differ)"),
            hint="shutdown(SHUT_WR) sends the FIN at once and truncates what is still queued in your "
                 "output buffer: remember the request and shut down only when the buffer is empty")
+
+
+@points(2)
+@contract("linesrv", "`quit`: `bye`")
+def test_quit_half_closes_until_the_clients_fin(lab):
+    """linesrv: after `quit` the client gets `bye` and a FIN, yet the server reads on until the client's FIN"""
+    prog, port = start(lab, "linesrv", 0)
+    c = lab.connect(port)
+    c.send(b"quit\n")
+    try:
+        got = c.recv_all_until_eof(timeout=TIMEOUT)
+    except GradeFailure as e:
+        e.hint = ("`quit` calls rx_conn_shutdown: once the queue is empty, shutdown(fd, SHUT_WR) sends "
+                  "the FIN (SHUT_RD sends none, and the client, still sending, never closes)")
+        raise
+    expect(got == b"bye\n", expected="`bye`, then EOF", happened=f"{got!r}, then EOF")
+    # A second client on the same loop: once it is answered, the loop has run the rounds in which
+    # it would have seen the first one's (non-existent) end of stream.
+    other = lab.connect(port)
+    other.send(b"echo sync\n")
+    expect(other.recv_line(timeout=TIMEOUT) == "sync", expected="`sync` for a second client", happened="another reply")
+    wait_lines(prog, OPEN, 2)
+    early = [m.group(0) for m in lines_matching(prog, EOF_LINE) + lines_matching(prog, CLOSE)]
+    expect(not early, expected="after `quit`, no `eof 1` or `close 1` while client 1 has not sent its FIN",
+           happened=f"the server printed {early} before it", hint="our FIN is a half-close: shutdown(fd, "
+           "SHUT_WR) only. SHUT_RDWR also ends the reading side, so read() returns 0 at once as if the "
+           "client had sent a FIN, and the connection closes too early")
+    c.shutdown_write()
+    wait_lines(prog, EOF_LINE, 1, expected="`eof 1` once the client's FIN has come")
+    wait_lines(prog, CLOSE, 1, expected="`close 1` once both FINs are through")
+
+
+@points(1)
+@contract("echo", "stderr is for errors")
+def test_clean_run_prints_nothing_on_stderr(lab):
+    """a run with nothing failing (replies, `quit`, FINs both ways, SIGTERM): stderr stays empty"""
+    prog, port = start(lab, "linesrv", 1)
+    a, b = lab.connect(port), lab.connect(port)
+    a.send(b"echo one\nquit\n")
+    expect(a.recv_all_until_eof(timeout=TIMEOUT) == b"one\nbye\n", expected="`one`, `bye`, then EOF",
+           happened="something else")
+    a.shutdown_write()
+    b.send(b"echo two\n")
+    b.shutdown_write()
+    expect(b.recv_all_until_eof(timeout=TIMEOUT) == b"two\n", expected="`two`, then EOF", happened="something else")
+    wait_lines(prog, CLOSE, 2)
+    prog.signal(signal.SIGTERM)
+    prog.expect_exit(0, timeout=TIMEOUT, expected="linesrv exits 0 after SIGTERM")
+    err = prog.stderr_text().strip()
+    expect(not err, expected="nothing on stderr: no call failed",
+           happened=f"stderr says: {err[:200]!r}",
+           hint="warn only when a call failed: close(), shutdown() and most calls return -1 on "
+                "failure and 0 on success, so the test is `< 0`, not `<= 0`")
 
 
 @points(2)
@@ -686,12 +764,19 @@ SANITIZER_HINTS = {
 }
 
 
+LEAK_HINT = ("the report names where the lost memory was allocated: the loop frees a closed connection "
+             "(and its buffers) after its round, a timer once it ran or was cancelled, a posted task "
+             "once it ran; rx_loop_free frees the loop and its backend's state")
+
+
 def sanitizer_failure(prog, kind, doing, hint=None):
     """A GradeFailure quoting the sanitizer, or None if it said nothing."""
     report = sanitizer_report(prog)
     if report is None:
         return None
     name = {"address": "AddressSanitizer/UBSan", "thread": "ThreadSanitizer"}[kind]
+    if "LeakSanitizer" in report:
+        name, hint = "LeakSanitizer", LEAK_HINT
     return GradeFailure(expected=f"linesrv runs clean under {name} while {doing}",
                         happened=f"{name} reported a bug (see `sanitizer`)",
                         hint=hint or SANITIZER_HINTS[kind], sanitizer=report)
@@ -701,6 +786,8 @@ def workout(lab, kind):
     """Every path of the library under one sanitizer, failing on its first report."""
     import signal
     use_sanitized_programs(lab, kind)
+    if kind == "address":       # and LeakSanitizer: at exit, everything the library took is freed
+        lab.default_env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1:print_legend=0"
     slow = 4 * TIMEOUT          # sanitized code runs several times slower
     prog, port = start(lab, "linesrv", 2)
 
@@ -792,7 +879,7 @@ def workout(lab, kind):
 @contract("echo", "under AddressSanitizer")
 @contract("linesrv", "a timer of a connection")
 def test_library_is_memory_safe_under_asan_and_ubsan(lab):
-    """linesrv under ASan+UBSan: hand-offs, resets, quit, SIGTERM, no report"""
+    """linesrv under ASan+UBSan+LeakSanitizer: hand-offs, resets, quit, SIGTERM, no report, no leak"""
     workout(lab, "address")
 
 
