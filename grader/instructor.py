@@ -40,6 +40,7 @@ RELEASE_LAYOUT = (
              "frames, lines, sockets)"),
     ("grader/", "the graders' machinery (a pytest plugin) and the `./lab` command line"),
     ("CMakeLists.txt", "builds `lib/` and every lesson (`./lab` runs it for you)"),
+    ("cmake/", "`flags.txt`: the compiler flags, defined once for every build"),
     ("docs/", "the student guide (reading a failure, tools to see sockets), architecture"),
     ("tools/", "`setup.sh` and the Debian package lists it installs"),
     ("tests/", "the grader's own tests (lib unit tests, command-line and docs checks)"),

@@ -162,7 +162,7 @@ def claim_slots(count):
 # -- the course copy and the submission's sources -------------------------------------------
 
 def course_parts(lesson_names):
-    return ["CMakeLists.txt", "lib", "grader", "pytest.ini", *[f"chapters/{n}" for n in lesson_names]]
+    return ["CMakeLists.txt", "cmake", "lib", "grader", "pytest.ini", *[f"chapters/{n}" for n in lesson_names]]
 
 
 def _is_grader_file(rel):
