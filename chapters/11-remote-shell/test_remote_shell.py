@@ -727,8 +727,7 @@ def test_client_prints_a_reply_without_newline_at_once(lab):
     client, server = start_client(lab, stdin="pwd\n")      # stdin stays open, nothing more typed
     expect_command(server, "pwd")
     server.send(frame("no newline at the end"))
-    out = poll_until(lambda: client.stdout_unterminated() == "no newline at the end", timeout=1.5)
-    expect(out, expected="the reply `no newline at the end` (no '\\n') is on stdout within 1.5 s",
+    expect(client.wait_stdout_tail("no newline at the end", timeout=1.5), expected="the reply `no newline at the end` (no '\\n') is on stdout within 1.5 s",
            happened=f"stdout held {client.stdout_unterminated()[-60:]!r} after its last line",
            hint="stdout is line-buffered: bytes after the last '\\n' wait in stdio's buffer. "
                 "fflush(stdout) after each reply (or write() to fd 1)")
