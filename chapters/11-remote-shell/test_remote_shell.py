@@ -662,6 +662,15 @@ def test_client_quit_half_closes(lab):
     client.expect_exit(0, timeout=1.5)
 
 
+def expect_half_closed_client_finishes(client, server):
+    """After its half-close the client still prints a reply, then `server closed`, and exits 0."""
+    server.send(frame("x\n"))
+    client.expect_line("x", timeout=1.5)
+    server.close()
+    client.expect_line(r"server closed", timeout=1.5)
+    client.expect_exit(0, timeout=1.5)
+
+
 @points(1)
 @contract("client", "`quit`, or the end of stdin")
 def test_client_sleeps_after_end_of_stdin(lab):
@@ -675,11 +684,7 @@ def test_client_sleeps_after_end_of_stdin(lab):
     expect_asleep(client, "while it waits for the server's close", sleeps_in="poll",
                   hint="at EOF stdin stays readable: poll() returns at once, forever. After quit or "
                        "EOF, stop polling stdin (fd -1, or leave it out of the set)")
-    server.send(frame("x\n"))
-    client.expect_line("x", timeout=1.5)
-    server.close()
-    client.expect_line(r"server closed", timeout=1.5)
-    client.expect_exit(0, timeout=1.5)
+    expect_half_closed_client_finishes(client, server)
 
 
 @points(1)
@@ -696,11 +701,7 @@ def test_client_end_of_stdin_means_quit(lab):
            happened=server.state() if how else "no FIN within 1.5 s: the connection stays open" + WAITS_FOR_REPLY,
            hint="read() on stdin returning 0 is the same as `quit`: shutdown(SHUT_WR), and stop "
                 "polling stdin (it stays readable at EOF: poll would spin)")
-    server.send(frame("x\n"))
-    client.expect_line("x", timeout=1.5)
-    server.close()
-    client.expect_line(r"server closed", timeout=1.5)
-    client.expect_exit(0, timeout=1.5)
+    expect_half_closed_client_finishes(client, server)
 
 
 @points(1)
