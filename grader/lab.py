@@ -25,6 +25,14 @@ from grader.failure import GradeFailure, expect, skip
 from grader.proc import Program
 
 TAIL_LINES = 8
+LINE_CHARS = 300        # a longer line (a 4 KiB argument, a 60 KB reply) is shown cut in the middle
+
+
+def clipped(line, limit=LINE_CHARS):
+    """`line`, or its start and end around a note of how much was left out."""
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit - 80]} …({len(line) - limit + 20} characters)… {line[-60:]}"
 # What of the grader's environment a program gets; the rest (PYTEST_CURRENT_TEST names
 # the test, say) is the grader's business.
 ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME", "TMPDIR", "HOME")
@@ -285,9 +293,9 @@ class Lab:
         sections += self.wire.sections()
         for prog in self.programs:
             prog.settle_output()  # a dead program's last words may still be in the pipe
-            sections.append(("program", f"{prog.command()}  -- {prog.status()}"))
-            out = [t for _, t, _ in prog.stdout_lines][-TAIL_LINES:]
-            err = [t for _, t, _ in prog.stderr_lines][-TAIL_LINES:]
+            sections.append(("program", f"{clipped(prog.command())}  -- {prog.status()}"))
+            out = [clipped(t) for _, t, _ in prog.stdout_lines][-TAIL_LINES:]
+            err = [clipped(t) for _, t, _ in prog.stderr_lines][-TAIL_LINES:]
             sections.append(("stdout", "\n".join(out) if out else "(empty)"))
             sections.append(("stderr", "\n".join(err) if err else "(empty)"))
         return sections
