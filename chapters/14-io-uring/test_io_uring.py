@@ -21,9 +21,10 @@ import time
 
 import pytest
 
-from grader import (GradeFailure, busy_loop, contract, expect, expect_asleep, first_difference, points, proc_stat, sanitizer_report,
-                    skip, use_sanitized_programs)
+from grader import (GradeFailure, busy_loop, contract, expect, expect_asleep, expect_quiet_stderr, first_difference,
+                    points, sanitizer_report, skip, use_sanitized_programs)
 from grader import probes
+from grader.peers import wait_readable
 
 TIMEOUT = 2.0
 REPEAT_HINT = ("more bytes came back than were sent: some completion was handled more than once. "
@@ -289,6 +290,75 @@ def test_uecho_closes_connections_clients_leave(lab, socks):
            happened="it was not")
 
 
+@contract("uecho", "writes nothing on stderr")
+@points(1)
+def test_uecho_writes_nothing_on_stderr_while_no_call_fails(lab):
+    """clients that send, read their echo and close: uecho writes nothing on stderr"""
+    prog, port = start(lab)
+    peers = [lab.connect(port) for _ in range(4)]
+    for i, p in enumerate(peers):
+        p.send(b"quiet %d\n" % i)
+        expect(p.recv_line(timeout=TIMEOUT) == f"quiet {i}", expected=f"client {i}'s echo",
+               happened="something else")
+    for i, p in enumerate(peers[:3]):
+        p.shutdown_write()                  # EOF: uecho closes; its FIN shows the close was done
+        expect(p.wait_close(TIMEOUT) == "eof", expected=f"uecho closes client {i}'s connection after its EOF",
+               happened=p.state())
+    # one more echo: uecho handles completions in order, so every CQE of those closes is behind it
+    peers[3].send(b"last\n")
+    peers[3].recv_line(timeout=TIMEOUT)
+    expect_quiet_stderr(prog, "clients sent a line, read its echo and closed",
+                        hint="warn only for a completion whose res is an error: a recv's res of 0 is "
+                             "the client's EOF and a close's res of 0 its success, neither is a "
+                             "failure (`res < 0`, not `res <= 0`)")
+
+
+@contract("uecho", "backlog")
+@points(1)
+def test_uecho_lets_clients_wait_in_the_listen_queue(lab, socks):
+    """200 clients connect while uecho is stopped: the kernel queues them all (backlog), then each is served"""
+    prog, port = start(lab)
+    waiting = 200
+    prog.wait_blocked(1.0)
+    prog.signal(signal.SIGSTOP)
+    try:
+        if not prog.wait_stopped(1.0):
+            skip("too-slow", "this machine is too busy for this check right now: uecho did not stop "
+                             "within 1 s of SIGSTOP")
+        for _ in range(waiting):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+        # A handshake on loopback completes inside connect() while the queue has room; a dropped
+        # SYN is sent again only after 1 s.  So 0.8 s needs no stretching on a slow machine.
+        pending, deadline = list(socks), time.monotonic() + 0.8
+        while pending:
+            _, done, _ = select.select([], pending, [], max(0.0, deadline - time.monotonic()))
+            pending = [s for s in pending if s not in done]
+            if time.monotonic() >= deadline:
+                break
+        queue = lab.sockets("tcp", state="LISTEN", local_port=port)
+        expect(not pending,
+               expected=f"while uecho is stopped, {waiting} clients that connect all complete their "
+                        "handshake at once: they wait in the listen queue (backlog >= 1000)",
+               happened=f"{len(pending)} of {waiting} were still connecting after 0.8 s: the queue was "
+                        "full and the kernel dropped their SYNs"
+                        + (f"; the listening socket's backlog (Send-Q) is {queue[0].send_q}" if queue else ""),
+               hint="tcp_listen_or_die(NULL, port, BACKLOG) with the given BACKLOG (4096): a burst of "
+                    "clients waits in that queue until the ring accepts them",
+               sockets=lab.sockets_text)
+    finally:
+        prog.signal(signal.SIGCONT)
+    for s in socks:
+        s.setblocking(True)
+        s.sendall(b"queued\n")
+    for i, s in enumerate(socks):
+        got, why = read_exactly(s, 7, TIMEOUT)
+        expect(got == b"queued\n", expected=f"queued client {i} is accepted and served once uecho runs",
+               happened=f"got {got!r}; {why}" + ("" if prog.running() else f"; uecho {prog.status()}"))
+
+
 # -- uecho: many connections, out of descriptors --------------------------------------
 
 NEEDED_FILES = 1200
@@ -431,17 +501,6 @@ while True:
 '''
 
 
-def wait_stopped(prog, timeout=1.0):
-    """Until SIGSTOP has taken effect (state T, or t under strace).  Polled, bounded:
-    there is no event for it that another process can wait on."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        fields = proc_stat(prog.pid)
-        if fields is None or fields[0] in ("T", "t"):
-            return
-        time.sleep(0.001)
-
-
 def strace_total(text):
     """The `calls` column of strace -c's total line, or None."""
     m = re.search(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", text, re.M)
@@ -466,7 +525,7 @@ def count_syscalls(lab, prog, port, what):
             pytest.skip(f"strace cannot attach here ({(tracer.stderr_text() or tracer.status())[-120:]})")
         for r in range(BATCH_ROUNDS):
             os.kill(prog.pid, signal.SIGSTOP)
-            wait_stopped(prog)
+            prog.wait_stopped()
             try:
                 for i, s in enumerate(clients):
                     s.sendall(b"round %d client %03d\n" % (r, i))
@@ -714,6 +773,21 @@ def test_uclient_reports_a_server_that_closes_early(lab):
     expect(prog.stderr_text().strip() != "", expected="a message on stderr", happened="stderr was empty")
 
 
+@contract("uclient", "resets the connection")
+@points(1)
+def test_uclient_reports_a_reset_as_the_error_it_is(lab):
+    """the server resets the connection while uclient waits: `…: Connection reset by peer (104)`, exit 1"""
+    prog, peer = start_client(lab, 2000, "hi")
+    peer.recv_line(timeout=TIMEOUT)
+    peer.reset()
+    prog.expect_fatal(r"Connection reset by peer \(104\)",
+                      expected="stderr names the error: `recv: Connection reset by peer (104)`",
+                      hint="a recv completing with a negative res failed: -res is the errno, for "
+                           "fatal(-res, \"recv\"); only 0 is the server's EOF and -ECANCELED the timeout's doing",
+                      exit_expected="uclient exits 1 when the server resets the connection",
+                      exit_hint="a reset completes the recv with -ECONNRESET: report it with fatal()")
+
+
 @contract("uclient", "interrupted")
 @points(1)
 def test_uclient_sigterm_cancels_the_wait(lab):
@@ -728,3 +802,58 @@ def test_uclient_sigterm_cancels_the_wait(lab):
     prog.expect_exit(0, timeout=1.0, expected="uclient exits 0 within 1 s of SIGTERM", hint=hint)
     prog.expect_line("interrupted", expected="uclient prints `interrupted`", hint=hint)
     expect(peer.wait_close(TIMEOUT) is not None, expected="the connection ends", happened=peer.state())
+
+
+@contract("uclient", "TIMEOUT_MS is")
+@points(1)
+def test_uclient_checks_its_arguments(lab):
+    """uclient refuses a TIMEOUT_MS outside 1..3600000 and too few arguments, before connecting; 1 and 3600000 work"""
+    listener = lab.listen()
+    port = str(listener.port)
+    for text in ("0", "3600001", "-5", "abc", "10x", ""):
+        lab.expect_rejected("uclient", ["127.0.0.1", port, text, "hi"], rf"invalid timeout '{re.escape(text)}'",
+                            f"invalid timeout '{text}' (TIMEOUT_MS is 1 to 3600000)",
+                            hint="the given parse_timeout_or_die() checks it: keep it")
+    lab.expect_rejected("uclient", ["127.0.0.1", port, "1000"], r"usage", "`usage: …` (no MESSAGE)",
+                        hint="the given argument check in main() (argc < 5): keep it")
+    expect(not wait_readable(listener.sock, 0), expected="no connection from a uclient that refused its arguments",
+           happened="one connected to the grader's server", hint="check the arguments before connecting")
+    prog, peer = start_client(lab, 3600000, "an hour")
+    expect(peer.recv_line(timeout=TIMEOUT) == "an hour", expected="`an hour` with TIMEOUT_MS 3600000",
+           happened="another line")
+    peer.send(b"ok\n")
+    prog.expect_line("ok", expected="uclient prints `ok`: 3600000 ms is a valid TIMEOUT_MS")
+    prog.expect_exit(0, expected="uclient exits 0 after the reply")
+    prog, peer = start_client(lab, 1, "a millisecond")
+    expect(peer.recv_line(timeout=TIMEOUT) == "a millisecond",
+           expected="`a millisecond`: 1 ms is a valid TIMEOUT_MS", happened="another line")
+    prog.expect_fatal(r"(?i)timeout", expected="`timeout…` on stderr: no reply came within 1 ms",
+                      exit_expected="uclient exits 1 after its 1 ms timeout")
+
+
+@contract("uclient", "up to 4096 bytes", "NUL included")
+@points(2)
+def test_uclient_handles_long_messages_and_any_reply_bytes(lab):
+    """a 4096-byte MESSAGE is sent whole; a 60,000-byte reply in pieces and one with NUL bytes are printed exactly"""
+    message = pattern(4096).decode()
+    long_reply = pattern(60000, seed=7).replace(b"\n", b"-")
+    binary_reply = b"before\0between\0\0after"
+    prog, peer = start_client(lab, 3000, message, "binary")
+    got = peer.recv_line(timeout=TIMEOUT, what="the 4096-byte message as one line")
+    expect(got == message, expected="the 4096-byte MESSAGE, then `\\n`",
+           happened=f"{len(got)} bytes, " + ("the same" if got == message else
+                                             f"differing from byte {first_difference(got.encode(), message.encode())}"),
+           hint="a MESSAGE may be 4096 bytes: c->out holds it and its newline")
+    peer.send(long_reply + b"\n", pieces=16)
+    peer.recv_line(timeout=TIMEOUT, what="the line `binary` after the long reply",
+                   hint="a reply of 60,000 bytes comes in many recvs: keep each piece (recv into "
+                        "c->reply + c->reply_len, at most MAX_REPLY - c->reply_len bytes) until the newline")
+    peer.send(binary_reply + b"\n")
+    prog.expect_exit(0, expected="uclient exits 0 after the second reply")
+    want = long_reply + b"\n" + binary_reply + b"\n"
+    got = prog.stdout_bytes().encode()
+    expect(got == want, expected=f"stdout is exactly the two reply lines ({len(want)} bytes, NULs included)",
+           happened=f"{len(got)} bytes; " + ("the same" if got == want else
+                                            f"they differ from byte {first_difference(got, want)} on"),
+           hint="the reply is bytes, not a C string: find the newline with memchr and print the line "
+                "with fwrite -- strchr, strlen and printf's %s (even %.*s) stop at the first NUL")

@@ -178,7 +178,8 @@ static void exchange(struct client *c, const char *message)
     if (!reply_complete(c))
         fatal(0, "server closed the connection before replying");
     size_t line = (size_t)((char *)memchr(c->reply, '\n', c->reply_len) - c->reply) + 1;
-    printf("%.*s", (int)line, c->reply);
+    if (fwrite(c->reply, 1, line, stdout) != line)       /* bytes: a NUL is not the end */
+        fatal(errno, "fwrite");
     memmove(c->reply, c->reply + line, c->reply_len - line);     /* keep what came after it */
     c->reply_len -= line;
 }
