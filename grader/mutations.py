@@ -6,7 +6,8 @@ mistake of it -- the kind a student makes -- as text edits of the source:
 
   drop-call        a call a correct program needs: htons/htonl/ntohs/ntohl (the value is
                    used as it is), shutdown, close, setsockopt, signal, sigaction, unlink,
-                   free, fflush, waitpid, pthread_detach, make_nonblocking, epoll_ctl(DEL)...
+                   free, fflush, waitpid, pthread_detach, make_nonblocking, epoll_ctl(DEL),
+                   io_uring_cqe_seen, io_uring_cq_advance...
                    (a statement becomes `(void)0`, a checked result `0`: "it succeeded")
   listen-backlog   the backlog given to listen()/tcp_listen_or_die() becomes 1
   collapse-loop    a loop that reads or writes (read, write, send, recv, readn, writen,
@@ -21,8 +22,8 @@ mistake of it -- the kind a student makes -- as text edits of the source:
                    shutdown's `how` becomes another one
   drop-flag        a flag leaves an OR-ed flag expression (or becomes 0 where alone):
                    SOCK_NONBLOCK, SOCK_CLOEXEC, O_NONBLOCK, EPOLLET, EPOLLIN/OUT,
-                   MSG_NOSIGNAL, MSG_WAITALL, SA_RESTART... (SO_REUSEADDR: drop-call of
-                   its setsockopt)
+                   MSG_NOSIGNAL, MSG_WAITALL, SA_RESTART, io_uring's IOSQE_IO_LINK and
+                   IORING_ASYNC_CANCEL_ALL/ANY... (SO_REUSEADDR: drop-call of its setsockopt)
   shrink-array     a byte buffer's declared size is halved
   shrink-sizeof    `sizeof(buf)` passed as a size argument becomes `sizeof(buf) - 1`
   nul-stop         a byte operation stops at a NUL: memcpy -> strncpy, memcmp -> strncmp,
@@ -51,7 +52,7 @@ BYTE_ORDER = {"htons", "htonl", "ntohs", "ntohl"}
 DROP_CALLS = BYTE_ORDER | {
     "shutdown", "close", "setsockopt", "signal", "sigaction", "unlink", "remove", "free",
     "fflush", "waitpid", "wait", "pthread_detach", "make_nonblocking", "closedir",
-    "freeaddrinfo", "epoll_ctl"}
+    "freeaddrinfo", "epoll_ctl", "io_uring_cqe_seen", "io_uring_cq_advance"}
 BACKLOG_ARG = {"listen": 1, "tcp_listen_or_die": 2}          # call -> index of the backlog
 IO_CALLS = {"read", "write", "readv", "writev", "send", "recv", "sendto", "recvfrom", "sendmsg",
             "recvmsg", "readn", "writen", "read_line", "read_frame", "write_frame", "getline",
@@ -60,7 +61,8 @@ ERRNO_CLASSES = {"EINTR": ("EINTR",), "EAGAIN": ("EAGAIN", "EWOULDBLOCK"), "EPIP
 SHUT = ("SHUT_RD", "SHUT_WR", "SHUT_RDWR")
 FLAGS = {"SOCK_NONBLOCK", "SOCK_CLOEXEC", "O_NONBLOCK", "O_CLOEXEC", "EFD_NONBLOCK", "EFD_CLOEXEC",
          "EPOLLET", "EPOLLIN", "EPOLLOUT", "EPOLLRDHUP", "EPOLLONESHOT", "POLLIN", "POLLOUT",
-         "MSG_NOSIGNAL", "MSG_WAITALL", "MSG_DONTWAIT", "SA_RESTART", "SA_NOCLDSTOP"}
+         "MSG_NOSIGNAL", "MSG_WAITALL", "MSG_DONTWAIT", "SA_RESTART", "SA_NOCLDSTOP",
+         "IOSQE_IO_LINK", "IORING_ASYNC_CANCEL_ALL", "IORING_ASYNC_CANCEL_ANY"}
 # calls that return a file descriptor (or -1): `fd < 0` of their result is not mutated
 FD_CALL = re.compile(r"^(socket|socketpair|accept4?|open(at)?|epoll_create1?|eventfd|timerfd_create|"
                      r"signalfd|dup[23]?|\w+_(listen|connect|accept|bind|socket)\w*|"

@@ -16,7 +16,7 @@
 
 static struct io_uring ring;
 static struct signalfd_siginfo info;
-static char line[8192];
+static char line[65536];        /* the Contract's longest reply line */
 static size_t have;
 
 static void bye(int fd)
@@ -79,8 +79,10 @@ int main(int argc, char **argv)
     if (argc < 5)
         fatal(0, "usage: %s HOST PORT TIMEOUT_MS MESSAGE...", argv[0]);
     uint16_t port = parse_port_or_die(argv[2]);
-    long ms = atol(argv[3]);
-    if (ms <= 0)
+    char *end;
+    errno = 0;
+    long ms = strtol(argv[3], &end, 10);
+    if (errno != 0 || end == argv[3] || *end != '\0' || ms <= 0 || ms > 60 * 60 * 1000)
         fatal(0, "invalid timeout '%s'", argv[3]);
     int sfd = signals_to_fd_or_die();
     int fd = tcp_connect_or_die(argv[1], port);
