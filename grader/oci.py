@@ -505,12 +505,14 @@ def write_manifests(out, **kw):
 # -- checking manifests without a cluster ------------------------------------------------------
 
 def load_manifest(path):
-    """The documents of a manifest file (YAML via python3-yaml, else JSON)."""
+    """The documents of a manifest file (YAML via python3-yaml; JSON without it)."""
     text = Path(path).read_text()
     try:
         import yaml
     except ImportError:
-        return [json.loads(text)]
+        if text.lstrip().startswith(("{", "[")):
+            return [json.loads(text)]
+        raise SystemExit(f"reading {path} needs python3-yaml: sudo apt-get install python3-yaml")
     return [d for d in yaml.safe_load_all(text) if d is not None]
 
 

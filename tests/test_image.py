@@ -22,10 +22,13 @@ REPO = Path(__file__).resolve().parent.parent
 def test_manifests_render_an_indexed_job_of_shards_and_a_merge(tmp_path):
     """`./lab image k8s` writes an Indexed Job with one pod per shard, each running
     `./lab image shard` on the read-only class volume, and a merge Job."""
-    grade_file, merge_file = oci.write_manifests(tmp_path, image="registry.example/socklab:1", shards=4,
-                                                 lessons="01,02", deadlines="deadlines.toml", roster="roster.csv")
-    grade, = oci.load_manifest(grade_file)
-    merge, = oci.load_manifest(merge_file)
+    kw = dict(image="registry.example/socklab:1", shards=4, lessons="01,02", deadlines="deadlines.toml",
+              roster="roster.csv")
+    files = oci.write_manifests(tmp_path, **kw)
+    assert [f.name for f in files] == ["grade.yaml", "merge.yaml"]
+    grade, merge = oci.manifests(**kw)       # what those files hold (the YAML: see the round trip)
+    for f, doc in zip(files, (grade, merge)):
+        assert f.read_text().endswith(oci.to_yaml(doc) + "\n")
     spec = grade["spec"]
     assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 4)
     pod = spec["template"]["spec"]
