@@ -313,12 +313,14 @@ def test_uecho_writes_nothing_on_stderr_while_no_call_fails(lab):
                              "failure (`res < 0`, not `res <= 0`)")
 
 
-@contract("uecho", "backlog")
+@contract("uecho", "backlog", "1,000 connections")
 @points(1)
-def test_uecho_lets_clients_wait_in_the_listen_queue(lab, socks):
-    """200 clients connect while uecho is stopped: the kernel queues them all (backlog), then each is served"""
+def test_uecho_lets_clients_wait_in_the_listen_queue(lab, socks, open_files):
+    """1,000 clients connect while uecho is stopped: the kernel queues them all (backlog), then each is served"""
+    # All accepted in one burst after SIGCONT: more completions than the completion queue
+    # holds at once, which ends a multishot accept (a CQE without IORING_CQE_F_MORE).
     prog, port = start(lab)
-    waiting = 200
+    waiting = 1000
     prog.wait_blocked(1.0)
     prog.signal(signal.SIGSTOP)
     try:
@@ -356,7 +358,10 @@ def test_uecho_lets_clients_wait_in_the_listen_queue(lab, socks):
     for i, s in enumerate(socks):
         got, why = read_exactly(s, 7, TIMEOUT)
         expect(got == b"queued\n", expected=f"queued client {i} is accepted and served once uecho runs",
-               happened=f"got {got!r}; {why}" + ("" if prog.running() else f"; uecho {prog.status()}"))
+               happened=f"got {got!r}; {why}" + ("" if prog.running() else f"; uecho {prog.status()}"),
+               hint="a multishot accept can end by itself -- a completion without IORING_CQE_F_MORE, "
+                    "even a successful one (the kernel stops it when the completion queue is full): "
+                    "arm it again then, or the connections still queued are never accepted")
 
 
 # -- uecho: many connections, out of descriptors --------------------------------------
@@ -847,7 +852,7 @@ def test_uclient_handles_long_messages_and_any_reply_bytes(lab):
            happened=f"{len(got)} bytes, " + ("the same" if got == message else
                                              f"differing from byte {first_difference(got.encode(), message.encode())}"),
            hint="a MESSAGE may be 4096 bytes: c->out holds it and its newline")
-    peer.send(long_reply + b"\n", pieces=16)
+    peer.send(long_reply + b"\n", pieces=4000)
     peer.recv_line(timeout=TIMEOUT, what="the line `binary` after the long reply",
                    hint="a reply of 60,000 bytes comes in many recvs: keep each piece (recv into "
                         "c->reply + c->reply_len, at most MAX_REPLY - c->reply_len bytes) until the newline")
@@ -860,3 +865,29 @@ def test_uclient_handles_long_messages_and_any_reply_bytes(lab):
                                             f"they differ from byte {first_difference(got, want)} on"),
            hint="the reply is bytes, not a C string: find the newline with memchr and print the line "
                 "with fwrite -- strchr, strlen and printf's %s (even %.*s) stop at the first NUL")
+
+
+@contract("uclient", "never a crash")
+@points(1)
+def test_uclient_survives_a_reply_longer_than_64_kib(lab):
+    """a 160 KB reply line: printed whole, or refused with a message and exit 1 -- never a crash"""
+    prog, peer = start_client(lab, 3000, "flood me")
+    peer.recv_line(timeout=TIMEOUT, what="the line `flood me` from uclient")
+    flood = pattern(160 * 1024, seed=3).replace(b"\n", b"-")
+    try:        # 1000 bytes a recv: the line grows past 64 KiB without filling the buffer exactly
+        peer.send(flood + b"\n", pieces=1000)
+    except GradeFailure:
+        pass    # uclient refused the line and closed: allowed
+    rc = prog.wait_exit(TIMEOUT)
+    if rc == 0:
+        got = prog.stdout_bytes().encode()
+        expect(got == flood + b"\n", expected="the whole 160 KB line on stdout, since uclient took it",
+               happened=f"{len(got)} bytes on stdout, not the {len(flood) + 1} sent")
+        return
+    expect(rc == 1 and prog.stderr_text().strip(),
+           expected="a reply longer than 64 KiB refused with a message on stderr and exit status 1 "
+                    "(or printed whole)",
+           happened=f"uclient {prog.status()}" + ("" if prog.stderr_text().strip() else ", stderr empty"),
+           hint="recv at most the room left in the buffer (MAX_REPLY - c->reply_len bytes, at "
+                "c->reply + c->reply_len): a recv asked for more than the room left writes past the "
+                "end of the buffer once the line is long enough")
