@@ -715,6 +715,24 @@ def test_uclient_prints_each_reply_line(lab):
     prog.expect_exit(0, expected="uclient exits 0 after the last reply")
 
 
+@contract("uclient", "begin the next reply")
+@points(1)
+def test_uclient_keeps_bytes_after_a_reply_for_the_next(lab):
+    """two replies glued in one segment: uclient prints the first, sends its next message, prints the second"""
+    prog, peer = start_client(lab, 2000, "a", "b")
+    peer.recv_line(timeout=TIMEOUT, what="the line `a` from uclient")
+    peer.send(b"first\nsecond\n")
+    line = peer.recv_line(timeout=TIMEOUT, what="the line `b` after the reply to `a`",
+                          hint="print the reply line, then send the next MESSAGE")
+    expect(line == "b", expected="`b`", happened=f"`{line}`")
+    prog.expect_exit(0, expected="uclient exits 0: the reply to `b` (`second`) had already come",
+                     hint="bytes after a reply's newline are the start of the next reply: keep them "
+                          "(memmove to the front of the buffer) and look for a newline there before "
+                          "submitting another recv")
+    expect(prog.stdout_bytes() == "first\nsecond\n", expected="stdout `first`, then `second`",
+           happened=f"stdout was {prog.stdout_bytes()!r}")
+
+
 @contract("uclient", "stops arriving")
 @points(2)
 def test_uclient_times_out_when_the_server_is_silent(lab):
