@@ -78,8 +78,9 @@ static void post_recv(struct server *s, struct conn *c)
 static void post_send(struct server *s, struct conn *c)
 {
     /* TODO: a send of the bytes not sent yet (from c->buf + c->sent, c->len - c->sent of
-     * them), MSG_NOSIGNAL so a closed peer is an -EPIPE result and not a SIGPIPE;
-     * user_data = c, c->op = OP_SEND, count it. */
+     * them), with MSG_NOSIGNAL as a plain send() would need it (io_uring adds it anyway:
+     * a closed peer is an -EPIPE result, never a SIGPIPE); user_data = c, c->op = OP_SEND,
+     * count it. */
     TODO("post_send");
 }
 
