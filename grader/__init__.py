@@ -18,7 +18,7 @@ _PUBLIC = {
     "contract": "grader.markers", "hidden": "grader.markers", "needs_netns": "grader.markers",
     "points": "grader.markers", "slow": "grader.markers",
     "busy_loop": "grader.helpers", "expect_asleep": "grader.helpers",
-    "expect_clients_wait_in_queue": "grader.helpers", "expect_quiet_stderr": "grader.helpers",
+    "connect_burst": "grader.helpers", "expect_clients_wait_in_queue": "grader.helpers", "expect_quiet_stderr": "grader.helpers",
     "first_difference": "grader.helpers", "poll_until": "grader.helpers",
     "push_until_blocked": "grader.helpers",
     "rejects_argument": "grader.helpers",

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from grader import (GradeFailure, busy_loop, contract, expect, expect_asleep, expect_quiet_stderr, first_difference,
+from grader import (GradeFailure, busy_loop, connect_burst, contract, expect, expect_asleep, expect_quiet_stderr, first_difference,
                     points, sanitizer_report, skip, use_sanitized_programs)
 from grader import probes
 from grader.peers import wait_readable
@@ -327,19 +327,8 @@ def test_uecho_lets_clients_wait_in_the_listen_queue(lab, socks, open_files):
         if not prog.wait_stopped(1.0):
             skip("too-slow", "this machine is too busy for this check right now: uecho did not stop "
                              "within 1 s of SIGSTOP")
-        for _ in range(waiting):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
-            socks.append(s)
-        # A handshake on loopback completes inside connect() while the queue has room; a dropped
-        # SYN is sent again only after 1 s.  So 0.8 s needs no stretching on a slow machine.
-        pending, deadline = list(socks), time.monotonic() + 0.8
-        while pending:
-            _, done, _ = select.select([], pending, [], max(0.0, deadline - time.monotonic()))
-            pending = [s for s in pending if s not in done]
-            if time.monotonic() >= deadline:
-                break
+        burst, pending = connect_burst(port, waiting)
+        socks.extend(burst)
         queue = lab.sockets("tcp", state="LISTEN", local_port=port)
         expect(not pending,
                expected=f"while uecho is stopped, {waiting} clients that connect all complete their "
