@@ -512,7 +512,7 @@ def load_manifest(path):
     except ImportError:
         if text.lstrip().startswith(("{", "[")):
             return [json.loads(text)]
-        raise SystemExit(f"reading {path} needs python3-yaml: sudo apt-get install python3-yaml")
+        raise SystemExit(f"reading {path} needs python3-yaml (tools/setup.sh --k8s installs it)")
     return [d for d in yaml.safe_load_all(text) if d is not None]
 
 
