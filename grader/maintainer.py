@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import calibrate, host, lessons, requirements, results as records
+from grader import calibrate, host, isolation, lessons, requirements, results as records
 from grader.build import BUILD, JOBS, REPO, SOLUTIONS, STUDENT, build, compiler_errors
 from grader.term import DIM, GREEN, RED, RESET, YELLOW
 from grader.testrun import isolation_prefix, run_filtered, run_pytest
@@ -181,9 +181,19 @@ def test():
     rc = rc or subprocess.run(["cmake", "--build", str(dev), "-j", JOBS], stdout=subprocess.DEVNULL).returncode
     rc = rc or subprocess.run(["ctest", "--test-dir", str(dev), "--output-on-failure", "-j", JOBS]).returncode
     steps.append(("lib unit tests (CTest, ASan+UBSan)", rc))
-    rc = run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
-                       "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
-                       "--durations=5", str(REPO / "tests")], capture=False).returncode
+    # A test whose command timed out leaves that command's programs behind (its subprocess
+    # is killed, not its process group): they come to us rather than to init, and are
+    # killed when the tests end, so no program outlives `./lab test`.
+    isolation.become_subreaper()
+    before = set(isolation.descendants())
+    try:
+        rc = run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
+                           "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
+                           "--durations=5", str(REPO / "tests")], capture=False).returncode
+    finally:
+        left = isolation.kill_new_descendants(before)
+        if left:
+            print(f"{YELLOW}{len(left)} programs the tests left running were stopped{RESET}")
     steps.append(("grader self-tests and CLI tests (pytest)", rc))
     if solutions:
         rc = verify()
