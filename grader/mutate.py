@@ -519,6 +519,10 @@ def add_parser(sub):
 
 
 def cmd_mutate(args):
+    if args.json and Path(args.json).resolve().parent == RESULTS.resolve():
+        print(f"--json {args.json}: {RESULTS.relative_to(REPO)}/ holds the kept results of each "
+              "lesson's last run (for --last and --write-docs); write the report elsewhere")
+        return 2
     if args.write_docs:
         path, n = write_docs()
         print(f"wrote {path.relative_to(REPO)} from the last results of {n} lesson(s)")
