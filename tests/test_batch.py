@@ -26,6 +26,7 @@ import pytest
 from grader import sandbox
 from grader.batch import expected_tests
 from grader.host import real_root
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 SOL = REPO / "solutions" / "01-sockets"
@@ -246,7 +247,7 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     t0 = time.monotonic()
     res = subprocess.run([REPO / "lab", "batch", subs, "--out", out, "--lessons", "01", "--jobs", "2",
                           "--memory", str(MEMORY_MIB)], env=OWN_UIDS,
-                         capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=slowed(900), stdin=subprocess.DEVNULL)
     first = time.monotonic() - t0
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     print(res.stdout)
@@ -320,7 +321,7 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     t0 = time.monotonic()
     again = subprocess.run([REPO / "lab", "batch", subs, "--out", out, "--lessons", "01", "--jobs", "2",
                             "--memory", str(MEMORY_MIB)], env=OWN_UIDS,
-                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+                           capture_output=True, text=True, timeout=slowed(600), stdin=subprocess.DEVNULL)
     assert again.returncode == 0
     assert time.monotonic() - t0 < first / 2 + 5
     assert {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))} == rows
@@ -331,7 +332,7 @@ def test_two_entries_for_one_student_are_refused(tmp_path):
     (subs / "s.one").mkdir(parents=True)
     zipfile.ZipFile(subs / "s.one.zip", "w").close()
     res = subprocess.run([REPO / "lab", "batch", subs, "--out", tmp_path / "out", "--lessons", "01"],
-                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=slowed(120), stdin=subprocess.DEVNULL)
     assert res.returncode != 0
     assert "s.one and s.one.zip are both 's.one'" in res.stdout + res.stderr
 

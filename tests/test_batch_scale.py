@@ -14,6 +14,7 @@ import pytest
 
 from grader.batch import expected_tests
 from grader.host import real_root
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 SOL = REPO / "solutions" / "01-sockets"
@@ -43,7 +44,7 @@ def small_class(root):
     return root
 
 
-def lab(*args, timeout=600):
+def lab(*args, timeout=slowed(600)):
     res = subprocess.run([REPO / "lab", *map(str, args)], capture_output=True, text=True, timeout=timeout,
                          stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -140,7 +141,7 @@ def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
     r["total"] = r["scores"]["01-sockets"]["score"] = FULL
     (forged / "students" / "dave" / "result.json").write_text(json.dumps(r))
     res = subprocess.run([REPO / "lab", "gradebook", "merge", tmp_path / "third", whole, forged],
-                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=slowed(120), stdin=subprocess.DEVNULL)
     assert res.returncode != 0 and "'dave' in" in res.stdout + res.stderr
     assert not (tmp_path / "third" / "gradebook.csv").exists()
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 SERVERS = ("echo_libevent", "echo_libuv", "echo_socklab", "echo_epoll")   # + echo_uring where it runs
@@ -39,7 +40,7 @@ def test_bench_builds_and_prints_every_figure(tmp_path):
     res = subprocess.run(in_own_netns([sys.executable, str(REPO / "bench" / "run.py"),
                                        "--seconds", "0.3", "--rounds", "1", "--idle", "300",
                                        "--out", str(out), "--build-dir", str(tmp_path / "bin")]),
-                         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=slowed(180), stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     text = out.read_text()
     from grader.requirements import io_uring_unavailable_reason

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -15,7 +16,7 @@ def lab(tmp_path):
 
     def run(*args, check=True):
         res = subprocess.run([REPO / "lab", *args], cwd=REPO, env=env, capture_output=True,
-                             text=True, timeout=240, stdin=subprocess.DEVNULL)
+                             text=True, timeout=slowed(240), stdin=subprocess.DEVNULL)
         if check:
             assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         return res
@@ -164,7 +165,7 @@ def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_pat
     assert proc.poll() is None, "the check ended before any server started:\n" + proc.stdout.read()[-3000:]
     os.killpg(proc.pid, signal.SIGINT)
     seen |= descendants(proc.pid)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=slowed(60))
     assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out[-3000:]
     deadline = time.monotonic() + 20
     while still_running(seen) and time.monotonic() < deadline:
@@ -182,7 +183,7 @@ def test_lesson_needing_io_uring_is_skipped_in_one_line_where_it_is_missing(lab,
 
     def run(*args):
         return subprocess.run([REPO / "lab", *args], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=240, stdin=subprocess.DEVNULL)
+                              text=True, timeout=slowed(240), stdin=subprocess.DEVNULL)
     res = run("check", "14")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     lines = [l for l in res.stdout.splitlines() if "needs io_uring" in l]

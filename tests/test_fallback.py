@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -15,7 +16,7 @@ def test_every_solution_passes_without_network_namespaces(tmp_path, solutions_bu
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-n", "2", "-c", REPO / "pytest.ini",
          "--rootdir", REPO, "--build-dir", solutions_build, "--raw-results", raw,
          "--socklab-quiet", REPO / "chapters"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO, capture_output=True, text=True, timeout=slowed(300),
         env=dict(os.environ, SOCKLAB_NO_NAMESPACES="1"))
     assert run.returncode == 0, run.stdout[-8000:]
     assert "SOCKLAB_NO_NAMESPACES is set" in run.stdout

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from grader import batch, gradebook
+from conftest import slowed
 
 LESSON = "01-sockets"
 
@@ -118,7 +119,7 @@ def test_only_names_students_of_the_submissions(tmp_path):
     subs = tmp_path / "subs"
     (subs / "s.one").mkdir(parents=True)
     res = subprocess.run([repo / "lab", "batch", subs, "--out", tmp_path / "out", "--lessons", "01",
-                          "--only", "s.one,s.two"], capture_output=True, text=True, timeout=120,
+                          "--only", "s.one,s.two"], capture_output=True, text=True, timeout=slowed(120),
                          stdin=subprocess.DEVNULL)
     assert res.returncode != 0 and "--only: no submission" in res.stdout + res.stderr
     assert "'s.two'" in res.stdout + res.stderr and not (tmp_path / "out" / "students").exists()
@@ -192,7 +193,7 @@ def test_an_empty_shard_merges(tmp_path):
     (subs / "s.one").mkdir(parents=True)
     other = 3 - batch.shard_of("s.one", 2)
     res = subprocess.run([repo / "lab", "batch", subs, "--out", tmp_path / "empty", "--lessons", "01",
-                          "--shard", f"{other}/2"], capture_output=True, text=True, timeout=300,
+                          "--shard", f"{other}/2"], capture_output=True, text=True, timeout=slowed(300),
                          stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "graded 0 submissions" in res.stdout

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader import host, instructor, oci, prairielearn
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -319,7 +320,7 @@ def test_the_image_grades_a_solution_as_gradescope_and_prairielearn_run_it(tmp_p
     shutil.copytree(REPO / "solutions" / "01-sockets", sub / "chapters" / "01-sockets")
     (tmp_path / "results").mkdir()
     r = subprocess.run([*run, "-v", f"{sub}:/autograder/submission:ro", "-v", f"{tmp_path / 'results'}:/autograder/results",
-                        tag, "/autograder/run_autograder"], capture_output=True, text=True, timeout=1800)
+                        tag, "/autograder/run_autograder"], capture_output=True, text=True, timeout=slowed(1800))
     gs = json.loads((tmp_path / "results" / "results.json").read_text())
     ours = [t for t in gs["tests"] if t["tags"] == ["01-sockets"] and not t["output"].startswith(prairielearn.NOT_RUN)]
     assert sum(t["score"] for t in ours) == sum(t["max_score"] for t in ours) > 0, r.stdout[-3000:]
@@ -328,7 +329,7 @@ def test_the_image_grades_a_solution_as_gradescope_and_prairielearn_run_it(tmp_p
     (job / "data").mkdir()
     (job / "data" / "data.json").write_text("{}")
     r = subprocess.run([*run, "--network", "none", "-v", f"{job}:/grade", tag,
-                        "/opt/socklab/tools/image/prairielearn", "01"], capture_output=True, text=True, timeout=1800)
+                        "/opt/socklab/tools/image/prairielearn", "01"], capture_output=True, text=True, timeout=slowed(1800))
     assert r.returncode == 0, r.stdout[-3000:]
     pl = json.loads((job / "results" / "results.json").read_text())
     assert pl["gradable"] is True and pl["score"] == 1.0, r.stdout[-3000:]

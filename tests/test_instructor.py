@@ -11,6 +11,7 @@ import pytest
 
 from grader import instructor
 from grader.host import real_root
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, NO_COLOR="1")
@@ -20,7 +21,7 @@ CLASSROOM_ENV = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/ro
 STUDENT_COMMANDS = {"check", "hint", "watch", "run", "help", "docs", "board"}
 
 
-def run(cmd, cwd, timeout=300, **kw):
+def run(cmd, cwd, timeout=slowed(300), **kw):
     return subprocess.run(cmd, cwd=cwd, env=kw.pop("env", ENV), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
@@ -52,7 +53,7 @@ def workflow_steps(out):
 def grade(out, tmp_path, name):
     """`./lab grade --json` in a release: ({test name: (status, max_score)}, results.json)."""
     results = tmp_path / name
-    res = run([out / "lab", "grade", "--json", results], out, timeout=900)
+    res = run([out / "lab", "grade", "--json", results], out, timeout=slowed(900))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     data = json.loads(results.read_text())
     graded = {t["name"]: (t["status"], t["max_score"])
@@ -112,7 +113,7 @@ def test_release_leaves_out_the_solutions_and_what_needs_them(release):
 def test_lab_test_passes_in_a_student_repository(release):
     """`./lab test` in a release runs what applies there (the lib unit tests and the tests
     that need no solutions), skips verify, and passes."""
-    res = run([release / "lab", "test"], release, timeout=800)
+    res = run([release / "lab", "test"], release, timeout=slowed(800))
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-3000:]
     assert "verify skipped" in res.stdout and "socklab: 2 passed, 0 failed" in res.stdout
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader import calibrate, host
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 needs_real_root = pytest.mark.skipif(not host.real_root(), reason="needs real root (sudo ./lab test)")
@@ -84,7 +85,7 @@ def test_package_installs_take_turns(tmp_path):
     runs = [subprocess.Popen(["bash", str(tools / "setup.sh")], env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for _ in range(2)]
-    outputs = [r.communicate(timeout=60)[0] for r in runs]
+    outputs = [r.communicate(timeout=slowed(60))[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
     events = log.read_text().split()
     assert events[0::2] == ["start", "end"], f"apt-get ran {events.count('start')} times: {events}"
@@ -101,7 +102,7 @@ def test_a_run_with_sudo_leaves_the_checkout_usable(reachable_tmp):
     subprocess.run(["chown", "-R", f"{nobody}:{nobody}", str(clone)], check=True)
     env = dict(os.environ, NO_COLOR="1")
     res = subprocess.run([str(clone / "lab"), "hint", "01"], cwd=clone, env=env, capture_output=True,
-                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+                         text=True, timeout=slowed(120), stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (clone / "build" / "progress" / "hints.json").exists()
     left = subprocess.run(["find", str(clone / "build"), "-user", "root"], capture_output=True,
@@ -112,7 +113,7 @@ def test_a_run_with_sudo_leaves_the_checkout_usable(reachable_tmp):
     as_owner = ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"]
     res = subprocess.run([*as_owner, str(clone / "lab"), "hint", "01"], cwd=clone,
                          env=dict(env, HOME=str(tmp_path)), capture_output=True, text=True,
-                         timeout=120, stdin=subprocess.DEVNULL)
+                         timeout=slowed(120), stdin=subprocess.DEVNULL)
     assert res.returncode == 1
     assert "build/stale/ belong to another user" in res.stdout
     assert "sudo chown -R nobody: " in res.stdout
@@ -133,7 +134,7 @@ def test_a_machine_too_slow_for_a_timed_check_skips_it(tmp_path, solutions_build
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
          "--rootdir", REPO, "--build-dir", solutions_build, "--raw-results", raw,
          "-k", "c10k or wrk", REPO / "chapters" / "12-concurrency", REPO / "chapters" / "13-http-server"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=slowed(120),
         env=dict(os.environ, SOCKLAB_SLOWNESS="50"))
     results = json.loads(raw.read_text())
     assert len(results) == 2, run.stdout[-3000:]
@@ -154,7 +155,7 @@ def test_a_test_past_its_last_resort_bound_is_too_slow_only_on_a_slow_machine(
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
          "--rootdir", REPO, "--build-dir", solutions_build, "--raw-results", raw, "-o", "timeout=0.5",
          "-k", "test_keepalive_probes_an_idle_connection", REPO / "chapters" / "07-keepalive"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=slowed(120),
         env=dict(os.environ, SOCKLAB_SLOWNESS=slowness))
     results = json.loads(raw.read_text())
     assert len(results) == 1, run.stdout[-3000:]

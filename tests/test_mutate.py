@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from grader import mutate, mutations
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "mutate" / "fixture.c"
@@ -118,7 +119,7 @@ def test_a_killed_and_a_surviving_mutant_of_lesson_01(solutions_build):
                 and "close(fd)" in m.description and b"close(fd);\n    return 0;" in data]
     assert len(killed) == 1 and len(survivor) == 1
     grader = mutate.Grader(isolation_prefix())
-    record = mutate.run_lesson("01-sockets", grader, solutions_build, jobs=2, timeout=60,
+    record = mutate.run_lesson("01-sockets", grader, solutions_build, jobs=2, timeout=slowed(60),
                                only=killed + survivor, progress=lambda *a: None, ci=ci)
     assert not record.get("error"), record.get("error")
     status = {e["id"]: e for e in record["mutants"]}

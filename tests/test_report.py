@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader import html_report
-from conftest import tcpdump_read
+from conftest import tcpdump_read, slowed
 from test_selftests import build_case
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def graded(solutions_build, tmp_path_factory):
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
          "--rootdir", REPO, "--build-dir", tmp / "build", "--raw-results", tmp / "raw.json",
          "--results-json", tmp / "results.json", REPO / "chapters" / "06-shutdown"],
-        cwd=REPO, capture_output=True, text=True, timeout=240, env=dict(os.environ, LANG="C.UTF-8"))
+        cwd=REPO, capture_output=True, text=True, timeout=slowed(240), env=dict(os.environ, LANG="C.UTF-8"))
     raw = json.loads((tmp / "raw.json").read_text())
     return raw, json.loads((tmp / "results.json").read_text()), tmp, run.stdout
 
@@ -117,7 +117,7 @@ def chromium():
 def screenshot(page, out, tmp_path, size="1000,1800"):
     res = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                           f"--window-size={size}", f"--screenshot={out}", page.as_uri()],
-                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=slowed(120), stdin=subprocess.DEVNULL)
     assert out.is_file(), res.stderr[-2000:]
     return out
 
@@ -140,7 +140,7 @@ def test_diagrams_match_fresh_captures(solutions_build):
     if not shutil.which("iptables"):
         pytest.skip("iptables is not installed (the keep-alive scene drops packets with it)")
     res = subprocess.run([REPO / "lab", "diagrams", "--check"], cwd=REPO, capture_output=True,
-                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+                         text=True, timeout=slowed(120), stdin=subprocess.DEVNULL)
     if "a private network namespace is needed" in res.stderr:
         pytest.skip("no network namespace here: " + res.stderr.strip().splitlines()[-1])
     assert res.returncode == 0, res.stdout + res.stderr
@@ -154,7 +154,7 @@ def test_lab_report_prints_where_the_page_is_and_check_copies_pcaps(tmp_path, so
 
     def lab(*args):
         res = subprocess.run([REPO / "lab", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                             timeout=240, stdin=subprocess.DEVNULL)
+                             timeout=slowed(240), stdin=subprocess.DEVNULL)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         return res.stdout
     out = lab("check", *only, "--pcap", str(tmp_path / "caps"))

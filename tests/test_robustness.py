@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "robustness" / "99-robustness"
@@ -24,7 +25,7 @@ def test_hostile_programs_are_reported_and_cleaned_up(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-c", REPO / "pytest.ini",
          "--rootdir", REPO, "--build-dir", tmp_path / "build", HERE / "test_robustness.py"],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+        cwd=REPO, capture_output=True, text=True, timeout=slowed(120))
     elapsed = time.monotonic() - t0
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert elapsed < 30, f"the hostile run took {elapsed:.1f} s"

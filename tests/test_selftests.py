@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from grader import overlay
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (REPO / "tests" / "selftest").glob("*/*") if (p / "expect.json").exists())
@@ -84,7 +85,7 @@ def test_grader_judges_case(case, solutions_build, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:xdist", "-c", REPO / "pytest.ini",
          "--rootdir", REPO, "--build-dir", tmp_path / "build", "--raw-results", raw, *targets],
-        cwd=REPO, capture_output=True, text=True, timeout=240)
+        cwd=REPO, capture_output=True, text=True, timeout=slowed(240))
     results = {nodeid.split("::")[-1]: r for nodeid, r in json.loads(raw.read_text()).items()}
     assert results, f"the grader ran no test:\n{run.stdout}\n{run.stderr}"
     slow = [name for name, r in results.items() if r.get("skip_kind") == "too-slow"]

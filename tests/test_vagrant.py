@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 VAGRANTFILE = REPO / "Vagrantfile"
@@ -110,7 +111,7 @@ def test_vagrant_validate(tmp_path):
     # validate a copy, so the repository gets no .vagrant/ directory
     shutil.copy(VAGRANTFILE, tmp_path / "Vagrantfile")
     run = lambda *extra: subprocess.run([vagrant, "validate", "--no-tty", *extra], cwd=tmp_path,
-                                        capture_output=True, text=True, timeout=120,
+                                        capture_output=True, text=True, timeout=slowed(120),
                                         stdin=subprocess.DEVNULL)
     res = run()
     if res.returncode != 0 and "No usable default provider" in res.stdout + res.stderr:
