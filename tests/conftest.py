@@ -25,12 +25,25 @@ def slowed(seconds):
 def pytest_collection_modifyitems(config, items):
     """Tests marked `image` build the OCI image and grade in containers: minutes, and
     podman -- not in `./lab test` (CI's 15 minutes); SOCKLAB_IMAGE_TESTS=1 runs them."""
+    stretch_timeouts(config, items)
     if os.environ.get("SOCKLAB_IMAGE_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="builds the OCI image (minutes): run with SOCKLAB_IMAGE_TESTS=1")
     for item in items:
         if "image" in item.keywords:
             item.add_marker(skip)
+
+
+def stretch_timeouts(config, items):
+    """pytest-timeout's bound on each test (pytest.ini, or its own mark), stretched like
+    slowed() on a machine slower than the one it was set on."""
+    base = float(config.getini("timeout") or 0)
+    if not base or slowed(1) < 1.5:
+        return
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        seconds = float(mark.args[0]) if mark and mark.args else base
+        item.add_marker(pytest.mark.timeout(slowed(seconds)), append=False)
 
 
 @pytest.fixture(scope="session")
