@@ -285,9 +285,19 @@ def test_uecho_closes_connections_clients_leave(lab, socks):
                     + ("" if prog.running() else f"; uecho {prog.status()}"),
            hint="a recv completing with 0 (EOF) or an error (-ECONNRESET) ends the connection: "
                 "submit a close for its descriptor (IORING_OP_CLOSE) and free it when that completes")
+    # a client whose echo waits in a send resets: that send fails, and only its connection ends
+    stuck = raw_connect(port, rcvbuf=4096)
+    socks.append(stuck)
+    Sender(stuck, pattern(4 << 20), half_close=False).start()
+    probes.wait_stalled(port, stuck.getsockname()[1], timeout=3.0)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    stuck.close()
     probe.send(b"still\n")
-    expect(probe.recv_line(timeout=TIMEOUT) == "still", expected="an old client still served",
-           happened="it was not")
+    line = probe.recv_line(timeout=TIMEOUT, what="an old client's echo after a client reset with its echo "
+                                                 "pending in a send",
+                           hint="a send completing with -ECONNRESET or -EPIPE means that client is gone: "
+                                "close its connection and go on serving the others (not fatal())")
+    expect(line == "still", expected="an old client still served", happened=f"`{line}`")
 
 
 @contract("uecho", "writes nothing on stderr")
