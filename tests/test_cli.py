@@ -155,19 +155,22 @@ def test_ctrl_c_during_check_says_interrupted_and_leaves_nothing_running(tmp_pat
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True,   # a process group, as a terminal makes
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    seen = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:   # until a server runs
+    seen, started = set(), False
+    deadline = time.monotonic() + slowed(60)
+    while not started and time.monotonic() < deadline and proc.poll() is None:   # until a server runs
         seen |= descendants(proc.pid)
-        if any(b"/chapters/12-concurrency/" in proc_file(p, "cmdline") for p, _ in seen):
-            break
+        started = any(b"/chapters/12-concurrency/" in proc_file(p, "cmdline") for p, _ in seen)
         time.sleep(0.02)
     assert proc.poll() is None, "the check ended before any server started:\n" + proc.stdout.read()[-3000:]
+    if not started:         # still building or starting: an interrupt now would test nothing
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.skip(f"no server of lesson 12 started within {slowed(60):.0f} s: this machine is too slow")
     os.killpg(proc.pid, signal.SIGINT)
     seen |= descendants(proc.pid)
     out, _ = proc.communicate(timeout=slowed(60))
     assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out[-3000:]
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + slowed(20)
     while still_running(seen) and time.monotonic() < deadline:
         time.sleep(0.05)      # SIGKILLed programs may still be on their way out (a busy machine)
     left = still_running(seen)
