@@ -216,6 +216,10 @@ class View(_Segments):
         self.recorder = recorder
         self.since = recorder.now()
 
+    def now(self):
+        """The recorder's clock (the packets' times are on it)."""
+        return self.recorder.now()
+
     @property
     def segments(self):
         return [s for s in self.recorder.segments if s.time >= self.since]

@@ -100,7 +100,10 @@ class Lab:
         if not path.exists():
             raise GradeFailure(
                 expected=f"the program {self.lesson}/{name} is built",
-                happened=f"{path} does not exist -- it did not compile, or the build has not run",
+                # the path as the student's tree names it: a batch builds in a temporary
+                # folder whose name is nobody's business and differs every run
+                happened=f"chapters/{self.lesson}/{name} was not built -- it did not compile, or "
+                         "the build has not run",
                 hint=f"the compiler's messages are at the top of ./lab check {self.lesson[:2]}'s output")
         return path
 
