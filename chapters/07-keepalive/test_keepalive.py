@@ -800,10 +800,12 @@ def test_client_counter_resets_after_a_late_pong(lab):
 def test_client_counts_data_as_a_sign_of_life(lab):
     """client sends no ping while data keeps arriving, even split across writes"""
     idle, interval, count = 400, 50, 2      # IDLE_MS well above the grader's pauses, even loaded
+    previous = time.monotonic()             # before the client connects: its idle timer starts later
     client, peer, _ = start_client(lab, idle, interval, count)
     words = ["tick 1", "tick 2", "tick 3", "tick 4", "tick 5"]
-    last_sent = None
+    last_sent, longest = None, 0.0
     for i, word in enumerate(words):
+        longest = max(longest, time.monotonic() - previous)
         if i == 1:
             peer.send(frame(DATA, word), pieces=7, delay=0.005)   # a frame in 6 pieces
         elif i == 3:
@@ -812,9 +814,12 @@ def test_client_counts_data_as_a_sign_of_life(lab):
             continue
         else:
             peer.send(frame(DATA, word))
-        last_sent = time.monotonic()
+        last_sent = previous = time.monotonic()
         # the spacing of the traffic is the behaviour under test (well under IDLE_MS)
         quiet = peer.expect_silence(0.05)
+        if not quiet and longest >= idle / 1000 - 0.05:     # the grader itself paused that long
+            skip("too-slow", f"this machine is too busy for this check right now: the grader sent "
+                             f"nothing for {ms(longest)}, near IDLE_MS ({idle} ms), so a PING was due")
         expect(quiet,
                expected=f"no PING while DATA frames arrive more often than every IDLE_MS ({idle} ms)",
                happened=(f"the client sent {len(peer.buffer)} bytes within 50 ms of DATA `{word}`"
