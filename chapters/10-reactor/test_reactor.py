@@ -361,7 +361,7 @@ def test_slow_reader_gets_all_output_and_others_are_not_blocked(lab, backend):
            happened=f"it used {spent:.2f} s of CPU in 0.3 s",
            hint="with a full socket buffer, wait for writability (level-triggered: keep write "
                 "interest only while output is queued) instead of retrying in a loop")
-    got = slow.recv_exactly(size + 1, timeout=5.0, what=f"all {size + 1} bytes of the reply",
+    got = slow.recv_exactly(size + 1, timeout=lab.scaled(5.0), what=f"all {size + 1} bytes of the reply",
                             hint="output that did not fit in the socket buffer must stay queued and "
                                  "be written when the socket becomes writable: check EAGAIN and "
                                  "partial writes, and make sure write interest really reaches the "

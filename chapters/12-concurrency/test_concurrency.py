@@ -874,8 +874,7 @@ def test_epollsrv_raises_its_fd_limit_and_listens_with_a_big_backlog(lab):
            happened=f"its soft limit is {limit} (/proc/PID/limits, Max open files)",
            hint="every connection is an fd: at start, getrlimit(RLIMIT_NOFILE), set rlim_cur = "
                 "rlim_max, setrlimit -- an unprivileged process may raise its soft limit that far")
-    with open("/proc/sys/net/core/somaxconn") as f:
-        cap = int(f.read())
+    cap = somaxconn()
     backlog = [s.send_q for s in socket_states(port) if s.state == "LISTEN"]
     expect(backlog and backlog[0] >= min(1000, cap),
            expected=f"epollsrv listens with a backlog of at least 1000 (ss shows it as the "
@@ -884,6 +883,17 @@ def test_epollsrv_raises_its_fd_limit_and_listens_with_a_big_backlog(lab):
            hint="a burst of thousands of connects overflows a small accept queue: the kernel drops "
                 "SYNs and those clients wait a second or more to retry. Pass a backlog of several "
                 "thousand to tcp_listen_or_die")
+
+
+def somaxconn():
+    """net.core.somaxconn of the grader's network namespace.  Linux 6.1 does not show it in
+    a namespace an unprivileged user made (the grader's, for a normal user): there it is
+    the kernel's default, 4096 since Linux 5.4."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except FileNotFoundError:
+        return 4096
 
 
 @points(3)
