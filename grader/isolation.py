@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 
 CLONE_NEWNET = 0x40000000
@@ -148,6 +149,36 @@ def kill_new_descendants(before, grace=0.0):
                 pass
         reap_children(timeout=1.0)
     return killed
+
+
+class OrphanReaper:
+    """What init does for the orphans re-parented to it, for a child subreaper that has
+    other work to do: a thread reaps, by pid, every zombie child of ours -- except those
+    in `keep`, the children a Popen of ours will wait for (a status taken from a Popen
+    would read as success)."""
+
+    def __init__(self, period=0.2):
+        self.keep, self.period = set(), period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        me = os.getpid()
+        while not self._stop.wait(self.period):
+            for pid in _children_map().get(me, []):
+                if pid not in self.keep and _is_zombie_or_dying(pid):
+                    try:
+                        os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
 
 
 def reap_children(timeout=1.0):

@@ -183,13 +183,17 @@ def test():
     steps.append(("lib unit tests (CTest, ASan+UBSan)", rc))
     # A test whose command timed out leaves that command's programs behind (its subprocess
     # is killed, not its process group): they come to us rather than to init, and are
-    # killed when the tests end, so no program outlives `./lab test`.
+    # killed when the tests end, so no program outlives `./lab test`.  Meanwhile the
+    # orphans that end (bubblewrap's inner process always does) are reaped as init
+    # would: a zombie of a sandbox uid must not outlive the batch that made it.
     isolation.become_subreaper()
     before = set(isolation.descendants())
     try:
-        rc = run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
-                           "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
-                           "--durations=5", str(REPO / "tests")], capture=False).returncode
+        with isolation.OrphanReaper() as reaper:
+            rc = run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", "2",
+                               "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
+                               "--durations=5", str(REPO / "tests")], capture=False,
+                              started=lambda proc: reaper.keep.add(proc.pid)).returncode
     finally:
         left = isolation.kill_new_descendants(before)
         if left:

@@ -369,29 +369,42 @@ def includes_outside(course, taken):
     return found
 
 
-def _bwrap_works():
+def _bwrap_works(slot):
     """bwrap, if it can make the view here the way a session will: as root, from inside a
-    user namespace of a slot's uids.  In a container whose /proc has masked parts (Docker's
-    and podman's /proc/kcore and the like, or bwrap's own read-only /proc/sys), a user
-    namespace may not mount a new /proc: then there is no private view, and the session
-    says so, with why (`_bwrap_works.why`)."""
+    user namespace of the slot's uids (ours while we hold it: no other batch kills the
+    probe).  In a container whose /proc has masked parts (Docker's and podman's
+    /proc/kcore and the like, or bwrap's own read-only /proc/sys), a user namespace may
+    not mount a new /proc: then there is no private view, and the session says so, with
+    why (`_bwrap_works.why`).  A success is remembered for the process; a failure, which
+    a moment's load may cause, is tried again by the next session."""
     bwrap = shutil.which("bwrap")
     if not bwrap or os.environ.get("SOCKLAB_NO_NAMESPACES"):
         _bwrap_works.why = "bubblewrap is not installed" if not bwrap else "SOCKLAB_NO_NAMESPACES is set"
         return None
-    root = host.real_root()
-    probe = [bwrap, *_bwrap_base(Limits(), userns=not root), "--", "true"]
-    preexec = (lambda: enter_user_namespace(Slot(0, -1))) if root else None
-    try:
-        r = subprocess.run(probe, capture_output=True, preexec_fn=preexec, timeout=60)
-        ok, err = r.returncode == 0, r.stderr.decode("utf-8", "replace").strip()
-    except (OSError, subprocess.SubprocessError) as e:
-        ok, err = False, str(e)
-    _bwrap_works.why = None if ok else "bubblewrap cannot make one here: " + (
-        err.splitlines()[0].removeprefix("bwrap: ") if err else "it failed")
-    return bwrap if ok else None
+    with _bwrap_lock:
+        if bwrap in _bwrap_ok:
+            return bwrap
+        root = host.real_root()
+        probe = [bwrap, *_bwrap_base(Limits(), userns=not root), "--", "true"]
+        preexec = (lambda: enter_user_namespace(slot)) if root else None
+        isolation.become_subreaper()    # the probe's orphan (below) comes to us, not to init
+        try:
+            r = subprocess.run(probe, capture_output=True, preexec_fn=preexec, timeout=60)
+            ok, err = r.returncode == 0, r.stderr.decode("utf-8", "replace").strip()
+        except (OSError, subprocess.SubprocessError) as e:
+            ok, err = False, str(e)
+        reap_adopted(())                # bubblewrap's inner process, never waited for by its outer one
+        if ok:
+            _bwrap_ok.add(bwrap)
+            _bwrap_works.why = None
+            return bwrap
+        _bwrap_works.why = "bubblewrap cannot make one here: " + (
+            err.splitlines()[0].removeprefix("bwrap: ") if err else "it failed")
+        return None
 
 
+_bwrap_lock = threading.Lock()
+_bwrap_ok = set()                       # the bwrap paths a probe found working
 _bwrap_works.why = None
 
 
@@ -427,7 +440,7 @@ class Session:
         self.limits = limits or Limits()
         self.expected = expected        # {(lesson, test name): points} the graders collect, if known
         self.root = host.real_root()
-        self.bwrap = _bwrap_works()
+        self.bwrap = _bwrap_works(slot)
         self.fair_share = False         # an equal CPU share beside the other sessions (cgroup weight)
 
     def grade(self, sub):
@@ -640,15 +653,18 @@ def describe_returncode(rc):
 
 
 def reap_adopted(uids, seconds=5):
-    """Reap the session's processes that were re-parented to us (the grading process is
-    a child subreaper) when their parent died before them: our children running as one
-    of the slot's uids, each waited for by its pid -- never another session's child (its
-    uids differ), never by waitpid(-1).  Without this they would stay zombies of the
-    slot's uids, counted against its process limit."""
+    """Reap the processes that were re-parented to us (the grading process is a child
+    subreaper) when their parent died before them: our children running as one of the
+    slot's uids, or living in a pid namespace below ours -- bubblewrap's first process
+    inside, which its outer process never waits for: we start nothing there ourselves.
+    Each is waited for by its pid, never by waitpid(-1), so no child a Popen waits for
+    is taken from it.  Without this they would stay zombies, counted against the
+    slot's process limit (or the user's, without root)."""
     me = os.getpid()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        adopted = [pid for pid, ppid, uid in _process_parents() if ppid == me and uid in uids]
+        adopted = [pid for pid, ppid, uid, nested in _process_parents()
+                   if ppid == me and (uid in uids or nested)]
         if not adopted:
             return
         for pid in adopted:
@@ -660,15 +676,19 @@ def reap_adopted(uids, seconds=5):
 
 
 def _process_parents():
-    """(pid, parent pid, real uid) of every process we can see."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
+    """(pid, parent pid, real uid, in a pid namespace below ours) of every process we can see."""
+    out, depth = [], None
+    for name in ["self", *os.listdir("/proc")]:
+        if not name.isdigit() and name != "self":
             continue
         try:
             with open(f"/proc/{name}/status", "rb") as f:
                 fields = dict(line.split(b":", 1) for line in f if b":" in line)
-            out.append((int(name), int(fields[b"PPid"]), int(fields[b"Uid"].split()[0])))
+            levels = len(fields.get(b"NSpid", b"0").split())
+            if name == "self":
+                depth = levels
+                continue
+            out.append((int(name), int(fields[b"PPid"]), int(fields[b"Uid"].split()[0]), levels > depth))
         except (OSError, KeyError, ValueError):
             continue
     return out

@@ -56,13 +56,16 @@ def run_pytest(paths, extra=(), workers=None, results=None, quiet=False, capture
         shutil.rmtree(cmd[cmd.index("--basetemp") + 1], ignore_errors=True)
 
 
-def run_filtered(cmd, capture):
+def run_filtered(cmd, capture, started=None):
+    """Run pytest; `started(proc)`, if given, learns its Popen as soon as it exists."""
     if capture:
         return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
         cmd.insert(cmd.index("-q"), "--color=yes")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace")
+    if started:
+        started(proc)
     try:
         for line in proc.stdout:
             if line.strip() not in NOISE:

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -420,3 +421,20 @@ def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypa
     result = json.loads((tmp_path / "out" / "students" / "slow" / "result.json").read_text())
     assert result["notes"][0]["kind"] == "regraded" and not any(n["kind"] == "time" for n in result["notes"])
     assert "grading 1 submission(s) again" in capsys.readouterr().out
+
+
+def test_no_zombie_is_left_to_a_subreaper_by_the_bubblewrap_probe():
+    """bubblewrap's outer process exits without waiting for its inner one, which is then
+    re-parented to the nearest child subreaper (`./lab test` is one, and so is a batch):
+    the probe of whether bubblewrap works reaps it, or it stays a zombie of a sandbox uid."""
+    code = ("import os, subprocess, sys; sys.path.insert(0, sys.argv[1]);"
+            "from grader import isolation, sandbox; isolation.become_subreaper();"
+            "slot = sandbox.claim_slots(1)[0];"
+            "print('bwrap' if sandbox._bwrap_works(slot) else 'none');"
+            "print(subprocess.run(['ps', '--ppid', str(os.getpid()), '-o', 'stat=,args='],"
+            "                     capture_output=True, text=True).stdout)")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True,
+                         env=OWN_UIDS, timeout=slowed(120)).stdout
+    if out.startswith("none"):
+        pytest.skip("bubblewrap cannot make a sandbox here")
+    assert "defunct" not in out and "bwrap" not in out.splitlines()[1:], out
