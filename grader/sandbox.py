@@ -556,6 +556,7 @@ class Session:
         if self.root:
             for uid in self.slot.uids:
                 kill_every_process_of(uid)
+            reap_adopted(self.slot.uids)    # what that killed among the orphans we adopted
             if not self.bwrap:          # no private tmpfs and IPC: remove what they left
                 sweep_leftovers(self.slot.uids)
 
