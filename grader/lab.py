@@ -180,6 +180,7 @@ class Lab:
     def listen(self, host="127.0.0.1", port=0, backlog=16):
         listener = peers.tcp_listener(host, port, backlog)
         listener.on_accept = self.wire.track
+        listener.stretch = self.scaled
         return self._track(listener)
 
     def udp(self, host="127.0.0.1", port=0):
@@ -190,6 +191,7 @@ class Lab:
 
     def unix_listen(self, path, backlog=16):
         listener = peers.unix_listener(path, backlog)
+        listener.stretch = self.scaled
         return self._track(listener)
 
     def unix_dgram(self, path=None):
