@@ -152,6 +152,7 @@ class Lab:
     def _start(self, name, argv, stdin, env, cwd, launcher, rights):
         prog = Program(name, argv, cwd=cwd or self.tmp, env=self.environment(env), stdin_data=stdin,
                        launcher=launcher, rights=rights)
+        prog.stretch = self.scaled
         self.programs.append(prog)
         return prog
 

@@ -1072,7 +1072,7 @@ def test_pair_parent_notices_a_dead_child(lab):
     # a killed child keeps nothing open: its end is closed once it is a zombie
     poll_until(lambda: (proc_stat(child) or ["Z"])[0] in ("Z", "X"), 2.0)
     prog.write_stdin("two\n")
-    rc = prog.wait_exit(2)
+    rc = prog.wait_expected_exit(2)
     expect(rc == 1,
            expected="the child died: the parent's next write fails (EPIPE) or its read returns 0; it says so "
                     "on stderr and exits 1",

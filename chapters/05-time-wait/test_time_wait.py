@@ -447,7 +447,7 @@ def test_client_closing_first_puts_time_wait_on_the_client(lab):
 def test_restart_without_reuseaddr_fails(lab):
     """noreuse: a restart while TIME-WAIT holds the port fails with EADDRINUSE"""
     second, port = restart_over_time_wait(lab, "noreuse")
-    rc = second.wait_exit(2)
+    rc = second.wait_expected_exit(2)
     expect(rc == 1,
            expected="with `noreuse` the restarted server cannot bind: exit 1 with "
                     "`bind: Address already in use (98)`",
@@ -488,7 +488,7 @@ def test_reuseaddr_does_not_allow_two_servers_on_one_port(lab):
     port = lab.port()
     start_server(lab, port, "close", "reuse")
     second = lab.start("server", port, "close", "reuse")
-    rc = second.wait_exit(2)
+    rc = second.wait_expected_exit(2)
     expect(rc == 1,
            expected=f"a second server on 0.0.0.0:{port} fails: bind: Address already in use (98), exit 1",
            happened=f"it {second.status()}" + (" -- two sockets listen on one port" if rc is None else ""),

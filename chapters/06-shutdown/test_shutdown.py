@@ -284,7 +284,7 @@ def test_graceclient_reports_a_write_to_a_closed_server(lab):
     expect_request(server, "line 1")
     server.close()
     feed_until_exit(client, 2)
-    rc = client.wait_exit(1.0)
+    rc = client.wait_expected_exit(1.0)
     expect(rc in (0, 1),
            expected="after the server closed, graceclient ends by itself: a failed write reported "
                     "(`write: Broken pipe (32)`) with exit 1 -- or, if it saw the server's EOF "
@@ -449,7 +449,7 @@ def test_forkclose_refuses_an_unknown_mode(lab):
     listener = lab.listen()
     for mode in ("Close", "shut"):
         prog = lab.start("forkclose", "127.0.0.1", listener.port, mode)
-        rc = prog.wait_exit(1.0)
+        rc = prog.wait_expected_exit(1.0)
         expect(rc == 1,
                expected=f"`forkclose HOST PORT {mode}`: `invalid mode '{mode}' (close or shutdown)`, exit 1",
                happened=f"it {prog.status()}",
@@ -592,7 +592,7 @@ def test_talker_is_not_killed_by_a_failed_write(lab):
     # grader's kernel answers its first bytes with RST; the next write then fails with EPIPE.
     long_line = b"x" * (16 << 20) + b"\n"
     threading.Thread(target=talker.write_stdin, args=(long_line,), daemon=True).start()
-    rc = talker.wait_exit(3.0)
+    rc = talker.wait_expected_exit(3.0)
     expect(rc in (0, 1),
            expected="the write of a long line to a server that has closed fails with EPIPE "
                     "instead of killing the talker with SIGPIPE: it reports it and exits 1",
@@ -636,7 +636,7 @@ def test_sender_reports_epipe_instead_of_dying(lab):
     expect_request(server, "line 1")
     server.close()                      # a clean close: FIN, nothing unread
     feed_until_exit(sender, 2)
-    rc = sender.wait_exit(1.0)
+    rc = sender.wait_expected_exit(1.0)
     expect(rc == 1,
            expected="a write after the collector closed fails (the first one is still accepted and "
                     "answered with RST; the next gets EPIPE); sender reports it and exits 1",
@@ -659,7 +659,7 @@ def test_sender_reports_a_reset(lab):
     expect_request(server, "line 1")
     server.reset()                      # abortive close: RST
     feed_until_exit(sender, 2)
-    rc = sender.wait_exit(1.0)
+    rc = sender.wait_expected_exit(1.0)
     expect(rc == 1, expected="sender reports the failed write and exits 1",
            happened=f"sender {sender.status()}",
            hint="check every write's return value; on failure report it and exit 1")

@@ -98,7 +98,7 @@ def test_mclient_notices_server_close_at_once(lab):
     peer.close()
     hint = ("a closed connection makes the socket readable and read() return 0: with the socket in "
             "select()'s set you see it at once; then report `server terminated` and exit 1")
-    rc = prog.wait_exit(1.0)
+    rc = prog.wait_expected_exit(1.0)
     expect(rc is not None, expected="mclient exits within 1 s of the server closing, stdin still open",
            happened="it is still running", hint=hint)
     expect(rc == 1 and prog.wait_stderr("server terminated", 0.5),
