@@ -410,7 +410,7 @@ def test_quit_sends_fin_only_after_queued_output(lab):
     c.send(b"big %d\nquit\n" % size)
     # the server has read both commands and its output has met the full socket
     probes.wait_stalled(port, c.local_port(), TIMEOUT)
-    got = c.recv_all_until_eof(timeout=5.0)
+    got = c.recv_all_until_eof(timeout=lab.scaled(5.0))     # 4 MB through a 4 KiB window
     want = pattern(size) + b"\nbye\n"
     expect(got == want, expected=f"{len(want)} bytes (the big reply, then `bye`) and then EOF",
            happened=f"{len(got)} bytes before EOF" + ("" if len(got) != len(want)
