@@ -144,6 +144,8 @@ def test_diagrams_match_fresh_captures(solutions_build):
     if "a private network namespace is needed" in res.stderr:
         pytest.skip("no network namespace here: " + res.stderr.strip().splitlines()[-1])
     assert res.returncode == 0, res.stdout + res.stderr
+    if "not replayed" in res.stdout:
+        pytest.skip(res.stdout.strip())
 
 
 def test_lab_report_prints_where_the_page_is_and_check_copies_pcaps(tmp_path, solutions_build):

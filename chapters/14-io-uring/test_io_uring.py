@@ -765,22 +765,34 @@ def test_uclient_gives_each_recv_its_own_timeout(lab):
     # and the reply to reach uclient, which the grader cannot see, on a busy machine.
     messages = ["one", "two", "three"]
     prog, peer = start_client(lab, 1000, *messages)
+    answered = time.monotonic()
     for msg in messages:
         line = peer.recv_line(timeout=TIMEOUT, what=f"the line `{msg}` from uclient")
         expect(line == msg, expected=f"`{msg}`", happened=f"`{line}`")
         asked = time.monotonic()
+        # uclient sends the next request at once; seen here much later, the machine (the
+        # grader or uclient) was slow, and those 400 ms may be spent before the reply leaves
+        turnaround = asked - answered if msg != messages[0] else 0.0
         time.sleep(0.6)         # the delay is the behaviour under test
         peer.send(f"late {msg}\n")
-        if time.monotonic() - asked > 0.75:     # the grader itself was late: no verdict
+        answered = time.monotonic()
+        if answered - asked > 0.75:     # the grader itself was late: no verdict
             skip("too-slow", "this machine is too busy for this check right now: the grader "
-                             f"answered {(time.monotonic() - asked) * 1000:.0f} ms after a request, "
-                             "not 600 ms")
-        prog.expect_line(f"late {msg}", timeout=1.5,
-                         expected=f"uclient prints `late {msg}`: each reply came within 1000 ms of its "
-                                  "request",
-                         hint="each recv needs its own timeout, linked to it (IOSQE_IO_LINK), so "
-                              "that the recv completing cancels it: a timeout that is not linked "
-                              "(or one deadline for the whole run) fires during a later request")
+                             f"answered {(answered - asked) * 1000:.0f} ms after a request, not 600 ms")
+        try:
+            prog.expect_line(f"late {msg}", timeout=1.5,
+                             expected=f"uclient prints `late {msg}`: each reply came within 1000 ms "
+                                      "of its request",
+                             hint="each recv needs its own timeout, linked to it (IOSQE_IO_LINK), so "
+                                  "that the recv completing cancels it: a timeout that is not linked "
+                                  "(or one deadline for the whole run) fires during a later request")
+        except GradeFailure:
+            if turnaround > 0.25:
+                skip("too-slow", "this machine is too busy for this check right now: uclient's "
+                                 f"request `{msg}` reached the grader {turnaround * 1000:.0f} ms after "
+                                 "the previous reply, so its 1000 ms may have run out before the grader "
+                                 "saw it")
+            raise
     prog.expect_exit(0, expected="uclient exits 0 after the third reply")
 
 

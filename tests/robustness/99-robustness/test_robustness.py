@@ -29,7 +29,8 @@ def test_hang_is_bounded(lab):
     t0 = time.monotonic()
     with pytest.raises(GradeFailure, match="still running"):
         prog.expect_exit(0, timeout=0.3)
-    assert time.monotonic() - t0 < 1
+    # a miss is waited out once more by what the machine's slowness adds: still bounded
+    assert time.monotonic() - t0 < lab.scaled(0.3) + 0.7
 
 
 def test_orphan_child_is_left_for_teardown(lab):
