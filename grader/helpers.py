@@ -22,6 +22,14 @@ def poll_until(probe, timeout, interval=0.01):
         time.sleep(interval)
 
 
+def time_after_a_miss(stretch, timeout):
+    """The seconds a wait of `timeout` that came up empty gets on top: what the machine's
+    slowness adds (`stretch` is Lab.scaled, which skips the test as too slow on a very slow
+    machine), 0 without one.  Asked only after a miss, so a quick machine pays nothing and
+    a wrong program is judged by the reference bound there."""
+    return max(0.0, stretch(timeout) - timeout) if stretch is not None else 0.0
+
+
 def swapped16(value):
     """A 16-bit value with its two bytes swapped: what a program prints or sends when it
     forgets ntohs/htons on a little-endian machine."""

@@ -16,6 +16,7 @@ import time
 
 from grader import probes
 from grader.failure import GradeFailure
+from grader.helpers import time_after_a_miss
 
 DEFAULT_TIMEOUT = 2.0
 PIECE_READ_TIMEOUT = 1.0   # how long send(pieces=) waits for the program to read a piece
@@ -338,8 +339,8 @@ class Listener:
     def accept(self, timeout=DEFAULT_TIMEOUT, what=None, hint=None, program=None):
         """Accept one connection; with program= stop waiting as soon as it exits."""
         arrived = wait_readable(self.sock, timeout, program)
-        if not arrived and self.stretch is not None:     # asked only on a miss: a quick machine pays nothing
-            arrived = wait_readable(self.sock, self.stretch(timeout) - timeout, program)
+        if not arrived and (extra := time_after_a_miss(self.stretch, timeout)):
+            arrived = wait_readable(self.sock, extra, program)
         if not arrived:
             raise GradeFailure(
                 expected=what or f"your program connects to the grader's server within {timeout:g} s",

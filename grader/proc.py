@@ -14,6 +14,7 @@ import time
 
 from grader import identity
 from grader.failure import GradeFailure
+from grader.helpers import time_after_a_miss
 from grader.isolation import kill_group, proc_stat
 
 TODO_EXIT_STATUS = 3
@@ -319,6 +320,7 @@ class Program:
         """
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
+        missed_once = False
         with self.cond:
             while True:
                 while self.cursor < len(self.stdout_lines):
@@ -329,6 +331,11 @@ class Program:
                         return m
                 exited = self.proc.poll() is not None and self._drained(self._out)
                 left = deadline - time.monotonic()
+                if left <= 0 and not (exited or self.flooded or missed_once):
+                    # still running, still silent: a loaded machine gets its slowness on top
+                    missed_once = True
+                    deadline += time_after_a_miss(self.stretch, timeout)
+                    left = deadline - time.monotonic()
                 if exited or left <= 0 or self.flooded:
                     break
                 self.cond.wait(min(left, 0.1))
@@ -352,10 +359,8 @@ class Program:
         `timeout`, it gets what the machine's slowness adds (`stretch`, Lab.scaled: a skip
         as too slow on a very slow machine) -- asked only then, so a quick machine pays nothing."""
         rc = self.wait_exit(timeout)
-        if rc is None and self.stretch is not None:
-            extra = self.stretch(timeout) - timeout
-            if extra > 0:
-                rc = self.wait_exit(extra)
+        if rc is None and (extra := time_after_a_miss(self.stretch, timeout)):
+            rc = self.wait_exit(extra)
         return rc
 
     def expect_exit(self, status, timeout=2.0, expected=None, hint=None):

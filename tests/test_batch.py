@@ -280,7 +280,10 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     assert score["zoe"] == 0 and "chapters/01-sockets: behind a link" in notes["zoe"]
     assert score["zeke"] == 0 and "chapters/01-sockets: behind a link" in notes["zeke"]
     assert "larger than" in notes["bomber"] and score["bomber"] == 0
-    assert score["sam"] <= score["sid"] < FULL, (notes["sam"], notes["sid"])   # forged names change nothing
+    # forged names change nothing: a test sam passes and sid does not is named, with why
+    differ = {t["title"]: (t["outcome"], u["outcome"], u["note"])
+              for t, u in zip(results["sam"]["tests"], results["sid"]["tests"]) if t["outcome"] != u["outcome"]}
+    assert score["sam"] <= score["sid"] < FULL, differ
     # the grader outlived the killers: every test has its own result, not "did not report"
     for s in ("victor", "winnie"):
         assert "did not report" not in (out / "students" / s / "report.txt").read_text() + notes[s]
