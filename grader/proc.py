@@ -320,7 +320,6 @@ class Program:
         """
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
-        missed_once = False
         with self.cond:
             while True:
                 while self.cursor < len(self.stdout_lines):
@@ -331,11 +330,6 @@ class Program:
                         return m
                 exited = self.proc.poll() is not None and self._drained(self._out)
                 left = deadline - time.monotonic()
-                if left <= 0 and not (exited or self.flooded or missed_once):
-                    # still running, still silent: a loaded machine gets its slowness on top
-                    missed_once = True
-                    deadline += time_after_a_miss(self.stretch, timeout)
-                    left = deadline - time.monotonic()
                 if exited or left <= 0 or self.flooded:
                     break
                 self.cond.wait(min(left, 0.1))
