@@ -5,13 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import slowed
+
 REPO = Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "vm-test"
 
 
 def run(*args, env=None):
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True,
-                          timeout=30, stdin=subprocess.DEVNULL, env=env)
+                          timeout=slowed(30), stdin=subprocess.DEVNULL, env=env)
 
 
 def test_dry_run_prints_the_recipe_the_machine_and_both_users_steps(tmp_path):
