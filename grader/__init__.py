@@ -19,7 +19,7 @@ _PUBLIC = {
     "points": "grader.markers", "slow": "grader.markers",
     "busy_loop": "grader.helpers", "expect_asleep": "grader.helpers",
     "connect_burst": "grader.helpers", "expect_clients_wait_in_queue": "grader.helpers", "expect_quiet_stderr": "grader.helpers",
-    "first_difference": "grader.helpers", "poll_until": "grader.helpers",
+    "first_difference": "grader.helpers", "poll_until": "grader.helpers", "time_after_a_miss": "grader.helpers",
     "push_until_blocked": "grader.helpers",
     "rejects_argument": "grader.helpers",
     "swapped16": "grader.helpers", "swapped32": "grader.helpers",
