@@ -156,6 +156,13 @@ class Lab:
         self.programs.append(prog)
         return prog
 
+    def discard(self, prog):
+        """Stop a run the grader throws away for a reason of its own (not the program's):
+        it is not shown in the report."""
+        prog.kill()
+        prog.join_output(timeout=1)
+        self.programs.remove(prog)
+
     def data_dir(self):
         """A folder the grader fills for the programs to read (files to serve) and its
         tools write (a reference server's own files): the programs cannot change it."""

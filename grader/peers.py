@@ -402,13 +402,12 @@ class DatagramPeer:
 def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint=None, rcvbuf=None,
                 source=None):
     """Connect to the program; rcvbuf= shrinks the receive buffer first (a slow reader);
-    source= connects from that local address (any 127.x.y.z is loopback on Linux)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
+    source= connects from that local address (any 127.x.y.z is loopback on Linux).  The
+    grader's own port is bound first, so that it is never one that reads the same
+    byte-swapped: a program printing its client's port without ntohs() shows."""
+    s = _bound(source or ("::" if ":" in host else "0.0.0.0"), 0, socket.SOCK_STREAM, reuse=True)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    if source:
-        s.bind((source, 0))
     s.settimeout(timeout)
     try:
         s.connect((host, port))
@@ -421,11 +420,28 @@ def tcp_connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, what=None, hint
     return StreamPeer(s, f"tcp {host}:{port}")
 
 
-def tcp_listener(host="127.0.0.1", port=0, backlog=16):
+def _bound(host, port, type_, reuse=False):
+    """A socket bound to (host, port); for port 0 never a port whose two bytes are equal
+    (0x9c9c), which reads the same byte-swapped: a program that forgot htons/ntohs would
+    still reach it, unseen."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, port))
+    while True:
+        s = socket.socket(family, type_)
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            s.close()
+            raise
+        bound = s.getsockname()[1]
+        if port or bound >> 8 != bound & 0xFF:
+            return s
+        s.close()
+
+
+def tcp_listener(host="127.0.0.1", port=0, backlog=16):
+    s = _bound(host, port, socket.SOCK_STREAM, reuse=True)
     s.listen(backlog)
     return Listener(s, f"tcp listener {host}:{s.getsockname()[1]}")
 
@@ -459,9 +475,7 @@ def unix_listener(path, backlog=16):
 
 
 def udp_socket(host="127.0.0.1", port=0):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    s.bind((host, port))
+    s = _bound(host, port, socket.SOCK_DGRAM)
     return DatagramPeer(s, f"udp {host}:{s.getsockname()[1]}")
 
 
@@ -474,13 +488,7 @@ def unix_dgram_socket(path=None):
 
 
 def free_port(host="127.0.0.1", type_=socket.SOCK_STREAM):
-    """A port nobody listens on right now (bind to 0, read it, close) -- never one whose
-    two bytes are equal (0x9c9c), which reads the same byte-swapped: there a missing
-    htons/ntohs would go unseen."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while True:
-        with socket.socket(family, type_) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port >> 8 != port & 0xFF:
-            return port
+    """A port nobody listens on right now (bind to 0, read it, close), never one that
+    reads the same byte-swapped."""
+    with _bound(host, 0, type_) as s:
+        return s.getsockname()[1]

@@ -221,11 +221,15 @@ def test_server_binds_only_the_address_it_is_given(lab):
 @points(2)
 def test_server_reports_the_port_the_kernel_chose(lab):
     """server given port 0 prints the port the kernel assigned"""
-    server, _, printed = start_server(lab, 0)
-    listening = lab.listening(server, pid=server.pid)
-    expect(len(listening) == 1, expected="one listening socket", happened=f"{len(listening)} of them",
-           sockets=lab.sockets_text)
-    actual = listening[0].local_port
+    for _ in range(8):
+        server, _, printed = start_server(lab, 0)
+        listening = lab.listening(server, pid=server.pid)
+        expect(len(listening) == 1, expected="one listening socket", happened=f"{len(listening)} of them",
+               sockets=lab.sockets_text)
+        actual = listening[0].local_port
+        if actual != swapped16(actual):
+            break
+        lab.discard(server)     # a port like 0x9c9c reads the same swapped: ask the kernel again
     expect(actual != 0 and printed == actual,
            expected=f"server prints the port it really listens on ({actual}, as `ss -ltn` shows)",
            happened=f"it printed {printed}", hint=port_hint(printed, actual))
