@@ -172,8 +172,9 @@ def _is_grader_file(rel):
         (name.startswith("test_") and name.endswith(".py")) or name == "conftest.py"
 
 
-def copy_course(dest, lesson_names, owner=0):
-    """The parts of the course grading needs, owned by `owner` (the grader): sources
+def copy_course(dest, lesson_names, owner=None):
+    """The parts of the course grading needs, owned by `owner` (the grader's uid; None:
+    whoever runs this, no chown -- a normal user may not give files away): sources
     readable by all, the graders by it alone."""
     for part in course_parts(lesson_names):
         src = REPO / part
@@ -185,10 +186,12 @@ def copy_course(dest, lesson_names, owner=0):
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, out)
             os.chmod(out, 0o600 if _is_grader_file(rel) else 0o644)
-            os.lchown(out, owner, owner)
+            if owner is not None:
+                os.lchown(out, owner, owner)
     for d in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
         os.chmod(d, 0o700 if "grader" in d.relative_to(dest).parts[:1] else 0o755)
-        os.lchown(d, owner, owner)
+        if owner is not None:
+            os.lchown(d, owner, owner)
 
 
 def _is_dir(path):
@@ -455,7 +458,7 @@ class Session:
         work = Path(tempfile.mkdtemp(prefix=f"s-{cgroups.owner_tag()}-", dir=work_dir))
         try:
             course = work / "course"
-            copy_course(course, self.chapters, owner=self.slot.grader if self.root and self.bwrap else os.geteuid())
+            copy_course(course, self.chapters, owner=self.slot.grader if self.root and self.bwrap else None)
             out.taken, out.refused = take_sources(sub, course, self.chapters, work / "unpacked")
             shutil.rmtree(work / "unpacked", ignore_errors=True)
             out.sources = kept_sources(course, out.taken)
