@@ -725,9 +725,10 @@ def enter_user_namespace(slot):
     os.setresuid(0, 0, 0)
 
 
-def sweep_leftovers(uids, places=("/tmp", "/var/tmp", "/dev/shm", "/run/lock")):
+def sweep_leftovers(uids, places=("/tmp", "/var/tmp", "/dev/shm", "/run")):
     """Without a private view: delete the files and SysV IPC objects the slot's uids
-    left on the machine (their processes are gone by now)."""
+    left on the machine (their processes are gone by now).  All of /run, not only
+    /run/lock: a container may mount it writable for all."""
     for place in places:
         for top, dirs, files in os.walk(place, topdown=False):
             for name in files + dirs:
