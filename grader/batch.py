@@ -319,10 +319,11 @@ csv_cell, note_texts = gradebook.csv_cell, gradebook.note_texts
 
 
 def ran_out(result):
-    """The grading of this result ran out of time or ended without a result -- and not
-    because the submission hit its memory or process bound (that is its own doing)."""
+    """The grading of this result ran out of time, ended without a result, or skipped
+    timed tests as too slow -- and not because the submission hit its memory or process
+    bound (that is its own doing)."""
     kinds = {n["kind"] for n in result.get("notes", [])}
-    return bool(kinds & {"time", "grader"}) and not kinds & {"memory", "processes"}
+    return bool(kinds & {"time", "grader", "too-slow"}) and not kinds & {"memory", "processes"}
 
 
 def write_gradebook(out, lesson_names, results):
@@ -401,7 +402,8 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
             r = grade_one(entry, student, out, session, course_fp, force or again, due)
             if again:
                 r["notes"].insert(0, {"kind": "regraded", "text": "graded again on its own: the first "
-                                      "grading ran out of time or ended without a result"})
+                                      "grading ran out of time, ended without a result or "
+                                      "met a machine too slow for a timed test"})
                 records.write_json_atomic(out / "students" / student / "result.json", r)
         except Exception as e:  # one broken submission never stops the batch, nor leaves its row
             r = {"schema": SCHEMA, "student": student, "fingerprint": "", "compiled": False, "files": [],
@@ -431,12 +433,13 @@ def batch(submissions, out, lesson_keys=None, jobs=None, memory_mib=None, only=N
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             first = list(pool.map(task, entries))
-        # Out of time, or a grader that ended without a result: on a busy machine that may
-        # be the machine, not the student. Once more, alone, with every CPU; what then
-        # happens is the grade.
+        # Out of time, a grader that ended without a result, timed tests skipped as too
+        # slow: on a busy machine that may be the machine, not the student. Once more,
+        # alone, with every CPU; what then happens is the grade.
         again = [e for e, r in zip(entries, first) if ran_out(r)]
         if again and jobs > 1:
-            print(f"grading {len(again)} submission(s) again, one at a time: they ran out of time")
+            print(f"grading {len(again)} submission(s) again, one at a time: they ran out of time "
+                  "or met a machine too slow for a timed test")
             for entry in again:
                 task(entry, again=True)
     finally:

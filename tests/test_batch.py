@@ -392,9 +392,10 @@ def test_only_regular_source_files_are_taken(tmp_path):
 
 
 def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypatch, capsys):
-    """On a busy machine a grading can run out of time through no fault of the student's:
-    such a submission is graded once more after the others, alone (no CPU share), and its
-    notes say so; one that hit its memory bound is not (that was its own doing)."""
+    """On a busy machine a grading can run out of time, or skip a timed test as too slow,
+    through no fault of the student's: such a submission is graded once more after the
+    others, alone (no CPU share), and its notes say so; one that hit its memory bound is
+    not (that was its own doing)."""
     from grader import batch
     calls = []
 
@@ -408,6 +409,9 @@ def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypa
             first = sum(1 for name, _ in calls if name == entry.name) == 1
             if entry.name == "slow" and first:
                 out.events.append(("time", "the sandbox ran for more than 240 s and was stopped"))
+            if entry.name == "rushed" and first:
+                out.results = {"t::x": {"lesson": "01-sockets", "outcome": "skipped", "points": 1,
+                                        "skip_kind": "too-slow", "text": "too slow right now"}}
             if entry.name == "hog":
                 out.events += [("memory", "used more than 1024 MiB"), ("grader", "the grader ended")]
             return out
@@ -416,14 +420,15 @@ def test_a_grading_that_ran_out_of_time_is_graded_again_alone(tmp_path, monkeypa
     monkeypatch.setattr(sandbox, "claim_slots", lambda n: [sandbox.Slot(i, os.open(os.devnull, os.O_RDONLY))
                                                            for i in range(n)])
     subs = tmp_path / "subs"
-    for name in ("quick", "slow", "hog"):
+    for name in ("quick", "slow", "hog", "rushed"):
         (subs / name / "chapters" / "01-sockets").mkdir(parents=True)
     assert batch.batch(subs, tmp_path / "out", "01", jobs=2) == 0
-    assert sorted(n for n, _ in calls) == ["hog", "quick", "slow", "slow"]
-    assert calls[-1] == ("slow", False), "graded again alone, with every CPU"
-    result = json.loads((tmp_path / "out" / "students" / "slow" / "result.json").read_text())
-    assert result["notes"][0]["kind"] == "regraded" and not any(n["kind"] == "time" for n in result["notes"])
-    assert "grading 1 submission(s) again" in capsys.readouterr().out
+    assert sorted(n for n, _ in calls) == ["hog", "quick", "rushed", "rushed", "slow", "slow"]
+    assert sorted(calls[-2:]) == [("rushed", False), ("slow", False)], "graded again alone, with every CPU"
+    for name, kind in (("slow", "time"), ("rushed", "too-slow")):
+        result = json.loads((tmp_path / "out" / "students" / name / "result.json").read_text())
+        assert result["notes"][0]["kind"] == "regraded" and not any(n["kind"] == kind for n in result["notes"])
+    assert "grading 2 submission(s) again" in capsys.readouterr().out
 
 
 def test_no_zombie_is_left_to_a_subreaper_by_the_bubblewrap_probe():
