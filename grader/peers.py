@@ -16,7 +16,7 @@ import time
 
 from grader import probes
 from grader.failure import GradeFailure
-from grader.helpers import time_after_a_miss
+from grader.helpers import swapped16, time_after_a_miss
 
 DEFAULT_TIMEOUT = 2.0
 PIECE_READ_TIMEOUT = 1.0   # how long send(pieces=) waits for the program to read a piece
@@ -435,7 +435,7 @@ def _bound(host, port, type_, reuse=False):
             s.close()
             raise
         bound = s.getsockname()[1]
-        if port or bound >> 8 != bound & 0xFF:
+        if port or bound != swapped16(bound):
             return s
         s.close()
 

@@ -15,7 +15,7 @@ from grader.host import path_with_sbin
 REPO = Path(__file__).resolve().parent.parent
 SAME, NEXT = 0x9898, 0x9899
 
-PROBE = f"""
+PROBE = """
 import socket
 from grader import peers
 listener = peers.tcp_listener()
