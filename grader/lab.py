@@ -177,6 +177,13 @@ class Lab:
     def port(self, type_=socket.SOCK_STREAM):
         return peers.free_port(type_=type_)
 
+    def closed_port(self, type_=socket.SOCK_STREAM):
+        """A port where nothing listens, kept so until the test ends: no other test's
+        program can bind it, even on a loopback they share."""
+        sock, port = peers.closed_port(type_)
+        self.peers.append(sock)
+        return port
+
     def _track(self, peer):
         self.peers.append(peer)
         self.wire.track(peer)

@@ -487,6 +487,18 @@ def unix_dgram_socket(path=None):
     return DatagramPeer(s, f"unix dgram {path or '(unbound)'}")
 
 
+def closed_port(type_=socket.SOCK_STREAM):
+    """(socket, port): a port nothing answers on -- a connect is refused, a datagram draws
+    ICMP port unreachable -- held by the returned socket, so that no other program on a
+    shared loopback binds it meanwhile (free_port's number is free only when asked).
+    TCP: bound to every address, never listening.  UDP: also connected to 127.0.0.1:9,
+    so the kernel delivers it no datagram from the program under test."""
+    s = _bound("0.0.0.0", 0, type_)
+    if type_ == socket.SOCK_DGRAM:
+        s.connect(("127.0.0.1", 9))
+    return s, s.getsockname()[1]
+
+
 def free_port(host="127.0.0.1", type_=socket.SOCK_STREAM):
     """A port nobody listens on right now (bind to 0, read it, close), never one that
     reads the same byte-swapped."""

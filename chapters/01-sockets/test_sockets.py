@@ -588,7 +588,7 @@ def test_client_prints_everything_until_the_server_closes(lab):
 @points(1)
 def test_client_reports_a_refused_connection(lab):
     """client exits 1 with `connect: Connection refused (111)` when nobody listens"""
-    client = lab.start("client", "127.0.0.1", lab.port())
+    client = lab.start("client", "127.0.0.1", lab.closed_port())
     client.expect_fatal(r"connect.*Connection refused \(111\)",
                         expected="stderr says: connect: Connection refused (111)",
                         hint="fatal(errno, \"connect\") names the call and the reason",

@@ -125,7 +125,7 @@ def start_server(lab, port, *args):
 @points(1)
 def test_client_reports_a_refused_connection(lab):
     """client exits 1 with `connect: Connection refused (111)` when nobody listens"""
-    client = start_client(lab, lab.port(), 100)
+    client = start_client(lab, lab.closed_port(), 100)
     client.wait_exit(2)
     out = client.stdout_text()
     expect("sent" not in out and "connected" not in out,

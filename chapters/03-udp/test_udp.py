@@ -297,7 +297,7 @@ def test_client_sends_each_line_as_one_datagram(lab):
 @points(2)
 def test_client_times_out_without_a_server(lab):
     """udpclient with no server prints `no reply within 300 ms` per line instead of hanging"""
-    client = start_client(lab, HOST, udp_port(lab), 300)
+    client = start_client(lab, HOST, lab.closed_port(socket.SOCK_DGRAM), 300)
     client.write_stdin("g1\ng2\n")
     client.close_stdin()
     hint = ("recvfrom() waits forever unless you bound it: set SO_RCVTIMEO (it then fails with "
@@ -430,7 +430,7 @@ def test_client_carries_on_across_a_server_restart(lab):
 @points(2)
 def test_connected_client_reports_connection_refused(lab):
     """udpclient -c with no server reports `Connection refused (111)` and exits 1 at once"""
-    client = start_client(lab, "-c", HOST, udp_port(lab), 5000)
+    client = start_client(lab, "-c", HOST, lab.closed_port(socket.SOCK_DGRAM), 5000)
     client.write_stdin("g1\n")
     client.close_stdin()
     no_timeout = ("a connected UDP socket learns from the ICMP \"port unreachable\" that nothing "
