@@ -34,9 +34,12 @@ SOL = REPO / "solutions" / "01-sockets"
 SKEL = REPO / "chapters" / "01-sockets"
 FULL = sum(expected_tests(["01-sockets"]).values())   # lesson 01's points
 SHM_KEY = 0x5011AB
-# uids of this test's own: another test's batch may take the same slots once this batch
-# has let them go, and its processes must not look like leftovers of this one
-OWN_UIDS = dict(os.environ, SOCKLAB_UID_BASE="62000")
+# uids of this test's own, 1000 below the installation's range: another test's batch may
+# take the same slots once this batch has let them go, and its processes must not look
+# like leftovers of this one.  Below *this installation's* range, never a fixed number: an
+# installation sharing the kernel (a container with SOCKLAB_UID_BASE set) must not share
+# them, or one batch's last sweep -- kill(-1) as each slot uid -- kills the other's grader.
+OWN_UIDS = dict(os.environ, SOCKLAB_UID_BASE=str(int(os.environ.get("SOCKLAB_UID_BASE", 63000)) - 1000))
 MEMORY_MIB = 384        # the batch's memory bound here: a correct lesson 01 needs far less
 needs_real_root = pytest.mark.skipif(not real_root(), reason="the full sandbox (other uids, cgroups) needs root")
 
