@@ -2,6 +2,7 @@
 in a user namespace of our own when we are not root (so each test gets a network
 namespace), a temporary folder of our own, xdist's noise left out, and Ctrl-C letting
 pytest's teardown kill what it started."""
+import codecs
 import os
 import shutil
 import signal
@@ -62,19 +63,36 @@ def run_filtered(cmd, capture, started=None):
         return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
         cmd.insert(cmd.index("-q"), "--color=yes")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if started:
         started(proc)
     try:
-        for line in proc.stdout:
-            if line.strip() not in NOISE:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+        _pass_on(proc.stdout.fileno())
     except KeyboardInterrupt:
         _let_it_clean_up(proc)
         raise
     return subprocess.CompletedProcess(cmd, proc.wait())
+
+
+def _pass_on(fd):
+    """Copy pytest's output to ours as it comes, without the NOISE lines.  Not line by
+    line: a line of progress dots ends only after ~80 tests, which on a slow machine (a
+    VM under software emulation) is an hour of seeing nothing."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    while True:
+        block = os.read(fd, 65536)
+        pending += decoder.decode(block, final=not block)
+        *lines, pending = pending.split("\n")
+        out = "".join(line + "\n" for line in lines if line.strip() not in NOISE)
+        # a partial line goes out now, unless it may still become a NOISE line
+        if pending and not any(n.startswith(pending.strip()) for n in NOISE) or not block:
+            out, pending = out + pending, ""
+        if out:
+            sys.stdout.write(out)
+            sys.stdout.flush()
+        if not block:
+            return
 
 
 def _let_it_clean_up(proc, timeout=15):
