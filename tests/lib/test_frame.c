@@ -128,9 +128,8 @@ static void test_oversize_length(void)
     uint32_t be = htonl(1000);                  /* announce 1000, send only 3 */
     memcpy(wire, &be, 4);
     send_all(sv[1], wire, 7);                   /* and keep the connection open */
-    long long t0 = now_ms();
+    /* at once: a read_frame that waited for the payload would time out (EAGAIN) */
     CHECK_ERRNO(read_frame(sv[0], buf, sizeof(buf)), EMSGSIZE);
-    CHECK_INT(now_ms() - t0, <, 200);
     /* None of the payload was consumed. */
     CHECK_INT(recv(sv[0], rest, sizeof(rest), MSG_DONTWAIT), ==, 3);
     CHECK_MEM(rest, "xyz", 3);

@@ -37,7 +37,7 @@ static void make_call(void *arg)
 #define EXPECT_DEATH(call, message)                                             \
     do {                                                                        \
         struct child_result res_;                                               \
-        run_child(make_call, &(call), 2000, &res_);                             \
+        run_child(make_call, &(call), HANG_BOUND_MS, &res_);                             \
         CHECK(WIFEXITED(res_.status));                                          \
         CHECK_INT(WEXITSTATUS(res_.status), ==, 1);                             \
         CHECK_STR(res_.err, message);                                           \
@@ -256,12 +256,12 @@ static void connect_and_check(const char *host, int family)
     CHECK_ERRNO(peer_port(lfd), ENOTCONN);
 
     int cfd = tcp_connect_or_die(host, (uint16_t)port);
-    set_timeouts(cfd, 1000);
+    set_timeouts(cfd, HANG_BOUND_MS);
     CHECK_INT(peer_port(cfd), ==, port);
     int afd = accept(lfd, (struct sockaddr *)&ss, &len);
     if (afd < 0)
         DIE("accept");
-    set_timeouts(afd, 1000);
+    set_timeouts(afd, HANG_BOUND_MS);
     CHECK_INT(peer_port(afd), ==, local_port(cfd));
     CHECK_INT(local_port(afd), ==, port);
     snprintf(want, sizeof(want), family == AF_INET ? "%s:%d" : "[%s]:%d", host,

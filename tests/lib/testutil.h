@@ -67,6 +67,14 @@ static inline void sleep_ms(long ms)
         ;
 }
 
+/*
+ * The bound on waiting for something that takes microseconds when the code is right
+ * (a forked child's exit, a thread blocking, a peer's bytes): it only stops a hang, so
+ * it is generous -- under load (CI, a VM under emulation, a niced container) a starved
+ * thread can wait seconds, and that must never read as a bug.
+ */
+#define HANG_BOUND_MS 20000
+
 /* Blocking reads and writes on fd give up with EAGAIN after ms milliseconds. */
 static inline void set_timeouts(int fd, long ms)
 {
@@ -76,13 +84,13 @@ static inline void set_timeouts(int fd, long ms)
         DIE("setsockopt SO_RCVTIMEO/SO_SNDTIMEO");
 }
 
-/* A connected AF_UNIX stream pair, both ends bounded to 1 s per blocking call. */
+/* A connected AF_UNIX stream pair, each blocking call on it bounded (HANG_BOUND_MS). */
 static inline void stream_pair(int sv[2])
 {
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
         DIE("socketpair");
-    set_timeouts(sv[0], 1000);
-    set_timeouts(sv[1], 1000);
+    set_timeouts(sv[0], HANG_BOUND_MS);
+    set_timeouts(sv[1], HANG_BOUND_MS);
 }
 
 static inline void close_pair(int sv[2])
@@ -312,11 +320,11 @@ static inline void *squeeze_thread(void *arg)
 {
     struct squeeze *s = arg;
 
-    s->blocked[0] = wait_blocked_in(s->writer_tid, s->nr, 800);
+    s->blocked[0] = wait_blocked_in(s->writer_tid, s->nr, HANG_BOUND_MS);
     pthread_kill(s->writer, SIGUSR1);
-    s->blocked[1] = wait_blocked_in(s->writer_tid, s->nr, 800);
+    s->blocked[1] = wait_blocked_in(s->writer_tid, s->nr, HANG_BOUND_MS);
     squeeze_read(s, s->first_drain);
-    s->blocked[2] = wait_blocked_in(s->writer_tid, s->nr, 800);
+    s->blocked[2] = wait_blocked_in(s->writer_tid, s->nr, HANG_BOUND_MS);
     pthread_kill(s->writer, SIGUSR1);
     squeeze_read(s, s->expect);
     return NULL;
