@@ -26,6 +26,9 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked `image` build the OCI image and grade in containers: minutes, and
     podman -- not in `./lab test` (CI's 15 minutes); SOCKLAB_IMAGE_TESTS=1 runs them."""
     stretch_timeouts(config, items)
+    # the tests of minutes first: started last, one of them would be the run's tail, with
+    # the other worker idle (xdist hands out tests in this order)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if os.environ.get("SOCKLAB_IMAGE_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="builds the OCI image (minutes): run with SOCKLAB_IMAGE_TESTS=1")

@@ -235,6 +235,7 @@ MARKERS = ["/tmp/socklab-escape-marker", "/var/tmp/socklab-escape-marker", "/dev
            "/dev/shm/socklab-olga", "/tmp/socklab-olga"]
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 @needs_real_root
 @pytest.mark.timeout(1800)      # its own bounds: 900 s for the batch, 600 for the re-run, 120 more
 def test_batch_grades_a_class_with_hostile_submissions(tmp_path):

@@ -63,6 +63,7 @@ def result(out, student):
     return json.loads((out / "students" / student / "result.json").read_text())
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 def test_only_and_force_regrade_some_students_and_drop_nobody(tmp_path):
     subs = tmp_path / "subs"
     copy_c(SOL, subs / "alice" / "chapters" / "01-sockets")
@@ -94,6 +95,7 @@ def test_only_and_force_regrade_some_students_and_drop_nobody(tmp_path):
     assert (out / "students" / "alice" / "index.html").exists()
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
     subs = small_class(tmp_path / "subs")
     whole = tmp_path / "whole"

@@ -5,11 +5,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
 from conftest import slowed
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 def test_every_solution_passes_without_network_namespaces(tmp_path, solutions_build):
     raw = tmp_path / "raw.json"
     run = subprocess.run(

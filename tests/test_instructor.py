@@ -109,6 +109,7 @@ def test_release_leaves_out_the_solutions_and_what_needs_them(release):
     assert (release / "tests" / "test_cli.py").exists()
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 @pytest.mark.timeout(900)
 def test_lab_test_passes_in_a_student_repository(release):
     """`./lab test` in a release runs what applies there (the lib unit tests and the tests
@@ -148,6 +149,7 @@ def test_the_workflow_is_yaml_with_one_step_per_case_and_a_reporter_for_all(rele
     assert steps[-1]["with"]["runners"].split(",") == [s["id"] for s in graders]
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 @pytest.mark.timeout(900)
 def test_release_skeletons_fail_and_a_compile_error_is_never_graded_with_the_last_binary(tmp_path):
     out = make_release(tmp_path / "release")
@@ -167,6 +169,7 @@ def test_release_skeletons_fail_and_a_compile_error_is_never_graded_with_the_las
     assert broken.returncode == 1 and "did not compile" in broken.stdout, broken.stdout[-3000:]
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 @pytest.mark.timeout(900)
 def test_classroom_points_are_exactly_what_lab_grade_gives_the_solutions(solved_release, tmp_path):
     """One step per graded case (each parameter its own), named and scored as in
@@ -212,6 +215,7 @@ def test_a_skipped_test_earns_nothing_in_its_classroom_step(solved_release):
     assert allowed.returncode == 0, allowed.stdout[-3000:] + allowed.stderr[-2000:]
 
 
+@pytest.mark.slow       # minutes: started first, so it is not the run's tail
 @pytest.mark.skipif(not real_root(), reason="Gradescope runs run_autograder as root: its sandbox needs "
                                              "real root (sudo ./lab test runs this)")
 def test_gradescope_bundle_grades_a_submission_and_ignores_tampering(tmp_path):
