@@ -101,7 +101,7 @@ static void program_init_twice(void *arg)
 #define EXPECT_CHILD(fn, exit_status, want_out, want_err)                       \
     do {                                                                        \
         struct child_result res_;                                               \
-        run_child(fn, NULL, HANG_BOUND_MS, &res_);                                       \
+        run_child(fn, NULL, &res_);                                         \
         CHECK(WIFEXITED(res_.status));                                          \
         CHECK_INT(WEXITSTATUS(res_.status), ==, exit_status);                   \
         CHECK_STR(res_.out, want_out);                                          \
@@ -120,7 +120,7 @@ static void test_fatal_long_message(void)
 {
     struct child_result res;
 
-    run_child(fatal_long_message, NULL, HANG_BOUND_MS, &res);
+    run_child(fatal_long_message, NULL, &res);
     CHECK(WIFEXITED(res.status));
     CHECK_INT(WEXITSTATUS(res.status), ==, 1);
     /* Cut to fit fatal's buffer, but still a whole line with the reason. */
@@ -148,7 +148,7 @@ static void test_todo(void)
     struct child_result res;
     char want[4096];
 
-    run_child(todo_after_output, NULL, HANG_BOUND_MS, &res);
+    run_child(todo_after_output, NULL, &res);
     CHECK(WIFEXITED(res.status));
     CHECK_INT(WEXITSTATUS(res.status), ==, TODO_EXIT_STATUS);
     CHECK_INT(TODO_EXIT_STATUS, ==, 3);

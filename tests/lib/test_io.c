@@ -29,10 +29,10 @@ static void *interrupt_reader(void *arg)
 {
     struct interrupter *it = arg;
 
-    it->blocked[0] = wait_blocked_in(it->target_tid, it->syscall_nr, HANG_BOUND_MS);
+    it->blocked[0] = wait_blocked_in(it->target_tid, it->syscall_nr);
     pthread_kill(it->target, SIGUSR1);
     send_all(it->fd, it->data, 3);
-    it->blocked[1] = wait_blocked_in(it->target_tid, it->syscall_nr, HANG_BOUND_MS);
+    it->blocked[1] = wait_blocked_in(it->target_tid, it->syscall_nr);
     pthread_kill(it->target, SIGUSR1);
     send_all(it->fd, it->data + 3, it->len - 3);
     return NULL;
@@ -43,7 +43,7 @@ static void *interrupt_once(void *arg)
 {
     struct interrupter *it = arg;
 
-    it->blocked[0] = wait_blocked_in(it->target_tid, it->syscall_nr, HANG_BOUND_MS);
+    it->blocked[0] = wait_blocked_in(it->target_tid, it->syscall_nr);
     pthread_kill(it->target, SIGUSR1);
     return NULL;
 }
@@ -170,11 +170,11 @@ static void *drain_thread(void *arg)
     struct drain *d = arg;
 
     if (d->start_when_blocked) {
-        d->writer_was_blocked = wait_blocked_in(d->writer_tid, SYS_write, HANG_BOUND_MS);
+        d->writer_was_blocked = wait_blocked_in(d->writer_tid, SYS_write);
         if (d->signal_writer) {
             pthread_kill(d->writer, SIGUSR1);
             /* writen must call write() again, and block again: the buffer is full. */
-            d->writer_was_blocked &= wait_blocked_in(d->writer_tid, SYS_write, HANG_BOUND_MS);
+            d->writer_was_blocked &= wait_blocked_in(d->writer_tid, SYS_write);
         }
     }
     while (d->got < d->cap) {

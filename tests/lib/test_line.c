@@ -368,7 +368,7 @@ static void *interrupt_then_send(void *arg)
 {
     struct interrupt_then_send *it = arg;
 
-    it->was_blocked = wait_blocked_in(it->tid, SYS_read, HANG_BOUND_MS);
+    it->was_blocked = wait_blocked_in(it->tid, SYS_read);
     pthread_kill(it->target, SIGUSR1);
     send_str(it->fd, "hi\n");
     return NULL;

@@ -144,13 +144,13 @@ static inline void install_interrupting_handler(void)
 }
 
 /*
- * Wait (at most timeout_ms) until thread tid sleeps inside system call nr, read
+ * Wait (at most HANG_BOUND_MS) until thread tid sleeps inside system call nr, read
  * from /proc/self/task/TID/syscall and .../stat.  Returns 1 if it does.
  */
-static inline int wait_blocked_in(pid_t tid, long nr, long timeout_ms)
+static inline int wait_blocked_in(pid_t tid, long nr)
 {
     char path[64], text[256];
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + HANG_BOUND_MS;
 
     do {
         int in_call = 0, sleeping = 0;
@@ -320,11 +320,11 @@ static inline void *squeeze_thread(void *arg)
 {
     struct squeeze *s = arg;
 
-    s->blocked[0] = wait_blocked_in(s->writer_tid, s->nr, HANG_BOUND_MS);
+    s->blocked[0] = wait_blocked_in(s->writer_tid, s->nr);
     pthread_kill(s->writer, SIGUSR1);
-    s->blocked[1] = wait_blocked_in(s->writer_tid, s->nr, HANG_BOUND_MS);
+    s->blocked[1] = wait_blocked_in(s->writer_tid, s->nr);
     squeeze_read(s, s->first_drain);
-    s->blocked[2] = wait_blocked_in(s->writer_tid, s->nr, HANG_BOUND_MS);
+    s->blocked[2] = wait_blocked_in(s->writer_tid, s->nr);
     pthread_kill(s->writer, SIGUSR1);
     squeeze_read(s, s->expect);
     return NULL;
@@ -340,15 +340,15 @@ struct child_result {
 
 /*
  * Run fn(arg) in a child whose stdout and stderr are pipes; collect both and the
- * exit status (the child exits 0 if fn returns).  Killed after timeout_ms.
+ * exit status (the child exits 0 if fn returns).  Killed after HANG_BOUND_MS.
  */
-static inline void run_child(void (*fn)(void *), void *arg, long timeout_ms,
+static inline void run_child(void (*fn)(void *), void *arg,
                              struct child_result *res)
 {
     int out[2], err[2];
     size_t lens[2] = { 0, 0 };
     char *bufs[2] = { res->out, res->err };
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + HANG_BOUND_MS;
     pid_t pid;
 
     memset(res, 0, sizeof(*res));
