@@ -101,7 +101,7 @@ static void program_init_twice(void *arg)
 #define EXPECT_CHILD(fn, exit_status, want_out, want_err)                       \
     do {                                                                        \
         struct child_result res_;                                               \
-        run_child(fn, NULL, &res_);                                         \
+        run_child(fn, NULL, &res_);                                             \
         CHECK(WIFEXITED(res_.status));                                          \
         CHECK_INT(WEXITSTATUS(res_.status), ==, exit_status);                   \
         CHECK_STR(res_.out, want_out);                                          \

@@ -37,7 +37,7 @@ static void make_call(void *arg)
 #define EXPECT_DEATH(call, message)                                             \
     do {                                                                        \
         struct child_result res_;                                               \
-        run_child(make_call, &(call), &res_);                               \
+        run_child(make_call, &(call), &res_);                                   \
         CHECK(WIFEXITED(res_.status));                                          \
         CHECK_INT(WEXITSTATUS(res_.status), ==, 1);                             \
         CHECK_STR(res_.err, message);                                           \
