@@ -57,6 +57,16 @@ def lesson_of(path):
     return Path(path).resolve().parent.name
 
 
+def close_peer(p):
+    """Close a peer of the test's, once (an accepted connection may be closed already);
+    a peer that cannot close is gone anyway."""
+    try:
+        if not hasattr(p, "sock") or p.sock.fileno() >= 0:
+            p.close()
+    except OSError:
+        pass
+
+
 class Lab:
     def __init__(self, request, tmp_path):
         self.request = request
@@ -321,19 +331,28 @@ class Lab:
         return sections
 
     def teardown(self):
-        self.wire.finish()      # first: the teardown's own FINs and RSTs are no news
-        for rec in self.recorders:
-            rec.stop()
-        for p in [a for q in self.peers for a in getattr(q, "accepted", [])] + self.peers:
+        """Close the peers, kill the programs, remove the test's folders.  Every step runs
+        whatever the steps before it met (a fork bomb leaves the grader no thread to
+        start): a program left alive would spoil every test after this one.  The first
+        error is raised at the end."""
+        errors = []
+
+        def step(fn, *args):
             try:
-                p.close() if not hasattr(p, "sock") or p.sock.fileno() >= 0 else None
-            except OSError:
-                pass
+                fn(*args)
+            except Exception as e:
+                errors.append(e)
+
+        step(self.wire.finish)      # first: the teardown's own FINs and RSTs are no news
+        for rec in self.recorders:
+            step(rec.stop)
+        for p in [a for q in self.peers for a in getattr(q, "accepted", [])] + self.peers:
+            step(close_peer, p)
         for prog in self.programs:
-            prog.kill()
-        isolation.kill_new_descendants(self._before)
+            step(prog.kill)
+        step(isolation.kill_new_descendants, self._before)
         for prog in self.programs:  # pipes are closed now that every holder is dead
-            prog.join_output(timeout=1)
+            step(prog.join_output, 1)
         if self._short_dir is not None:
             shutil.rmtree(self._short_dir, ignore_errors=True)
         if identity.runner() is not None:
@@ -343,4 +362,6 @@ class Lab:
             for d in (self.tmp, self._data_dir):
                 if d is not None:
                     shutil.rmtree(d, ignore_errors=True)
-            identity.remove_runner_files()
+            step(identity.remove_runner_files)
+        if errors:
+            raise errors[0]
