@@ -514,12 +514,14 @@ def test_server_survives_a_client_reset(lab):
     rude = lab.connect(port)
     rude_port = rude.local_port()
     rude.send(payload(100))
+    # The next client connects while the rude one still holds its port: after a reset
+    # no TIME_WAIT keeps it, and a client on the same port would make the lines ambiguous.
+    polite = lab.connect(port)
+    polite_port = polite.local_port()
     rude.reset()
     hint = ("read() fails with ECONNRESET when the client aborts: that is the client's "
             "problem -- warn, close that socket, accept the next")
     try:
-        polite = lab.connect(port)
-        polite_port = polite.local_port()
         polite.send("hello")
         polite.shutdown_write()
         line = polite.recv_line(what="the next client is still served: `received 5 bytes`")
