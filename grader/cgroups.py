@@ -14,6 +14,13 @@ Machines differ, so each part comes from whichever hierarchy can give it:
   - cgroup v1 memory and pids hierarchies, where v2's controllers are not available
     (memory.limit_in_bytes, memory.failcnt, pids.max, pids.events).
 What none can give is reported by `missing()`, and the batch says it once.
+
+The submission's programs have a CPU cgroup of their own inside the session's, of the
+weight of one process: however many processes a submission runs (a fork bomb spins 250 of
+them), the grader keeps its share of the session's CPU time, so it can still end the test
+and kill them.  In v2, where a cgroup with children holds no process, the grader has a
+leaf of its own beside the programs' (equal weights: half each when both want it); in v1
+the programs' group competes with each of the grader's processes.
 """
 import os
 import re
@@ -80,6 +87,9 @@ def _v2_parent(root, controllers):
         return None
 
 
+LEAVES = ("grader", "programs")
+
+
 class Cgroup:
     """One submission's cgroup (in every hierarchy that gives a part of it)."""
 
@@ -87,6 +97,7 @@ class Cgroup:
         self.name = name
         self.memory_bytes, self.pids, self.fair_share = memory_bytes, pids, fair_share
         self.dirs = {}          # part ("memory", "pids", "kill") -> (version, directory)
+        self.leaves = {}        # "programs" (and in v2 "grader") -> directory, in the cpu hierarchy
         mounts = _mounts()
         v2_root = next((m for m, kind, _ in mounts if kind == "cgroup2"), None)
         if v2_root is not None and os.access(v2_root, os.W_OK):
@@ -105,7 +116,7 @@ class Cgroup:
                         self.dirs["kill"] = (2, d)
                     self.dirs.setdefault("procs", (2, d))
         for part in ("memory", "pids", "cpu"):
-            if part in self.dirs or part == "cpu" and not fair_share:
+            if part in self.dirs:
                 continue
             mount = next((m for m, kind, opts in mounts if kind == "cgroup" and part in opts), None)
             if mount is not None and os.access(mount, os.W_OK):
@@ -118,6 +129,8 @@ class Cgroup:
                 d = self._make(mount / PARENT)
                 if d is not None:
                     self.dirs[part] = (1, d)
+        if "cpu" in self.dirs:
+            self.leaves = _make_leaves(*self.dirs["cpu"])
         self._limit()
 
     def _make(self, parent):
@@ -125,6 +138,9 @@ class Cgroup:
         _sweep_stale(parent)
         try:
             if d.exists():              # left by a batch that was killed: empty it first
+                for leaf in [d / n for n in LEAVES if (d / n).is_dir()]:
+                    _kill_members(leaf)
+                    leaf.rmdir()
                 _kill_members(d)
                 d.rmdir()
             d.mkdir()
@@ -162,6 +178,9 @@ class Cgroup:
         words = {"memory": "a kernel memory limit", "pids": "a kernel process limit",
                  "kill": "killing by cgroup", "cpu": "a share of the CPUs"}
         missing = [w for part, w in words.items() if part not in self.dirs and (part != "cpu" or self.fair_share)]
+        if "programs" not in self.leaves:
+            missing.append("a CPU share for the programs apart from the grader's (a fork bomb may "
+                           "then slow its grading until it is stopped)")
         if missing and not self.dirs and _all_read_only():
             missing[-1] += " (the cgroup file systems are mounted read-only here)"
         return missing
@@ -169,10 +188,26 @@ class Cgroup:
     def directories(self):
         return sorted({d for _, d in self.dirs.values()})
 
+    def _every_directory(self):
+        return self.directories() + list(self.leaves.values())
+
     def join(self):
-        """Put the calling process in every directory (a child before exec: preexec_fn)."""
+        """Put the calling process in every directory -- in v2, in the grader's leaf when
+        there are leaves (a child before exec: preexec_fn)."""
+        split = self.leaves["grader"].parent if "grader" in self.leaves else None
         for d in self.directories():
-            _write(d / "cgroup.procs", "0")
+            _write((self.leaves["grader"] if d == split else d) / "cgroup.procs", "0")
+
+    def open_programs(self):
+        """A descriptor open for writing on the programs' leaf's cgroup.procs, or None.
+        Opened here, as root: the kernel checks a migration against the credentials of
+        whoever opened the file, so the grader (root of nothing outside its sandbox) moves
+        each program there by writing "0" to it before the program's exec."""
+        leaf = self.leaves.get("programs")
+        try:
+            return os.open(leaf / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) if leaf else None
+        except OSError:
+            return None
 
     # -- what happened --------------------------------------------------------------
 
@@ -192,12 +227,18 @@ class Cgroup:
         return False
 
     def pids_exceeded(self):
-        """True once the process limit refused a fork or a thread."""
+        """True once the process limit refused a fork or a thread (Linux before 6.2 counts
+        the refusal in the cgroup of the process that forked: a leaf, when there are)."""
         _, d = self.dirs.get("pids", (None, None))
-        try:
-            return d is not None and _counters(d / "pids.events").get("max", 0) > 0
-        except OSError:
+        if d is None:
             return False
+        for where in [d, *self.leaves.values()]:
+            try:
+                if _counters(where / "pids.events").get("max", 0) > 0:
+                    return True
+            except OSError:
+                pass
+        return False
 
     def peak_memory(self):
         """The most memory the cgroup held at once, in bytes (None if unknown)."""
@@ -220,17 +261,37 @@ class Cgroup:
             except OSError:
                 pass
         deadline = time.monotonic() + seconds
-        for d in self.directories():
+        for d in self._every_directory():
             while _kill_members(d) and time.monotonic() < deadline:
                 time.sleep(0.02)        # the kernel offers no event for "cgroup empty" in v1
 
     def remove(self):
         self.kill()
-        for d in self.directories():
+        for d in list(self.leaves.values()) + self.directories():
             try:
                 d.rmdir()
             except OSError:
                 pass
+
+
+def _make_leaves(version, d):
+    """The children of the session's cpu cgroup d (see the module's docstring), or {}
+    where the kernel will not: then the programs share the grader's CPU time."""
+    leaves = {}
+    try:
+        if version == 2:
+            _write(d / "cgroup.subtree_control", "+cpu")
+        for name in (LEAVES if version == 2 else ("programs",)):
+            (d / name).mkdir()
+            leaves[name] = d / name
+        return leaves
+    except OSError:
+        for leaf in leaves.values():
+            try:
+                leaf.rmdir()
+            except OSError:
+                pass
+        return {}
 
 
 def _pid_namespace():
@@ -258,6 +319,9 @@ def _sweep_stale(parent):
         pid, _, namespace = d.name.split("-", 2)[2].partition("-")
         if owner_ended(pid, namespace):
             try:
+                for leaf in LEAVES:
+                    if (d / leaf).is_dir():
+                        (d / leaf).rmdir()
                 d.rmdir()
             except OSError:
                 pass                    # not empty yet: the next batch tries again

@@ -23,7 +23,7 @@ import struct
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 _libc = ctypes.CDLL(None, use_errno=True)
-_ids = {"runner": None, "builder": None}
+_ids = {"runner": None, "builder": None, "programs_cgroup": None}
 # the runner's processes (threads count too) at once: where the machine gives no cgroup
 # process limit, a fork bomb stops here (the sandbox's cgroup allows as many in all)
 RUNNER_PROCESSES = 256
@@ -75,8 +75,12 @@ def forbid_reaching_other_processes():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
 
 
-def configure(runner_uid=None, builder_uid=None):
-    _ids.update(runner=runner_uid, builder=builder_uid)
+def configure(runner_uid=None, builder_uid=None, programs_cgroup_fd=None):
+    """The uids of grading that counts, and the descriptor a program writes "0" to, to
+    move into the programs' cgroup (grader/cgroups.py) -- kept from every program's exec."""
+    if programs_cgroup_fd is not None:
+        os.set_inheritable(programs_cgroup_fd, False)
+    _ids.update(runner=runner_uid, builder=builder_uid, programs_cgroup=programs_cgroup_fd)
 
 
 def runner():
@@ -102,12 +106,18 @@ def become(uid):
 
 def as_runner():
     """preexec step for a submission's program: first in line for the OOM killer (the
-    grader shares its memory limit), a process limit, then the runner's uid."""
+    grader shares its memory limit), into the programs' cgroup (its own CPU share), a
+    process limit, then the runner's uid."""
     uid = runner()
     if uid is None:
         return
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
+    if _ids["programs_cgroup"] is not None:
+        try:
+            os.write(_ids["programs_cgroup"], b"0")
+        except OSError:
+            pass                # then it shares the grader's cgroup, as without the split
     resource.setrlimit(resource.RLIMIT_NPROC, (RUNNER_PROCESSES, RUNNER_PROCESSES))
     become(uid)
     forbid_reaching_other_processes()

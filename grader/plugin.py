@@ -48,6 +48,9 @@ def pytest_addoption(parser):
                 help="run the programs under test as this uid (grading that counts; needs root)")
     g.addoption("--builder-uid", dest="socklab_builder_uid", type=int, default=None,
                 help="compile submitted code (sanitizer copies) as this uid")
+    g.addoption("--programs-cgroup-fd", dest="socklab_programs_cgroup_fd", type=int, default=None,
+                help="an inherited descriptor on a cgroup.procs: each program under test moves "
+                     "itself there before its exec (batch grading: the grader keeps its CPU share)")
     g.addoption("--socklab-quiet", dest="socklab_quiet", action="store_true",
                 help="print only failures and the totals")
     g.addoption("--first-failure-only", dest="socklab_first_only", action="store_true",
@@ -65,7 +68,8 @@ def pytest_configure(config):
         config.addinivalue_line("markers", line)
     if not config.option.collectonly:       # ./lab batch collects in its own process
         isolation.become_subreaper()
-    identity.configure(config.getoption("socklab_runner_uid"), config.getoption("socklab_builder_uid"))
+    identity.configure(config.getoption("socklab_runner_uid"), config.getoption("socklab_builder_uid"),
+                       config.getoption("socklab_programs_cgroup_fd"))
     if config.getoption("socklab_raw_fd") is not None:
         # nothing of ours in /proc/<pid>/fd for a program to open
         isolation.make_undumpable()

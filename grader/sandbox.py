@@ -528,12 +528,16 @@ class Session:
             argv = [sys.executable, "-m", "grader.session"]
             run_env = dict(env, HOME=str(work / "tmp"), PYTHONPATH=str(course))
         watchdog_needed = "memory" not in cg.dirs
+        programs_fd = cg.open_programs()
+        job["programs_cgroup_fd"] = programs_fd
         # the job on stdin, not argv: a command line is anyone's to read in /proc
         proc = subprocess.Popen(argv, cwd=course, env=run_env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                pass_fds=(write_fd,), preexec_fn=self._preexec(cg),
-                                start_new_session=True)
+                                pass_fds=tuple(fd for fd in (write_fd, programs_fd) if fd is not None),
+                                preexec_fn=self._preexec(cg), start_new_session=True)
         os.close(write_fd)
+        if programs_fd is not None:
+            os.close(programs_fd)
         try:
             proc.stdin.write(json.dumps(job).encode())
             proc.stdin.close()

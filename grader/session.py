@@ -76,6 +76,10 @@ def grade(job):
             "--raw-results-fd", str(write_fd), "-o", "timeout=20"]
     if job.get("runner") is not None:
         argv += ["--runner-uid", str(job["runner"]), "--builder-uid", str(job["builder"])]
+    kept = [write_fd]
+    if job.get("programs_cgroup_fd") is not None:       # the programs' CPU share (grader/cgroups.py)
+        argv += ["--programs-cgroup-fd", str(job["programs_cgroup_fd"])]
+        kept.append(job["programs_cgroup_fd"])
     argv += [os.path.join(job["course"], "chapters", name) for name in job["lessons"]]
     chunks = []
 
@@ -86,7 +90,7 @@ def grade(job):
     reader = threading.Thread(target=read_all, daemon=True)
     reader.start()
     proc = subprocess.Popen(argv, cwd=job["course"], stdin=subprocess.DEVNULL,
-                            pass_fds=(write_fd,), start_new_session=True)
+                            pass_fds=tuple(kept), start_new_session=True)
     os.close(write_fd)
     try:
         rc = proc.wait(timeout=job["grade_seconds"])

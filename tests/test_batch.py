@@ -275,6 +275,9 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     # every attack scores 0 (the daemons do listen as they should: their
     # listening is worth its points), and its note names what it did
     passed = {s: [t["title"] for t in r["tests"] if t["outcome"] == "passed"] for s, r in results.items()}
+    if not any("CPU share for the programs" in w for w in results["frank"]["sandbox"]["not_enforced"]):
+        # the fork bomb spins in a CPU cgroup of its own: the grader ends each test and kills it
+        assert "grading took more than" not in notes["frank"], notes["frank"]
     for s, (_, _, note) in ATTACKS.items():
         assert score[s] == 0 or s in ("ivan", "sam") and score[s] < FULL, (s, notes[s], passed[s])
         if note:
