@@ -13,7 +13,7 @@
     ./lab gradebook merge OUT DIR...  merge batches (shards) into one gradebook
     ./lab gradebook export OUT [--roster R.csv] --format canvas|moodle   for an LMS
     ./lab release OUT_DIR       a student repository without solutions, with Classroom autograding
-    ./lab gradescope OUT.zip    a Gradescope autograder bundle
+    ./lab gradescope OUT.zip    a Gradescope autograder bundle (--lesson NN: one lesson's)
     ./lab image build|k8s       the grader as an OCI image; Kubernetes Jobs of a sharded batch
     ./lab docs [--serve]        build (or serve) the documentation site with the lessons
     ./lab diagrams [--check]    redraw the lessons' ladder diagrams from real captures
@@ -293,7 +293,7 @@ def _release(args):
 
 def _gradescope(args):
     from grader import instructor
-    return instructor.gradescope(args.zip)
+    return instructor.gradescope(args.zip, args.lesson)
 
 
 def _image(args):
@@ -409,6 +409,8 @@ def parser():
     rl.add_argument("out_dir")
     rl.set_defaults(func=_release)
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder bundle (zip)")
+    gs.add_argument("--lesson", metavar="NN", help="grade this lesson only: one Gradescope assignment "
+                    "per lesson (default: the whole course)")
     gs.add_argument("zip")
     gs.set_defaults(func=_gradescope)
     from grader.diagrams import add_parser as add_diagrams_parser

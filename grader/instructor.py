@@ -3,8 +3,10 @@
     ./lab release OUT_DIR        a student repository: no solutions/, no hidden tests,
                                  no maintainer self-tests; a README for students; a GitHub
                                  Classroom autograding workflow (one step per graded case)
-    ./lab gradescope OUT.zip     setup.sh + run_autograder at the zip's root; grades the
-                                 submission's C files with the bundle's own graders
+    ./lab gradescope [--lesson NN] OUT.zip
+                                 setup.sh + run_autograder at the zip's root; grades the
+                                 submission's C files with the bundle's own graders (one
+                                 lesson: one Gradescope assignment per lesson)
 """
 import ast
 import json
@@ -287,11 +289,25 @@ cd "${SOCKLAB_COURSE:-$root/socklab}" && ./lab grade --submission "$root/submiss
 """
 
 
-def gradescope(zip_path):
+def run_autograder(lesson=None):
+    """RUN_AUTOGRADER, grading one lesson only when `lesson` (NN-slug) is given."""
+    if lesson is None:
+        return RUN_AUTOGRADER
+    return RUN_AUTOGRADER.replace("./lab grade --submission", f"./lab grade {shlex.quote(lesson)} --submission")
+
+
+def gradescope(zip_path, lesson=None):
+    """The bundle; with `lesson` ('01', 'sockets'...), for an assignment of that lesson alone."""
+    if lesson is not None:
+        try:
+            lesson = lessons.select(lesson)[0].name
+        except lessons.UnknownLesson as e:
+            print(e)
+            return 2
     zip_path = Path(zip_path).resolve()
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", run_autograder(lesson))):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             z.writestr(info, text)
@@ -300,7 +316,8 @@ def gradescope(zip_path):
                 continue
             info = zipfile.ZipInfo.from_file(REPO / rel, f"socklab/{rel}")
             z.writestr(info, (REPO / rel).read_bytes())
-    print(f"wrote {zip_path}: upload it as the Gradescope autograder (Ubuntu base image)")
+    what = f"lesson {lesson}'s assignment" if lesson else "the course's assignment"
+    print(f"wrote {zip_path}: upload it as {what}'s Gradescope autograder (Ubuntu base image)")
     return 0
 
 

@@ -224,8 +224,10 @@ def test_a_skipped_test_earns_nothing_in_its_classroom_step(solved_release):
 @pytest.mark.skipif(not real_root(), reason="Gradescope runs run_autograder as root: its sandbox needs "
                                              "real root (sudo ./lab test runs this)")
 def test_gradescope_bundle_grades_a_submission_and_ignores_tampering(tmp_path):
+    """A bundle for lesson 01's assignment grades that lesson alone, in the sandbox: the
+    submission's solution gets every point, its own grader and results file count for nothing."""
     bundle = tmp_path / "autograder.zip"
-    assert run([REPO / "lab", "gradescope", bundle], REPO).returncode == 0
+    assert run([REPO / "lab", "gradescope", "--lesson", "01", bundle], REPO).returncode == 0
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
         names = z.namelist()
@@ -250,8 +252,20 @@ def test_gradescope_bundle_grades_a_submission_and_ignores_tampering(tmp_path):
     graded = [t for t in data["tests"] if t["name"] != "compile"]
     assert any("01 sockets" in t["name"] for t in graded)
     assert all("free points" not in t["name"] for t in graded)
-    ours = [t for t in graded if t["name"].startswith("01 sockets")]
-    assert ours and all(t["status"] == "passed" for t in ours)
+    assert graded and all(t["name"].startswith("01 sockets") and t["status"] == "passed" for t in graded), \
+        [(t["name"], t["status"]) for t in graded if t["status"] != "passed" or not t["name"].startswith("01 ")]
+
+
+def test_a_gradescope_bundle_for_the_course_grades_every_lesson(tmp_path):
+    """Without --lesson the bundle's run_autograder grades the whole course; with it, that
+    lesson alone; an unknown lesson writes no bundle."""
+    assert "./lab grade --submission" in instructor.run_autograder()
+    assert "./lab grade 07-keepalive --submission" in instructor.run_autograder("07-keepalive")
+    res = run([REPO / "lab", "gradescope", "--lesson", "99", tmp_path / "x.zip"], REPO)
+    assert res.returncode == 2 and "no lesson '99'" in res.stdout and not (tmp_path / "x.zip").exists()
+    assert run([REPO / "lab", "gradescope", tmp_path / "all.zip"], REPO).returncode == 0
+    with zipfile.ZipFile(tmp_path / "all.zip") as z:
+        assert z.read("run_autograder").decode() == instructor.RUN_AUTOGRADER
 
 
 def test_release_refuses_lesson_files_git_does_not_track(tmp_path):
