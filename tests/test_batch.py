@@ -1,4 +1,5 @@
-"""./lab batch over a prepared class: honest, partial, broken and hostile submissions.
+"""./lab batch over a prepared class: honest and hostile submissions (partial, broken and
+empty ones are in tests/test_batch_scale.py's class).
 
 The hostile ones are the attacks an instructor must not fear (docs/instructor.md,
 "Threat model"), each in one of lesson 01's programs, the rest of the submission being
@@ -154,11 +155,6 @@ def make_class(root, secret_file):
             z.write(f, f"socklab-main/chapters/01-sockets/{f.name}")
         z.writestr("../../evil-outside.c", "zip slip")
     solution_dir(root / "s.one" / "01-sockets")                  # just the chapter folder
-    partial = skeleton_dir(root / "dave" / "chapters" / "01-sockets")
-    shutil.copy(SOL / "addr.c", partial / "addr.c")              # addr done, the rest TODO
-    broken = solution_dir(root / "erin" / "chapters" / "01-sockets")
-    (broken / "server.c").write_text("int main(void) { return 0 }\n")
-    (root / "nobody").mkdir()                                      # an empty submission
     for student, (program, body, _) in ATTACKS.items():
         attack(root / student, program, body)
     fake = skeleton_dir(root / "mallory" / "chapters" / "01-sockets")
@@ -258,7 +254,7 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     print(res.stdout)
     rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
     results = {p.parent.name: json.loads(p.read_text()) for p in (out / "students").glob("*/result.json")}
-    assert len(rows) == len(results) == 16 + len(ATTACKS)
+    assert len(rows) == len(results) == 13 + len(ATTACKS)
     score = {s: r["scores"]["01-sockets"]["score"] for s, r in results.items()}
     notes = {s: "; ".join(n["text"] for n in r["notes"]) for s, r in results.items()}
 
@@ -266,9 +262,6 @@ def test_batch_grades_a_class_with_hostile_submissions(tmp_path):
     for s in ("alice", "bob", "carol", "s.one", "=HYPERLINK(1)"):
         assert score[s] == FULL, (s, notes[s])
     assert "not taken: ../../evil-outside.c" in notes["carol"]
-    assert 0 < score["dave"] < FULL and "01 server stopped at an unfinished TODO" in notes["dave"]
-    assert score["erin"] < FULL and "some programs do not compile" in notes["erin"]
-    assert score["nobody"] == 0 and "no source files found for 01-sockets" in notes["nobody"]
     for s in ("alice", "bob"):              # correct programs stay far below the memory bound
         assert results[s]["peak_memory_mib"] is None or results[s]["peak_memory_mib"] < MEMORY_MIB // 2, results[s]
 

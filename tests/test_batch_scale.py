@@ -97,14 +97,27 @@ def test_only_and_force_regrade_some_students_and_drop_nobody(tmp_path):
 
 @pytest.mark.slow       # minutes: started first, so it is not the run's tail
 def test_three_shards_merged_give_the_gradebook_of_one_batch(tmp_path):
+    """Three shards graded apart, merged, give the gradebook and pages of one batch over
+    the whole class -- here a batch that resumes from the shards' gradings (each student
+    graded once: what is compared is the merge, not the grader's determinism)."""
     subs = small_class(tmp_path / "subs")
-    whole = tmp_path / "whole"
-    batch(subs, whole)
     shards = [tmp_path / f"shard-{i}" for i in (1, 2, 3)]
     for i, d in enumerate(shards, 1):
         batch(subs, d, "--shard", f"{i}/3")
     parts = [set(rows(d)) for d in shards]
-    assert sum(map(len, parts)) == 5 and set().union(*parts) == set(rows(whole))
+    assert sum(map(len, parts)) == 5 and set().union(*parts) == {"alice", "b.ob", "dave", "erin", "nobody"}
+    whole = tmp_path / "whole"
+    for d in shards:
+        shutil.copytree(d / "students", whole / "students", dirs_exist_ok=True)
+    graded = {p.parent.name: p.read_bytes() for p in (whole / "students").glob("*/result.json")}
+    batch(subs, whole)
+    assert {p.parent.name: p.read_bytes() for p in (whole / "students").glob("*/result.json")} == graded
+    assert set(rows(whole)) == set().union(*parts)
+    notes = {s: " ".join(n["text"] for n in result(whole, s)["notes"]) for s in ("dave", "erin", "nobody")}
+    score = {s: int(r["01-sockets"]) for s, r in rows(whole).items()}
+    assert 0 < score["dave"] < FULL and "01 server stopped at an unfinished TODO" in notes["dave"]
+    assert score["erin"] < FULL and "some programs do not compile" in notes["erin"]
+    assert score["nobody"] == 0 and "no source files found for 01-sockets" in notes["nobody"]
 
     merged = tmp_path / "merged"
     lab("gradebook", "merge", merged, *shards)
