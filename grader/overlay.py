@@ -4,9 +4,9 @@ own lib/ (then every program of the lesson is rebuilt with it).
 
 Used by the grader self-tests (tests/test_selftests.py: known-wrong and known-good
 programs) and by `./lab mutate` (each mutant of a reference solution).  The compiler
-line is the one CMakeLists.txt gives: lib/*.c, the lesson's lib/ and those of the
-chapters it builds on (uses.txt), solution files first and given (chapters/) files
-where the solution has none.
+line is the one CMakeLists.txt gives: lib/*.c (the solutions build's objects of it), the
+lesson's lib/ and those of the chapters it builds on (uses.txt), solution files first
+and given (chapters/) files where the solution has none.
 """
 import shutil
 import subprocess
@@ -35,6 +35,22 @@ def chapter_lib_sources(lesson):
             for p in sorted((REPO / where / c / "lib").glob("*.c"))}
 
 
+def course_lib(solutions_build):
+    """What lib/*.c contributes to a program's compiler line: the solutions build's own
+    objects of it (CMakeLists.txt's `socklab` object library, the same flags), each
+    newer than its source and every lib header -- a quarter of the compile time of each
+    program -- else the sources themselves."""
+    sources = sorted((REPO / "lib").glob("*.c"))
+    newest_header = max((h.stat().st_mtime for h in (REPO / "lib").glob("*.h")), default=0)
+    objects = [Path(solutions_build) / "CMakeFiles" / "socklab.dir" / "lib" / f"{c.name}.o" for c in sources]
+    try:
+        if all(o.stat().st_mtime >= max(c.stat().st_mtime, newest_header) for o, c in zip(objects, sources)):
+            return [str(o) for o in objects]
+    except OSError:
+        pass
+    return [str(c) for c in sources]
+
+
 def program_sources(lesson):
     """{program file name: path} of the lesson's programs in the solutions build."""
     given = {p.name: p for p in sorted((REPO / "chapters" / lesson).glob("*.c"))}
@@ -55,7 +71,7 @@ def build(lesson, solutions_build, dest, programs=(), lib=None, werror=False, ti
     if not (solutions_build / "chapters" / lesson).is_dir():
         return False, f"the {lesson} solutions did not build ({solutions_build})"
     shutil.copytree(solutions_build / "chapters" / lesson, bindir)
-    libs = sorted(str(p) for p in (REPO / "lib").glob("*.c"))
+    libs = course_lib(solutions_build)
     includes = [arg for d in include_dirs(lesson) for arg in ("-I", str(d))]
     chapter_lib = chapter_lib_sources(lesson)
     # a sanitized copy is compiled from the sources the binary names, and only from those in
