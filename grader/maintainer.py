@@ -199,9 +199,10 @@ def test():
     before = set(isolation.descendants())
     try:
         with isolation.OrphanReaper() as reaper:
-            rc = run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q", "-n", str(TEST_WORKERS),
-                               "-c", str(REPO / "tests" / "pytest.ini"), "--rootdir", str(REPO / "tests"),
-                               "--durations=5", str(REPO / "tests")], capture=False,
+            rc = run_filtered(isolation_prefix() + [sys.executable, "-m", "pytest", "-q",
+                               "-n", str(TEST_WORKERS), "-c", str(REPO / "tests" / "pytest.ini"),
+                               "--rootdir", str(REPO / "tests"), "--durations=5", str(REPO / "tests")],
+                              capture=False,
                               started=lambda proc: reaper.keep.add(proc.pid)).returncode
     finally:
         left = isolation.kill_new_descendants(before)
