@@ -321,9 +321,10 @@ csv_cell, note_texts = gradebook.csv_cell, gradebook.note_texts
 def ran_out(result):
     """The grading of this result ran out of time, ended without a result, or skipped
     timed tests as too slow -- and not because the submission hit its memory or process
-    bound (that is its own doing)."""
+    bound (that is its own doing), nor in a grading already done alone (that one is the
+    grade: a re-run that resumes keeps it)."""
     kinds = {n["kind"] for n in result.get("notes", [])}
-    return bool(kinds & {"time", "grader", "too-slow"}) and not kinds & {"memory", "processes"}
+    return bool(kinds & {"time", "grader", "too-slow"}) and not kinds & {"memory", "processes", "regraded"}
 
 
 def write_gradebook(out, lesson_names, results):
