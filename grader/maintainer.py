@@ -38,7 +38,8 @@ def verify(lesson=None, skeleton_test_limit=5.0):
         print("\n".join(problems))
         return 1
     t0 = time.monotonic()
-    sol = run_pytest(paths, ["--solutions"], workers=2, raw=out / "solutions.json", capture=True,
+    # the skeletons' time limit was set with two workers; the solutions have no such limit
+    sol = run_pytest(paths, ["--solutions"], workers=TEST_WORKERS, raw=out / "solutions.json", capture=True,
                      quiet=True)
     t_sol = time.monotonic() - t0
     t0 = time.monotonic()
@@ -83,7 +84,8 @@ def verify(lesson=None, skeleton_test_limit=5.0):
         skel_time = f"{k['duration']:.1f} s" if k else "-"
         print(f"{l.name:<26} {sol_txt:>10} {skel_txt:>10} {skel_time:>14}  {mark}")
         problems += [f"{l.name}: {v}" for v in verdicts]
-    print(f"\nsolutions graded in {t_sol:.1f} s, skeletons in {t_skel:.1f} s (2 workers)")
+    print(f"\nsolutions graded in {t_sol:.1f} s ({TEST_WORKERS} workers), "
+          f"skeletons in {t_skel:.1f} s (2 workers)")
     if factor >= 1.5:       # below that, the bounds are what a quiet machine gets, give or take
         print(f"{DIM}this machine is slow right now ({calibrate.describe(factor)}): time limits "
               f"stretched {factor:.1f}x{RESET}")
