@@ -138,11 +138,7 @@ class Cgroup:
         _sweep_stale(parent)
         try:
             if d.exists():              # left by a batch that was killed: empty it first
-                for leaf in [d / n for n in LEAVES if (d / n).is_dir()]:
-                    _kill_members(leaf)
-                    leaf.rmdir()
-                _kill_members(d)
-                d.rmdir()
+                _remove_tree(d, kill=True)
             d.mkdir()
             return d
         except OSError:
@@ -267,9 +263,9 @@ class Cgroup:
 
     def remove(self):
         self.kill()
-        for d in list(self.leaves.values()) + self.directories():
+        for d in self.directories():
             try:
-                d.rmdir()
+                _remove_tree(d)
             except OSError:
                 pass
 
@@ -292,6 +288,15 @@ def _make_leaves(version, d):
             except OSError:
                 pass
         return {}
+
+
+def _remove_tree(d, kill=False):
+    """Remove cgroup d and its leaves (LEAVES), SIGKILLing their members first if asked;
+    OSError where one is not empty."""
+    for where in [*(d / n for n in LEAVES if (d / n).is_dir()), d]:
+        if kill:
+            _kill_members(where)
+        where.rmdir()
 
 
 def _pid_namespace():
@@ -319,10 +324,7 @@ def _sweep_stale(parent):
         pid, _, namespace = d.name.split("-", 2)[2].partition("-")
         if owner_ended(pid, namespace):
             try:
-                for leaf in LEAVES:
-                    if (d / leaf).is_dir():
-                        (d / leaf).rmdir()
-                d.rmdir()
+                _remove_tree(d)
             except OSError:
                 pass                    # not empty yet: the next batch tries again
 
